@@ -1,0 +1,53 @@
+// The tape: a per-thread list of backward closures, replayed in reverse by backward().
+#include "engine/autograd.h"
+
+#include <vector>
+
+namespace macer {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+thread_local std::vector<std::function<void()>> g_tape;
+}  // namespace
+
+Var::Var(Tensor value, bool requires_grad) : impl_(std::make_shared<VarImpl>()) {
+  impl_->value = std::move(value);
+  impl_->requires_grad = requires_grad;
+}
+
+Tensor& Var::grad_buffer() const {
+  if (!impl_->grad.defined())
+    impl_->grad = Tensor::zeros(impl_->value.shape(), impl_->value.device());
+  return impl_->grad;
+}
+
+bool grad_enabled() { return g_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+bool any_requires_grad(std::initializer_list<const Var*> inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Var* v : inputs)
+    if (v && v->requires_grad()) return true;
+  return false;
+}
+
+void record(std::function<void()> backward_fn) { g_tape.push_back(std::move(backward_fn)); }
+
+void backward(const Var& root) {
+  MACER_CHECK(root.defined() && root.value().numel() == 1,
+              "backward() needs a scalar, got shape " << shape_string(root.shape()));
+  MACER_CHECK(root.requires_grad(), "backward() from a value that does not require a gradient");
+  Tensor seed = Tensor::full({1}, 1.0f, root.device());
+  Tensor& g = root.grad_buffer();
+  g.copy_from(seed.view(g.shape()));
+  // Move the tape out first: closures release their Vars as they are destroyed.
+  std::vector<std::function<void()>> tape;
+  tape.swap(g_tape);
+  for (auto it = tape.rbegin(); it != tape.rend(); ++it) (*it)();
+}
+
+void clear_tape() { g_tape.clear(); }
+size_t tape_size() { return g_tape.size(); }
+
+}  // namespace macer

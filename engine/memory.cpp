@@ -1,0 +1,166 @@
+// Host allocation (64-byte aligned) and the CUDA caching allocator: blocks are rounded up to
+// 512 bytes and kept in per-size free lists; a cudaMalloc that fails empties the cache, retries.
+#include "engine/memory.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "kernels/check.h"
+#ifdef MACER_HAVE_CUDA
+#include "kernels/cuda/context.h"
+#endif
+
+namespace macer {
+
+namespace {
+
+std::shared_ptr<void> allocate_host(size_t bytes) {
+  size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (!p) throw OutOfMemory("out of host memory allocating " + std::to_string(bytes) + " bytes");
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+#ifdef MACER_HAVE_CUDA
+class CudaCache {
+ public:
+  std::shared_ptr<void> allocate(size_t bytes) {
+    size_t size = (bytes + 511) / 512 * 512;
+    if (size == 0) size = 512;
+    void* p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto& list = free_[size];
+      if (!list.empty()) {
+        p = list.back();
+        list.pop_back();
+        stats_.bytes_cached -= size;
+      }
+    }
+    if (!p) p = fresh(size);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.bytes_in_use += size;
+    }
+    return std::shared_ptr<void>(p, [this, size](void* q) { give_back(q, size); });
+  }
+
+  void release_cached() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Queued kernels may still read blocks freed since the last synchronisation.
+    cudaStreamSynchronize(kernels::cuda::stream());
+    for (auto& [size, list] : free_)
+      for (void* p : list) {
+        cudaFree(p);
+        ++stats_.free_calls;
+        stats_.bytes_cached -= size;
+      }
+    free_.clear();
+  }
+
+  CudaMemoryStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+  }
+
+ private:
+  void* fresh(size_t size) {
+    void* p = nullptr;
+    if (cudaMalloc(&p, size) != cudaSuccess) {
+      cudaGetLastError();
+      release_cached();
+      if (cudaMalloc(&p, size) != cudaSuccess) {
+        cudaGetLastError();
+        size_t free_bytes = 0, total = 0;
+        cudaMemGetInfo(&free_bytes, &total);
+        throw OutOfMemory("out of GPU memory allocating " + std::to_string(size >> 20) +
+                          " MiB (" + std::to_string(free_bytes >> 20) + " MiB free of " +
+                          std::to_string(total >> 20) + "); reduce the batch size");
+      }
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.malloc_calls;
+    return p;
+  }
+
+  // Work on the one stream is ordered, so a block freed here is safe to hand to later work
+  // on the same stream without synchronising.
+  void give_back(void* p, size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_[size].push_back(p);
+    stats_.bytes_in_use -= size;
+    stats_.bytes_cached += size;
+  }
+
+  std::mutex mutex_;
+  std::map<size_t, std::vector<void*>> free_;
+  CudaMemoryStats stats_;
+};
+
+CudaCache& cuda_cache() {
+  static CudaCache* cache = new CudaCache();  // never destroyed: blocks may outlive main()
+  return *cache;
+}
+#endif
+
+}  // namespace
+
+std::shared_ptr<void> allocate(size_t bytes, Device device) {
+  if (device == Device::CPU) return allocate_host(bytes);
+#ifdef MACER_HAVE_CUDA
+  require_device(device);
+  return cuda_cache().allocate(bytes);
+#else
+  require_device(device);
+  return nullptr;
+#endif
+}
+
+CudaMemoryStats cuda_memory_stats() {
+#ifdef MACER_HAVE_CUDA
+  return cuda_cache().stats();
+#else
+  return {};
+#endif
+}
+
+void cuda_release_cached() {
+#ifdef MACER_HAVE_CUDA
+  if (cuda_available()) cuda_cache().release_cached();
+#endif
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_device == Device::CPU && src_device == Device::CPU) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#ifdef MACER_HAVE_CUDA
+  cudaMemcpyKind kind = src_device == Device::CPU   ? cudaMemcpyHostToDevice
+                        : dst_device == Device::CPU ? cudaMemcpyDeviceToHost
+                                                    : cudaMemcpyDeviceToDevice;
+  MACER_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, kernels::cuda::stream()));
+  if (dst_device == Device::CPU || src_device == Device::CPU)
+    MACER_CUDA_CHECK(cudaStreamSynchronize(kernels::cuda::stream()));
+#else
+  throw Error("copy to or from CUDA in a build without CUDA");
+#endif
+}
+
+void zero_bytes(void* dst, Device device, size_t bytes) {
+  if (bytes == 0) return;
+  if (device == Device::CPU) {
+    std::memset(dst, 0, bytes);
+    return;
+  }
+#ifdef MACER_HAVE_CUDA
+  MACER_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, kernels::cuda::stream()));
+#endif
+}
+
+}  // namespace macer

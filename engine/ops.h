@@ -1,0 +1,42 @@
+// Differentiable ops on Vars: each checks shapes and devices, runs the forward kernel of its
+// device, and records the hand-written backward (kernels/*.h) on the autograd tape.
+#pragma once
+#include "engine/autograd.h"
+
+namespace macer::ops {
+
+struct Conv2dParams {
+  int stride = 1;
+  int pad = 0;
+};
+struct Pool2dParams {
+  int kernel = 2;
+  int stride = 2;
+  int pad = 0;
+};
+struct BatchNormParams {
+  bool training = true;
+  float momentum = 0.1f;
+  float eps = 1e-5f;
+};
+
+// x (N,C,H,W), weight (K,C,R,S), bias (K) or undefined -> (N,K,P,Q)
+Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p);
+// x (N,C,H,W) or (N,C); running statistics are updated in training mode.
+Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean,
+               Tensor& running_var, BatchNormParams p);
+Var relu(const Var& x);
+Var add(const Var& a, const Var& b);
+Var max_pool2d(const Var& x, Pool2dParams p);
+Var avg_pool2d(const Var& x, Pool2dParams p);
+// x (N,IN), weight (OUT,IN), bias (OUT) or undefined -> (N,OUT)
+Var linear(const Var& x, const Var& weight, const Var& bias);
+// (N, ...) -> (N, prod(...)), sharing storage; the gradient flows back unchanged.
+Var flatten(const Var& x);
+// Mean softmax cross-entropy of logits (R,C) against labels (R/group) int32 -> scalar.
+Var cross_entropy(const Var& logits, const Tensor& labels, int group = 1);
+
+// Not differentiable: noisy copies of the data (see kernels/noisy_copies.h).
+Tensor noisy_copies(const Tensor& x, int copies, float sigma, uint64_t seed, uint64_t counter);
+
+}  // namespace macer::ops

@@ -1,0 +1,262 @@
+// The network ops of engine/ops.h: shape and device checks, forward dispatch, and backward
+// closures that accumulate into the gradients of the inputs that need them.
+#include <cstdint>
+
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "kernels/batchnorm.h"
+#include "kernels/conv2d.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/elementwise.h"
+#include "kernels/linear.h"
+#include "kernels/noisy_copies.h"
+#include "kernels/pool.h"
+
+namespace macer::ops {
+
+namespace {
+
+void check_same_device(const Var& a, const Var& b, const char* op) {
+  if (b.defined())
+    MACER_CHECK(a.device() == b.device(), op << ": inputs on " << device_name(a.device()) << " and "
+                                             << device_name(b.device()));
+}
+
+// The output of an op: requires a gradient when any input does (and recording is on).
+Var make_output(Tensor value, bool needs_grad) { return Var(std::move(value), needs_grad); }
+
+}  // namespace
+
+Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
+  const Shape& xs = x.shape();
+  const Shape& ws = weight.shape();
+  MACER_CHECK(xs.size() == 4 && ws.size() == 4 && xs[1] == ws[1],
+              "conv2d: input " << shape_string(xs) << " and weight " << shape_string(ws));
+  MACER_CHECK(!bias.defined() || bias.value().numel() == ws[0], "conv2d: bias size");
+  check_same_device(x, weight, "conv2d");
+  check_same_device(x, bias, "conv2d");
+  kernels::Conv2dShape s{int(xs[0]), int(xs[1]), int(xs[2]), int(xs[3]), int(ws[0]), int(ws[2]),
+                         int(ws[3]), p.stride, p.pad};
+  MACER_CHECK(s.out_h() > 0 && s.out_w() > 0, "conv2d: empty output for input " << shape_string(xs));
+  Device dev = x.device();
+  Tensor y = Tensor::empty({s.n, s.k, s.out_h(), s.out_w()}, dev);
+  MACER_DISPATCH(dev, conv2d_forward, s, x.value().data(), weight.value().data(),
+                 bias.defined() ? bias.value().data() : nullptr, y.data());
+  bool needs = any_requires_grad({&x, &weight, &bias});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      const float* dy = out.grad().data();
+      if (x.requires_grad())
+        MACER_DISPATCH(dev, conv2d_backward_data, s, dy, weight.value().data(), x.grad_buffer().data());
+      if (weight.requires_grad())
+        MACER_DISPATCH(dev, conv2d_backward_weight, s, x.value().data(), dy,
+                       weight.grad_buffer().data());
+      if (bias.requires_grad())
+        MACER_DISPATCH(dev, conv2d_backward_bias, s, dy, bias.grad_buffer().data());
+    });
+  return out;
+}
+
+Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean,
+               Tensor& running_var, BatchNormParams p) {
+  const Shape& xs = x.shape();
+  MACER_CHECK(xs.size() == 4 || xs.size() == 2, "batch_norm: input " << shape_string(xs));
+  int64_t c = xs[1];
+  MACER_CHECK(gamma.value().numel() == c && beta.value().numel() == c &&
+                  running_mean.numel() == c && running_var.numel() == c,
+              "batch_norm: " << c << " channels but parameters of other sizes");
+  check_same_device(x, gamma, "batch_norm");
+  kernels::BatchNormShape s{int(xs[0]), int(c), int(xs.size() == 4 ? xs[2] * xs[3] : 1), p.eps,
+                            p.momentum};
+  Device dev = x.device();
+  Tensor y = Tensor::empty(xs, dev);
+  if (!p.training) {
+    MACER_DISPATCH(dev, batchnorm_forward_eval, s, x.value().data(), gamma.value().data(),
+                   beta.value().data(), running_mean.data(), running_var.data(), y.data());
+    MACER_CHECK(!any_requires_grad({&x, &gamma, &beta}),
+                "batch_norm: gradients through eval mode are not supported; use train() or NoGradGuard");
+    return Var(y);
+  }
+  MACER_CHECK(int64_t(s.n) * s.hw > 1, "batch_norm: training needs more than one value per channel");
+  Tensor save_mean = Tensor::empty({c}, dev);
+  Tensor save_invstd = Tensor::empty({c}, dev);
+  MACER_DISPATCH(dev, batchnorm_forward_train, s, x.value().data(), gamma.value().data(),
+                 beta.value().data(), running_mean.data(), running_var.data(), y.data(),
+                 save_mean.data(), save_invstd.data());
+  bool needs = any_requires_grad({&x, &gamma, &beta});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      // The kernel computes all three gradients; unwanted ones go to scratch buffers.
+      Tensor dx = x.requires_grad() ? x.grad_buffer() : Tensor::zeros(xs, dev);
+      Tensor dg = gamma.requires_grad() ? gamma.grad_buffer() : Tensor::zeros({c}, dev);
+      Tensor db = beta.requires_grad() ? beta.grad_buffer() : Tensor::zeros({c}, dev);
+      MACER_DISPATCH(dev, batchnorm_backward, s, out.grad().data(), x.value().data(),
+                     gamma.value().data(), save_mean.data(), save_invstd.data(), dx.data(),
+                     dg.data(), db.data());
+    });
+  return out;
+}
+
+Var relu(const Var& x) {
+  Device dev = x.device();
+  int64_t n = x.value().numel();
+  Tensor y = Tensor::empty(x.shape(), dev);
+  MACER_DISPATCH(dev, relu_forward, n, x.value().data(), y.data());
+  bool needs = any_requires_grad({&x});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      MACER_DISPATCH(dev, relu_backward, n, out.value().data(), out.grad().data(),
+                     x.grad_buffer().data());
+    });
+  return out;
+}
+
+Var add(const Var& a, const Var& b) {
+  MACER_CHECK(a.shape() == b.shape(),
+              "add: shapes " << shape_string(a.shape()) << " and " << shape_string(b.shape()));
+  check_same_device(a, b, "add");
+  Device dev = a.device();
+  int64_t n = a.value().numel();
+  Tensor y = Tensor::empty(a.shape(), dev);
+  MACER_DISPATCH(dev, add_forward, n, a.value().data(), b.value().data(), y.data());
+  bool needs = any_requires_grad({&a, &b});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      if (a.requires_grad()) MACER_DISPATCH(dev, accumulate, n, out.grad().data(), a.grad_buffer().data());
+      if (b.requires_grad()) MACER_DISPATCH(dev, accumulate, n, out.grad().data(), b.grad_buffer().data());
+    });
+  return out;
+}
+
+namespace {
+kernels::Pool2dShape pool_shape(const Var& x, Pool2dParams p, const char* op) {
+  const Shape& xs = x.shape();
+  MACER_CHECK(xs.size() == 4, op << ": input " << shape_string(xs));
+  kernels::Pool2dShape s{int(xs[0]), int(xs[1]), int(xs[2]), int(xs[3]), p.kernel, p.stride, p.pad};
+  MACER_CHECK(p.kernel > 0 && p.stride > 0 && 2 * p.pad <= p.kernel && s.out_h() > 0 && s.out_w() > 0,
+              op << ": window " << p.kernel << " stride " << p.stride << " pad " << p.pad
+                 << " does not fit input " << shape_string(xs));
+  return s;
+}
+}  // namespace
+
+Var max_pool2d(const Var& x, Pool2dParams p) {
+  kernels::Pool2dShape s = pool_shape(x, p, "max_pool2d");
+  Device dev = x.device();
+  Shape ys = {s.n, s.c, s.out_h(), s.out_w()};
+  Tensor y = Tensor::empty(ys, dev);
+  Tensor argmax = Tensor::empty(ys, dev, DType::I32);
+  MACER_DISPATCH(dev, maxpool_forward, s, x.value().data(), y.data(), argmax.data<int32_t>());
+  bool needs = any_requires_grad({&x});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      MACER_DISPATCH(dev, maxpool_backward, s, out.grad().data(), argmax.data<int32_t>(),
+                     x.grad_buffer().data());
+    });
+  return out;
+}
+
+Var avg_pool2d(const Var& x, Pool2dParams p) {
+  kernels::Pool2dShape s = pool_shape(x, p, "avg_pool2d");
+  Device dev = x.device();
+  Tensor y = Tensor::empty({s.n, s.c, s.out_h(), s.out_w()}, dev);
+  MACER_DISPATCH(dev, avgpool_forward, s, x.value().data(), y.data());
+  bool needs = any_requires_grad({&x});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      MACER_DISPATCH(dev, avgpool_backward, s, out.grad().data(), x.grad_buffer().data());
+    });
+  return out;
+}
+
+Var linear(const Var& x, const Var& weight, const Var& bias) {
+  const Shape& xs = x.shape();
+  const Shape& ws = weight.shape();
+  MACER_CHECK(xs.size() == 2 && ws.size() == 2 && xs[1] == ws[1],
+              "linear: input " << shape_string(xs) << " and weight " << shape_string(ws));
+  MACER_CHECK(!bias.defined() || bias.value().numel() == ws[0], "linear: bias size");
+  check_same_device(x, weight, "linear");
+  kernels::LinearShape s{int(xs[0]), int(xs[1]), int(ws[0])};
+  Device dev = x.device();
+  Tensor y = Tensor::empty({s.n, s.out}, dev);
+  MACER_DISPATCH(dev, linear_forward, s, x.value().data(), weight.value().data(),
+                 bias.defined() ? bias.value().data() : nullptr, y.data());
+  bool needs = any_requires_grad({&x, &weight, &bias});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      const float* dy = out.grad().data();
+      if (x.requires_grad())
+        MACER_DISPATCH(dev, linear_backward_data, s, dy, weight.value().data(), x.grad_buffer().data());
+      if (weight.requires_grad())
+        MACER_DISPATCH(dev, linear_backward_weight, s, x.value().data(), dy, weight.grad_buffer().data());
+      if (bias.requires_grad())
+        MACER_DISPATCH(dev, linear_backward_bias, s, dy, bias.grad_buffer().data());
+    });
+  return out;
+}
+
+Var flatten(const Var& x) {
+  MACER_CHECK(x.shape().size() >= 2, "flatten: input " << shape_string(x.shape()));
+  int64_t n = x.shape()[0];
+  Tensor y = x.value().view({n, x.value().numel() / std::max<int64_t>(n, 1)});
+  bool needs = any_requires_grad({&x});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      Device dev = x.device();
+      MACER_DISPATCH(dev, accumulate, x.value().numel(), out.grad().data(), x.grad_buffer().data());
+    });
+  return out;
+}
+
+Var cross_entropy(const Var& logits, const Tensor& labels, int group) {
+  const Shape& ls = logits.shape();
+  MACER_CHECK(ls.size() == 2 && group >= 1 && ls[0] % group == 0 && labels.numel() == ls[0] / group,
+              "cross_entropy: logits " << shape_string(ls) << ", " << labels.numel()
+                                       << " labels, group " << group);
+  MACER_CHECK(labels.dtype() == DType::I32 && labels.device() == logits.device(),
+              "cross_entropy: labels must be int32 on the logits' device");
+  kernels::CrossEntropyShape s{int(ls[0]), int(ls[1]), group};
+  Device dev = logits.device();
+  Tensor loss = Tensor::empty({1}, dev);
+  MACER_DISPATCH(dev, cross_entropy_forward, s, logits.value().data(), labels.data<int32_t>(),
+                 loss.data());
+  bool needs = any_requires_grad({&logits});
+  Var out = make_output(loss, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      MACER_DISPATCH(dev, cross_entropy_backward, s, logits.value().data(), labels.data<int32_t>(),
+                     out.grad().data(), logits.grad_buffer().data());
+    });
+  return out;
+}
+
+Tensor noisy_copies(const Tensor& x, int copies, float sigma, uint64_t seed, uint64_t counter) {
+  MACER_CHECK(x.ndim() >= 1 && copies >= 1, "noisy_copies: input " << shape_string(x.shape())
+                                                                    << ", copies " << copies);
+  int64_t batch = x.dim(0);
+  kernels::NoisyCopiesShape s{int(batch), copies, batch == 0 ? 0 : x.numel() / batch};
+  Shape ys = x.shape();
+  ys[0] = batch * copies;
+  Tensor y = Tensor::empty(ys, x.device());
+  MACER_DISPATCH(x.device(), noisy_copies, s, x.data(), sigma, seed, counter, y.data());
+  return y;
+}
+
+}  // namespace macer::ops

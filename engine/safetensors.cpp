@@ -1,0 +1,154 @@
+// safetensors reading and writing with full validation; nlohmann::json parses the header.
+#include "engine/safetensors.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace macer {
+
+namespace {
+
+DType parse_dtype(const std::string& s, const std::string& where) {
+  if (s == "F32") return DType::F32;
+  if (s == "I32") return DType::I32;
+  if (s == "I64") return DType::I64;
+  if (s == "F64") return DType::F64;
+  throw Error(where + ": unsupported dtype " + s + " (expected F32, I32, I64 or F64)");
+}
+
+}  // namespace
+
+const Tensor* SafetensorsFile::find(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return &t;
+  return nullptr;
+}
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header;
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    MACER_CHECK(!header.contains(name), path << ": tensor name '" << name << "' given twice");
+    header[name] = {{"dtype", dtype_name(t.dtype())},
+                    {"shape", t.shape()},
+                    {"data_offsets", {offset, offset + t.bytes()}}};
+    offset += t.bytes();
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // pad so the data starts 8-byte aligned
+  uint64_t n = text.size();
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    MACER_CHECK(out, tmp << ": cannot open for writing");
+    unsigned char len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
+    out.write(reinterpret_cast<const char*>(len), 8);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    for (const auto& [name, t] : tensors) {
+      Tensor host = t.device() == Device::CPU ? t : t.to(Device::CPU);
+      const char* p = t.dtype() == DType::F32   ? reinterpret_cast<const char*>(host.data<float>())
+                      : t.dtype() == DType::I32 ? reinterpret_cast<const char*>(host.data<int32_t>())
+                      : t.dtype() == DType::I64 ? reinterpret_cast<const char*>(host.data<int64_t>())
+                                                : reinterpret_cast<const char*>(host.data<double>());
+      out.write(p, static_cast<std::streamsize>(host.bytes()));
+    }
+    out.flush();
+    MACER_CHECK(out, tmp << ": write failed (disk full?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot rename " + tmp + " into place");
+  }
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  MACER_CHECK(in, path << ": cannot open");
+  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  MACER_CHECK(file_size >= 8, path << ": truncated (" << file_size << " bytes, no header length)");
+  unsigned char len[8];
+  in.read(reinterpret_cast<char*>(len), 8);
+  uint64_t header_len = 0;
+  for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(len[i]) << (8 * i);
+  MACER_CHECK(header_len <= file_size - 8 && header_len < (100u << 20),
+              path << ": header length " << header_len << " exceeds the file (" << file_size
+                   << " bytes): truncated or not a safetensors file");
+  std::string text(header_len, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(header_len));
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    throw Error(path + ": header is not valid JSON: " + e.what());
+  }
+  MACER_CHECK(header.is_object(), path << ": header is not a JSON object");
+  const uint64_t data_size = file_size - 8 - header_len;
+
+  SafetensorsFile file;
+  struct Range { uint64_t begin, end; std::string name; };
+  std::vector<Range> ranges;
+  try {
+    for (auto it = header.begin(); it != header.end(); ++it) {
+      const std::string& name = it.key();
+      if (name == "__metadata__") {
+        for (auto m = it->begin(); m != it->end(); ++m) file.metadata[m.key()] = m->get<std::string>();
+        continue;
+      }
+      std::string where = path + ": tensor '" + name + "'";
+      const auto& e = it.value();
+      MACER_CHECK(e.is_object() && e.contains("dtype") && e.contains("shape") && e.contains("data_offsets"),
+                  where << ": entry lacks dtype, shape or data_offsets");
+      DType dtype = parse_dtype(e["dtype"].get<std::string>(), where);
+      Shape shape = e["shape"].get<Shape>();
+      auto offsets = e["data_offsets"].get<std::vector<uint64_t>>();
+      MACER_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1], where << ": bad data_offsets");
+      MACER_CHECK(offsets[1] <= data_size, where << ": data ends at byte " << offsets[1]
+                                                 << " but the file holds " << data_size
+                                                 << " bytes of data (truncated)");
+      for (int64_t d : shape) MACER_CHECK(d >= 0, where << ": negative dimension");
+      MACER_CHECK(offsets[1] - offsets[0] == static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype),
+                  where << ": shape " << shape_string(shape) << " " << dtype_name(dtype) << " needs "
+                        << shape_numel(shape) * dtype_size(dtype) << " bytes, data_offsets give "
+                        << offsets[1] - offsets[0]);
+      Tensor t = Tensor::empty(shape, Device::CPU, dtype);
+      in.seekg(static_cast<std::streamoff>(8 + header_len + offsets[0]));
+      char* dst = dtype == DType::F32   ? reinterpret_cast<char*>(t.data<float>())
+                  : dtype == DType::I32 ? reinterpret_cast<char*>(t.data<int32_t>())
+                  : dtype == DType::I64 ? reinterpret_cast<char*>(t.data<int64_t>())
+                                        : reinterpret_cast<char*>(t.data<double>());
+      in.read(dst, static_cast<std::streamsize>(t.bytes()));
+      MACER_CHECK(in, where << ": read failed (truncated)");
+      ranges.push_back({offsets[0], offsets[1], name});
+      file.tensors.emplace_back(name, t);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": malformed header: " + e.what());
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  uint64_t expect = 0;
+  for (const auto& r : ranges) {
+    MACER_CHECK(r.begin == expect, path << ": tensor '" << r.name << "' starts at byte " << r.begin
+                                        << ", expected " << expect << " (overlap or gap)");
+    expect = r.end;
+  }
+  MACER_CHECK(expect == data_size, path << ": " << data_size - expect
+                                        << " bytes after the last tensor (corrupt or wrong length)");
+  std::sort(file.tensors.begin(), file.tensors.end(), [&](const auto& a, const auto& b) {
+    auto pos = [&](const std::string& n) {
+      for (size_t i = 0; i < ranges.size(); ++i)
+        if (ranges[i].name == n) return i;
+      return ranges.size();
+    };
+    return pos(a.first) < pos(b.first);
+  });
+  return file;
+}
+
+}  // namespace macer

@@ -1,0 +1,83 @@
+// Tensor: a shape, an element type (float32 for values; int32/int64/float64 for labels, indices
+// and counters), a device and contiguous shared storage. Copies between devices are explicit.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/device.h"
+#include "kernels/check.h"
+
+namespace macer {
+
+using Shape = std::vector<int64_t>;
+enum class DType { F32, I32, I64, F64 };
+
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);
+std::string shape_string(const Shape& s);
+int64_t shape_numel(const Shape& s);
+
+template <typename T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::F32; }
+template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
+template <> constexpr DType dtype_of<int64_t>() { return DType::I64; }
+template <> constexpr DType dtype_of<double>() { return DType::F64; }
+
+class Tensor {
+ public:
+  Tensor() = default;
+  static Tensor empty(const Shape& shape, Device device = Device::CPU, DType dtype = DType::F32);
+  static Tensor zeros(const Shape& shape, Device device = Device::CPU, DType dtype = DType::F32);
+  static Tensor full(const Shape& shape, float value, Device device = Device::CPU);
+  // A CPU tensor holding `values` (size must match the shape).
+  static Tensor from_vector(const std::vector<float>& values, const Shape& shape);
+  static Tensor from_ints(const std::vector<int32_t>& values, const Shape& shape);
+
+  bool defined() const { return storage_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  int ndim() const { return static_cast<int>(shape_.size()); }
+  int64_t dim(int i) const;  // negative i counts from the end
+  int64_t numel() const { return shape_numel(shape_); }
+  size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  Device device() const { return device_; }
+  DType dtype() const { return dtype_; }
+
+  template <typename T = float> T* data() {
+    check_dtype(dtype_of<T>());
+    return reinterpret_cast<T*>(raw());
+  }
+  template <typename T = float> const T* data() const {
+    check_dtype(dtype_of<T>());
+    return reinterpret_cast<const T*>(raw());
+  }
+
+  // The same storage under another shape of equal size.
+  Tensor view(const Shape& shape) const;
+  // Rows [start, start+count) along the first dimension, sharing storage.
+  Tensor narrow_rows(int64_t start, int64_t count) const;
+  // An explicit copy to `device` (a new tensor even on the same device).
+  Tensor to(Device device) const;
+  Tensor clone() const { return to(device_); }
+  void copy_from(const Tensor& src);  // same shape and dtype, any devices
+  void zero_();
+  // Host copies of the values, for tests and logging.
+  std::vector<float> to_vector() const;
+  std::vector<int32_t> to_ints() const;
+  float item() const;  // the single value of a one-element float tensor
+
+ private:
+  void* raw() const {
+    return static_cast<char*>(storage_.get()) + offset_ * static_cast<int64_t>(dtype_size(dtype_));
+  }
+  void check_dtype(DType t) const;
+
+  std::shared_ptr<void> storage_;
+  int64_t offset_ = 0;  // in elements
+  Shape shape_;
+  Device device_ = Device::CPU;
+  DType dtype_ = DType::F32;
+};
+
+}  // namespace macer

@@ -1,0 +1,36 @@
+// 2-d batch normalisation over (N, H*W) per channel: training mode with batch statistics
+// and running-average updates (PyTorch's definition), eval mode with the running statistics.
+#pragma once
+
+namespace macer::kernels {
+
+struct BatchNormShape {
+  int n, c, hw;  // x viewed as (N, C, H*W)
+  float eps = 1e-5f;
+  float momentum = 0.1f;
+};
+
+// forward_train: mean_c, var_c (biased) over N*HW; y = (x - mean) * invstd * gamma + beta;
+//   save_mean (C) = mean, save_invstd (C) = 1/sqrt(var + eps);
+//   running_mean = (1-m) running_mean + m mean;
+//   running_var  = (1-m) running_var  + m var * M/(M-1)   (unbiased, M = N*HW)
+// forward_eval:  y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta
+// backward (training mode), with xhat = (x - mean) * invstd:
+//   dbeta  += sum dy;  dgamma += sum dy * xhat;
+//   dx     += gamma * invstd / M * (M dy - sum dy - xhat * sum dy*xhat)
+#define MACER_BATCHNORM_API                                                                  \
+  void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, \
+                               const float* beta, float* running_mean, float* running_var,  \
+                               float* y, float* save_mean, float* save_invstd);             \
+  void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma,  \
+                              const float* beta, const float* running_mean,                 \
+                              const float* running_var, float* y);                          \
+  void batchnorm_backward(const BatchNormShape& s, const float* dy, const float* x,         \
+                          const float* gamma, const float* save_mean,                       \
+                          const float* save_invstd, float* dx, float* dgamma, float* dbeta);
+
+namespace cpu { MACER_BATCHNORM_API }
+namespace cuda { MACER_BATCHNORM_API }
+#undef MACER_BATCHNORM_API
+
+}  // namespace macer::kernels

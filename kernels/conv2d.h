@@ -1,0 +1,32 @@
+// 2-d convolution (NCHW, OIHW weights, square stride and padding, optional bias): one
+// declaration, a CPU implementation (im2col + sgemm) and a CUDA one (cuDNN).
+#pragma once
+
+namespace macer::kernels {
+
+struct Conv2dShape {
+  int n, c, h, w;     // input (N, C, H, W)
+  int k, r, s;        // weight (K, C, R, S)
+  int stride = 1, pad = 0;
+  int out_h() const { return (h + 2 * pad - r) / stride + 1; }
+  int out_w() const { return (w + 2 * pad - s) / stride + 1; }
+};
+
+// forward:         y (N,K,P,Q)  = conv(x, weight) + bias      (y overwritten; bias may be null)
+// backward_data:   dx (N,C,H,W) += conv_transpose(dy, weight)
+// backward_weight: dweight (K,C,R,S) += correlation of x and dy
+// backward_bias:   dbias (K) += sum of dy over N, P, Q
+#define MACER_CONV2D_API                                                                     \
+  void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight,             \
+                      const float* bias, float* y);                                         \
+  void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* weight,      \
+                            float* dx);                                                     \
+  void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy,         \
+                              float* dweight);                                              \
+  void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias);
+
+namespace cpu { MACER_CONV2D_API }
+namespace cuda { MACER_CONV2D_API }
+#undef MACER_CONV2D_API
+
+}  // namespace macer::kernels

@@ -1,0 +1,26 @@
+// Elementwise ops: relu, the residual add, accumulation, fill and scale.
+// Backward kernels accumulate (+=) into their gradient outputs.
+#pragma once
+#include <cstdint>
+
+namespace macer::kernels {
+
+// relu_forward:  y = max(x, 0)
+// relu_backward: dx += dy * [y > 0]          (y is the forward output)
+// add_forward:   y = a + b
+// accumulate:    dst += src
+// fill:          dst = value
+// scale:         dst *= alpha
+#define MACER_ELEMENTWISE_API                                                         \
+  void relu_forward(int64_t n, const float* x, float* y);                            \
+  void relu_backward(int64_t n, const float* y, const float* dy, float* dx);          \
+  void add_forward(int64_t n, const float* a, const float* b, float* y);              \
+  void accumulate(int64_t n, const float* src, float* dst);                           \
+  void fill(int64_t n, float value, float* dst);                                      \
+  void scale(int64_t n, float alpha, float* dst);
+
+namespace cpu { MACER_ELEMENTWISE_API }
+namespace cuda { MACER_ELEMENTWISE_API }
+#undef MACER_ELEMENTWISE_API
+
+}  // namespace macer::kernels

@@ -1,0 +1,23 @@
+// Noisy copies for randomized smoothing: (B, D) -> (B*k, D), copy j of input b at row b*k + j,
+// y = x[b] + sigma * n with n drawn inside the kernel from Philox(seed, counter) (engine/philox.h).
+#pragma once
+#include <cstdint>
+
+namespace macer::kernels {
+
+struct NoisyCopiesShape {
+  int batch, copies;
+  int64_t features;  // D = C*H*W per input
+};
+
+// Output element i = (b*k + j)*D + e uses philox::normals4(seed, counter, i / 4).v[i % 4],
+// so the CPU and CUDA versions draw the same bits and agree to float rounding.
+#define MACER_NOISY_COPIES_API                                                          \
+  void noisy_copies(const NoisyCopiesShape& s, const float* x, float sigma, uint64_t seed, \
+                    uint64_t counter, float* y);
+
+namespace cpu { MACER_NOISY_COPIES_API }
+namespace cuda { MACER_NOISY_COPIES_API }
+#undef MACER_NOISY_COPIES_API
+
+}  // namespace macer::kernels

@@ -1,0 +1,31 @@
+// Max and average pooling over square windows (NCHW), as PyTorch's MaxPool2d and AvgPool2d
+// (count_include_pad = true); a global average pool is kernel = stride = H = W.
+#pragma once
+#include <cstdint>
+
+namespace macer::kernels {
+
+struct Pool2dShape {
+  int n, c, h, w;
+  int kernel, stride, pad = 0;
+  int out_h() const { return (h + 2 * pad - kernel) / stride + 1; }
+  int out_w() const { return (w + 2 * pad - kernel) / stride + 1; }
+};
+
+// maxpool_forward:  y = max over the window; argmax (N,C,P,Q) = flat index h*W+w in the plane
+//                   of the first maximum (padding never wins)
+// maxpool_backward: dx[argmax] += dy
+// avgpool_forward:  y = sum over the window / (kernel*kernel)
+// avgpool_backward: dx += dy / (kernel*kernel) over the window
+#define MACER_POOL_API                                                                        \
+  void maxpool_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax);     \
+  void maxpool_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax,        \
+                        float* dx);                                                          \
+  void avgpool_forward(const Pool2dShape& s, const float* x, float* y);                      \
+  void avgpool_backward(const Pool2dShape& s, const float* dy, float* dx);
+
+namespace cpu { MACER_POOL_API }
+namespace cuda { MACER_POOL_API }
+#undef MACER_POOL_API
+
+}  // namespace macer::kernels

@@ -1,0 +1,59 @@
+// Constructors and forwards of the basic layers, and the initialisers they use.
+#include "layers/basic.h"
+
+#include <cmath>
+
+namespace macer::layers {
+
+Tensor init_normal(const Shape& shape, double stddev, std::mt19937_64& rng) {
+  Tensor t = Tensor::empty(shape);
+  std::normal_distribution<float> dist(0.0f, static_cast<float>(stddev));
+  float* p = t.data();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
+  return t;
+}
+
+Tensor init_uniform_fan_in(const Shape& shape, int64_t fan_in, std::mt19937_64& rng) {
+  Tensor t = Tensor::empty(shape);
+  float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+  std::uniform_real_distribution<float> dist(-bound, bound);
+  float* p = t.data();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
+  return t;
+}
+
+Conv2d::Conv2d(int in, int out, int kernel, int stride, int pad, bool with_bias, ConvInit init,
+               std::mt19937_64& rng)
+    : params_{stride, pad} {
+  Shape shape = {out, in, kernel, kernel};
+  int64_t fan_in = int64_t(in) * kernel * kernel;
+  if (init == ConvInit::kHeFanOut)
+    weight = register_parameter("weight", init_normal(shape, std::sqrt(2.0 / (kernel * kernel * out)), rng));
+  else
+    weight = register_parameter("weight", init_uniform_fan_in(shape, fan_in, rng));
+  if (with_bias) bias = register_parameter("bias", init_uniform_fan_in({out}, fan_in, rng));
+}
+
+Var Conv2d::forward(const Var& x) { return ops::conv2d(x, weight, bias, params_); }
+
+BatchNorm2d::BatchNorm2d(int channels) {
+  weight = register_parameter("weight", Tensor::full({channels}, 1.0f));
+  bias = register_parameter("bias", Tensor::zeros({channels}));
+  running_mean_ = &register_buffer("running_mean", Tensor::zeros({channels}));
+  running_var_ = &register_buffer("running_var", Tensor::full({channels}, 1.0f));
+}
+
+Var BatchNorm2d::forward(const Var& x) {
+  ops::BatchNormParams p;
+  p.training = training();
+  return ops::batch_norm(x, weight, bias, *running_mean_, *running_var_, p);
+}
+
+Linear::Linear(int in, int out, std::mt19937_64& rng) {
+  weight = register_parameter("weight", init_uniform_fan_in({out, in}, in, rng));
+  bias = register_parameter("bias", init_uniform_fan_in({out}, in, rng));
+}
+
+Var Linear::forward(const Var& x) { return ops::linear(x, weight, bias); }
+
+}  // namespace macer::layers

@@ -1,0 +1,85 @@
+// Checkpoint save/load on top of engine/safetensors and layers/state, with metadata checks.
+#include "macer/checkpoint.h"
+
+#include "engine/safetensors.h"
+#include "layers/state.h"
+
+namespace macer {
+
+namespace {
+constexpr const char* kFormat = "macer-engine-checkpoint-1";
+
+int64_t meta_int(const std::map<std::string, std::string>& m, const std::string& key,
+                 const std::string& path) {
+  auto it = m.find(key);
+  MACER_CHECK(it != m.end(), path << ": metadata lacks '" << key << "'");
+  try {
+    return std::stoll(it->second);
+  } catch (const std::exception&) {
+    throw Error(path + ": metadata '" + key + "' is not an integer: " + it->second);
+  }
+}
+
+CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std::string& path) {
+  auto it = m.find("format");
+  MACER_CHECK(it != m.end() && it->second == kFormat,
+              path << ": not a checkpoint of this engine (metadata 'format' missing or unknown); "
+                      "for weights made elsewhere pass --model");
+  CheckpointInfo info;
+  info.model = m.count("model") ? m.at("model") : "";
+  info.dataset = m.count("dataset") ? m.at("dataset") : "";
+  info.channels = int(meta_int(m, "channels", path));
+  info.height = int(meta_int(m, "height", path));
+  info.width = int(meta_int(m, "width", path));
+  info.classes = int(meta_int(m, "classes", path));
+  info.epoch = meta_int(m, "epoch", path);
+  info.step = meta_int(m, "step", path);
+  info.sigma = m.count("sigma") ? std::stod(m.at("sigma")) : 0.0;
+  info.config = m.count("config") ? m.at("config") : "";
+  return info;
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* optimizer,
+                     const CheckpointInfo& info) {
+  auto tensors = layers::state_dict(model);
+  if (optimizer)
+    for (auto& [name, var] : model.named_parameters())
+      tensors.emplace_back("momentum." + name, optimizer->momentum_of(var));
+  std::map<std::string, std::string> meta = {
+      {"format", kFormat},
+      {"model", info.model},
+      {"dataset", info.dataset},
+      {"channels", std::to_string(info.channels)},
+      {"height", std::to_string(info.height)},
+      {"width", std::to_string(info.width)},
+      {"classes", std::to_string(info.classes)},
+      {"sigma", std::to_string(info.sigma)},
+      {"epoch", std::to_string(info.epoch)},
+      {"step", std::to_string(info.step)},
+      {"config", info.config},
+  };
+  save_safetensors(path, tensors, meta);
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  return parse_info(load_safetensors(path).metadata, path);
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, layers::Module& model, Sgd* optimizer) {
+  SafetensorsFile file = load_safetensors(path);
+  CheckpointInfo info = parse_info(file.metadata, path);
+  layers::load_state_dict(model, file, path);
+  if (optimizer)
+    for (auto& [name, var] : model.named_parameters()) {
+      const Tensor* m = file.find("momentum." + name);
+      MACER_CHECK(m, path << ": tensor 'momentum." << name << "' is missing (cannot resume)");
+      Tensor dst = optimizer->momentum_of(var);
+      MACER_CHECK(m->shape() == dst.shape() && m->dtype() == DType::F32,
+                  path << ": tensor 'momentum." << name << "' has the wrong shape or dtype");
+      dst.copy_from(*m);
+    }
+  return info;
+}
+
+}  // namespace macer

@@ -1,0 +1,30 @@
+// Training checkpoints: the model's state under PyTorch names, the momentum buffers as
+// "momentum.<name>", and metadata (format, model, data shape, epoch, step, resolved config).
+#pragma once
+#include <map>
+#include <string>
+
+#include "layers/module.h"
+#include "macer/optimizer.h"
+
+namespace macer {
+
+struct CheckpointInfo {
+  std::string model;          // registry name
+  std::string dataset;
+  int channels = 0, height = 0, width = 0, classes = 0;
+  double sigma = 0;
+  int64_t epoch = 0;          // epochs completed
+  int64_t step = 0;           // optimizer steps taken
+  std::string config;         // resolved TOML
+};
+
+// Written whole or not at all (temporary file, then rename).
+void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* optimizer,
+                     const CheckpointInfo& info);
+// Reads only the metadata (to build the right model before loading weights).
+CheckpointInfo read_checkpoint_info(const std::string& path);
+// Loads weights and buffers into `model` (and momentum into `optimizer` when given).
+CheckpointInfo load_checkpoint(const std::string& path, layers::Module& model, Sgd* optimizer);
+
+}  // namespace macer

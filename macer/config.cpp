@@ -1,0 +1,239 @@
+// TrainConfig parsing: one schema table binds each "section.key" to its field, type and range;
+// parsing, --set overrides, validation and printing all walk that table.
+#include "macer/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <toml++/toml.h>
+#include <variant>
+
+#include "kernels/check.h"
+
+namespace macer {
+
+namespace {
+
+using Field = std::variant<int64_t*, double*, bool*, std::string*, std::vector<int64_t>*>;
+
+struct Entry {
+  std::string key;  // "section.name"
+  Field field;
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  std::vector<std::string> choices = {};  // strings: allowed values (empty: any)
+};
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::vector<Entry> schema(TrainConfig& c) {
+  return {
+      {"data.dataset", &c.data.dataset, 0, 0, {"cifar10", "mnist", "fashion-mnist", "svhn", "imagefolder", "synthetic"}},
+      {"data.dir", &c.data.dir},
+      {"data.train_count", &c.data.train_count, -1, kInf},
+      {"data.augment_crop", &c.data.augment_crop},
+      {"data.augment_flip", &c.data.augment_flip},
+      {"data.image_size", &c.data.image_size, 16, 1024},
+      {"data.synthetic_size", &c.data.synthetic_size, 1, 1e7},
+      {"model.name", &c.model.name},
+      {"objective.name", &c.objective.name, 0, 0, {"macer", "gaussian"}},
+      {"objective.sigma", &c.objective.sigma, 0, 10},
+      {"objective.k", &c.objective.k, 1, 1024},
+      {"objective.lambda", &c.objective.lambda, 0, 1e6},
+      {"objective.lambda_schedule", &c.objective.lambda_schedule, 0, 0, {"constant", "deferred"}},
+      {"objective.lambda_warmup_epochs", &c.objective.lambda_warmup_epochs, 0, 1e6},
+      {"objective.beta", &c.objective.beta, 1e-6, 1e6},
+      {"objective.gamma", &c.objective.gamma, 0, 1e6},
+      {"optim.epochs", &c.optim.epochs, 1, 1e6},
+      {"optim.batch", &c.optim.batch, 1, 1e6},
+      {"optim.lr", &c.optim.lr, 0, 100},
+      {"optim.milestones", &c.optim.milestones, 0, 1e6},
+      {"optim.lr_factor", &c.optim.lr_factor, 0, 1},
+      {"optim.momentum", &c.optim.momentum, 0, 1},
+      {"optim.weight_decay", &c.optim.weight_decay, 0, 1},
+      {"optim.nesterov", &c.optim.nesterov},
+      {"run.seed", &c.run.seed, 0, 9.2e18},
+      {"run.device", &c.run.device, 0, 0, {"cpu", "cuda", "auto"}},
+      {"run.checkpoint_dir", &c.run.checkpoint_dir},
+      {"run.checkpoint_every", &c.run.checkpoint_every, 1, 1e6},
+      {"run.log_file", &c.run.log_file},
+      {"run.print_every", &c.run.print_every, 1, 1e9},
+      {"certify.every", &c.certify.every, 0, 1e6},
+      {"certify.start", &c.certify.start, 0, 1e9},
+      {"certify.count", &c.certify.count, 1, 1e9},
+      {"certify.skip", &c.certify.skip, 1, 1e9},
+      {"certify.n0", &c.certify.n0, 1, 1e9},
+      {"certify.n", &c.certify.n, 1, 1e10},
+      {"certify.alpha", &c.certify.alpha, 1e-12, 0.5},
+      {"certify.batch", &c.certify.batch, 1, 1e7},
+  };
+}
+
+std::string where(const std::string& origin, const toml::node& node, const std::string& key) {
+  std::ostringstream os;
+  os << origin;
+  if (node.source().begin.line > 0) os << ":" << node.source().begin.line;
+  os << ": key '" << key << "'";
+  return os.str();
+}
+
+void check_range(double v, const Entry& e, const std::string& at) {
+  MACER_CHECK(std::isfinite(v) && v >= e.min && v <= e.max,
+              at << ": value " << v << " out of range [" << e.min << ", " << e.max << "]");
+}
+
+// Stores the TOML value `node` into the entry's field, checking type and range.
+void assign(const Entry& e, const toml::node& node, const std::string& at) {
+  std::visit(
+      [&](auto* field) {
+        using T = std::remove_pointer_t<decltype(field)>;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          auto v = node.value_exact<int64_t>();
+          MACER_CHECK(v, at << ": expected an integer");
+          check_range(double(*v), e, at);
+          *field = *v;
+        } else if constexpr (std::is_same_v<T, double>) {
+          auto v = node.value<double>();  // integers are accepted where floats are expected
+          MACER_CHECK(v && (node.is_floating_point() || node.is_integer()), at << ": expected a number");
+          check_range(*v, e, at);
+          *field = *v;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          auto v = node.value_exact<bool>();
+          MACER_CHECK(v, at << ": expected true or false");
+          *field = *v;
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          auto v = node.value_exact<std::string>();
+          MACER_CHECK(v, at << ": expected a string");
+          if (!e.choices.empty()) {
+            bool ok = false;
+            std::string list;
+            for (const auto& c : e.choices) {
+              ok = ok || c == *v;
+              list += (list.empty() ? "" : ", ") + c;
+            }
+            MACER_CHECK(ok, at << ": '" << *v << "' is not one of " << list);
+          }
+          *field = *v;
+        } else {
+          const toml::array* arr = node.as_array();
+          MACER_CHECK(arr, at << ": expected an array of integers");
+          field->clear();
+          for (const auto& item : *arr) {
+            auto v = item.value_exact<int64_t>();
+            MACER_CHECK(v, at << ": expected an array of integers");
+            check_range(double(*v), e, at);
+            field->push_back(*v);
+          }
+        }
+      },
+      e.field);
+}
+
+// Parses one --set override into a one-key TOML table; bare words become strings.
+toml::table parse_override(const std::string& item) {
+  auto eq = item.find('=');
+  MACER_CHECK(eq != std::string::npos && eq > 0, "--set " << item << ": expected section.key=value");
+  std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+  std::string line = "v = " + value;
+  toml::table t;
+  try {
+    toml::table parsed = toml::parse(std::string_view(line), std::string_view("--set"));
+    t.insert("v", *parsed.get("v"));
+  } catch (const toml::parse_error&) {
+    t.insert("v", value);  // a bare word: take it as a string
+  }
+  toml::table out;
+  out.insert(key, t);
+  return out;
+}
+
+void apply_table(TrainConfig& c, const toml::table& root, const std::string& origin) {
+  auto entries = schema(c);
+  for (auto&& [section_key, section] : root) {
+    std::string section_name(section_key.str());
+    const toml::table* tbl = section.as_table();
+    MACER_CHECK(tbl, where(origin, section, section_name) << ": expected a [section] table");
+    for (auto&& [name_key, node] : *tbl) {
+      std::string key = section_name + "." + std::string(name_key.str());
+      const Entry* found = nullptr;
+      for (const auto& e : entries)
+        if (e.key == key) found = &e;
+      MACER_CHECK(found, where(origin, node, key) << ": unknown key");
+      assign(*found, node, where(origin, node, key));
+    }
+  }
+}
+
+void validate(const TrainConfig& c, const std::string& origin) {
+  for (size_t i = 1; i < c.optim.milestones.size(); ++i)
+    MACER_CHECK(c.optim.milestones[i] > c.optim.milestones[i - 1],
+                origin << ": key 'optim.milestones' must increase");
+  MACER_CHECK(c.data.dataset == "synthetic" || !c.data.dir.empty(),
+              origin << ": key 'data.dir' is required for data set " << c.data.dataset);
+  MACER_CHECK(!c.run.checkpoint_dir.empty(), origin << ": key 'run.checkpoint_dir' is empty");
+}
+
+}  // namespace
+
+TrainConfig parse_train_config(const std::string& text, const std::string& origin,
+                               const std::vector<std::string>& overrides) {
+  TrainConfig c;
+  toml::table parsed;
+  try {
+    parsed = toml::parse(std::string_view(text), std::string_view(origin));
+  } catch (const toml::parse_error& err) {
+    throw Error(origin + ":" + std::to_string(err.source().begin.line) + ": " +
+                std::string(err.description()));
+  }
+  apply_table(c, parsed, origin);
+  for (const auto& item : overrides) {
+    toml::table one = parse_override(item);
+    std::string key = item.substr(0, item.find('='));
+    auto dot = key.find('.');
+    MACER_CHECK(dot != std::string::npos, "--set " << item << ": key must be section.key");
+    toml::table root;
+    toml::table section;
+    section.insert(key.substr(dot + 1), *one.get(key)->as_table()->get("v"));
+    root.insert(key.substr(0, dot), section);
+    apply_table(c, root, "--set");
+  }
+  validate(c, origin);
+  return c;
+}
+
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  MACER_CHECK(in, path << ": cannot open config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_train_config(ss.str(), path, overrides);
+}
+
+std::string to_toml(const TrainConfig& config) {
+  TrainConfig c = config;
+  toml::table root;
+  for (const auto& e : schema(c)) {
+    auto dot = e.key.find('.');
+    std::string section = e.key.substr(0, dot), name = e.key.substr(dot + 1);
+    if (!root.contains(section)) root.insert(section, toml::table{});
+    toml::table& tbl = *root.get(section)->as_table();
+    std::visit(
+        [&](auto* field) {
+          using T = std::remove_pointer_t<decltype(field)>;
+          if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+            toml::array arr;
+            for (int64_t v : *field) arr.push_back(v);
+            tbl.insert(name, arr);
+          } else {
+            tbl.insert(name, *field);
+          }
+        },
+        e.field);
+  }
+  std::ostringstream os;
+  os << root;
+  return os.str();
+}
+
+}  // namespace macer

@@ -1,0 +1,73 @@
+// The training configuration: a TOML file (toml++) in sections [data] [model] [objective]
+// [optim] [run] [certify], overridable by --set section.key=value, validated against one schema.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace macer {
+
+struct TrainConfig {
+  struct Data {
+    std::string dataset = "cifar10";  // cifar10 | mnist | fashion-mnist | svhn | imagefolder | synthetic
+    std::string dir;
+    int64_t train_count = -1;  // first N training images (-1: all)
+    bool augment_crop = false;  // random crop from the image padded by 4
+    bool augment_flip = false;  // random horizontal flip
+    int64_t image_size = 224;   // imagefolder only
+    int64_t synthetic_size = 512;  // synthetic only: images per split
+  } data;
+  struct Model {
+    std::string name = "resnet110";
+  } model;
+  struct Objective {
+    std::string name = "macer";  // macer | gaussian
+    double sigma = 0.25;
+    int64_t k = 16;
+    double lambda = 12.0;
+    std::string lambda_schedule = "constant";  // constant | deferred
+    int64_t lambda_warmup_epochs = 0;          // deferred: lambda = 0 for these epochs
+    double beta = 16.0;
+    double gamma = 8.0;
+  } objective;
+  struct Optim {
+    int64_t epochs = 440;
+    int64_t batch = 64;
+    double lr = 0.01;
+    std::vector<int64_t> milestones = {200, 400};
+    double lr_factor = 0.1;
+    double momentum = 0.9;
+    double weight_decay = 5e-4;
+    bool nesterov = false;
+  } optim;
+  struct Run {
+    int64_t seed = 0;
+    std::string device = "auto";  // cpu | cuda | auto
+    std::string checkpoint_dir = "runs/default";
+    int64_t checkpoint_every = 10;  // epochs; the last epoch is always saved
+    std::string log_file;           // default: <checkpoint_dir>/train.jsonl
+    int64_t print_every = 50;       // steps between plain progress lines (not on a terminal)
+  } run;
+  struct Certify {
+    int64_t every = 0;    // epochs between certifications during training (0: never)
+    int64_t start = 0;    // first test image
+    int64_t count = 100;  // images
+    int64_t skip = 1;
+    int64_t n0 = 100;
+    int64_t n = 1000;
+    double alpha = 0.001;
+    int64_t batch = 1000;
+  } certify;
+};
+
+// Reads `path`, applies `overrides` ("section.key=value", value in TOML syntax or a bare
+// string), and validates. Unknown keys, wrong types and out-of-range values throw
+// macer::Error naming the file, the key and its line.
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// The same from TOML text (`origin` names it in errors).
+TrainConfig parse_train_config(const std::string& text, const std::string& origin,
+                               const std::vector<std::string>& overrides = {});
+// The resolved configuration as TOML text: printed at the start, stored in checkpoints.
+std::string to_toml(const TrainConfig& c);
+
+}  // namespace macer

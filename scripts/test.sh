@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: installs what is needed, builds everything (the CUDA code too when nvcc is
+# there) and runs ctest. CUDA tests report themselves skipped on a machine without a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"

@@ -1,0 +1,78 @@
+// Tests of macer/config: every shipped config parses, overrides apply, and unknown keys, wrong
+// types and out-of-range values are refused with the key and the line.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "macer/config.h"
+
+using namespace macer;
+
+namespace {
+std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  try {
+    parse_train_config(text, "test.toml", overrides);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("every config in configs/ parses and round-trips through to_toml", "[config]") {
+  int seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(MACER_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".toml") continue;
+    INFO(entry.path());
+    TrainConfig c = load_train_config(entry.path().string());
+    TrainConfig again = parse_train_config(to_toml(c), "resolved");
+    CHECK(to_toml(again) == to_toml(c));
+    ++seen;
+  }
+  CHECK(seen >= 7);
+}
+
+TEST_CASE("the paper's Cifar-10 setting is what configs/ says", "[config]") {
+  TrainConfig c = load_train_config(std::string(MACER_SOURCE_DIR) + "/configs/cifar10-sigma0.25.toml");
+  CHECK(c.model.name == "resnet110");
+  CHECK(c.objective.k == 16);
+  CHECK(c.objective.lambda == 12.0);
+  CHECK(c.objective.beta == 16.0);
+  CHECK(c.objective.gamma == 8.0);
+  CHECK(c.optim.epochs == 440);
+  CHECK(c.optim.milestones == std::vector<int64_t>{200, 400});
+  CHECK(c.optim.weight_decay == Approx(5e-4));
+}
+
+TEST_CASE("overrides with --set", "[config]") {
+  std::string text = "[data]\ndataset = \"synthetic\"\n";
+  TrainConfig c = parse_train_config(text, "t", {"optim.lr=0.5", "model.name=lenet", "optim.milestones=[3, 7]",
+                                                 "objective.name=\"gaussian\"", "optim.nesterov=true"});
+  CHECK(c.optim.lr == 0.5);
+  CHECK(c.model.name == "lenet");
+  CHECK(c.optim.milestones == std::vector<int64_t>{3, 7});
+  CHECK(c.objective.name == "gaussian");
+  CHECK(c.optim.nesterov);
+  CHECK_THAT(error_of(text, {"optim.bogus=1"}), Catch::Contains("unknown key") && Catch::Contains("optim.bogus"));
+  CHECK_THAT(error_of(text, {"optim.lr"}), Catch::Contains("section.key=value"));
+  CHECK_THAT(error_of(text, {"optim.epochs=0"}), Catch::Contains("out of range"));
+}
+
+TEST_CASE("bad configs are refused with key and line", "[config]") {
+  std::string base = "[data]\ndataset = \"synthetic\"\n";
+  CHECK_THAT(error_of(base + "[optim]\nlearning_rate = 0.1\n"),
+             Catch::Contains("test.toml:4") && Catch::Contains("optim.learning_rate") && Catch::Contains("unknown key"));
+  CHECK_THAT(error_of(base + "[optim]\nepochs = \"ten\"\n"),
+             Catch::Contains("test.toml:4") && Catch::Contains("expected an integer"));
+  CHECK_THAT(error_of(base + "[optim]\nepochs = 2.5\n"), Catch::Contains("expected an integer"));
+  CHECK_THAT(error_of(base + "[objective]\nsigma = -1.0\n"),
+             Catch::Contains("objective.sigma") && Catch::Contains("out of range"));
+  CHECK_THAT(error_of(base + "[objective]\nname = \"adversarial\"\n"), Catch::Contains("is not one of"));
+  CHECK_THAT(error_of(base + "[run]\ndevice = \"tpu\"\n"), Catch::Contains("run.device"));
+  CHECK_THAT(error_of(base + "[optim]\nmilestones = [5, 3]\n"), Catch::Contains("must increase"));
+  CHECK_THAT(error_of("[data]\ndataset = \"cifar10\"\n"), Catch::Contains("data.dir"));
+  CHECK_THAT(error_of("[data\n"), Catch::Contains("test.toml:1"));
+  CHECK_THAT(error_of("lr = 0.1\n"), Catch::Contains("expected a [section] table"));
+  // An integer where a float is expected is fine (lr = 1).
+  CHECK(error_of(base + "[optim]\nlr = 1\n").empty());
+}

@@ -29,7 +29,7 @@ const Tensor* SafetensorsFile::find(const std::string& name) const {
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
-  nlohmann::ordered_json header;
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();  // "{}" when empty, not "null"
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
@@ -112,7 +112,13 @@ SafetensorsFile load_safetensors(const std::string& path) {
       MACER_CHECK(offsets[1] <= data_size, where << ": data ends at byte " << offsets[1]
                                                  << " but the file holds " << data_size
                                                  << " bytes of data (truncated)");
-      for (int64_t d : shape) MACER_CHECK(d >= 0, where << ": negative dimension");
+      uint64_t numel = 1;  // guarded: a corrupt shape must not wrap around to a matching size
+      for (int64_t d : shape) {
+        MACER_CHECK(d >= 0, where << ": negative dimension");
+        MACER_CHECK(d == 0 || numel <= data_size / static_cast<uint64_t>(d),
+                    where << ": shape " << shape_string(shape) << " exceeds the file's data");
+        numel *= static_cast<uint64_t>(d);
+      }
       MACER_CHECK(offsets[1] - offsets[0] == static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype),
                   where << ": shape " << shape_string(shape) << " " << dtype_name(dtype) << " needs "
                         << shape_numel(shape) * dtype_size(dtype) << " bytes, data_offsets give "
@@ -131,7 +137,9 @@ SafetensorsFile load_safetensors(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": malformed header: " + e.what());
   }
-  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  // By (begin, end): an empty tensor sharing its offset with the next one sorts first.
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Range& a, const Range& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   uint64_t expect = 0;
   for (const auto& r : ranges) {
     MACER_CHECK(r.begin == expect, path << ": tensor '" << r.name << "' starts at byte " << r.begin

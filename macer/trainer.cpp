@@ -19,7 +19,7 @@
 #include "macer/optimizer.h"
 #include "macer/progress.h"
 #include "macer/schedule.h"
-#include "macer/train_certify.h"
+#include "macer/certify_dataset.h"
 
 namespace macer {
 

@@ -1,0 +1,106 @@
+// Whole-step bench cases: one MACER training step (noisy copies, forward, fused objective,
+// backward, fused SGD) and certification throughput (noisy forward passes + counts) for
+// LeNet and ResNet-110; sizes equal bench/torch_reference.py's SIZES.
+#include "bench/harness.h"
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "kernels/smoothing.h"
+#include "layers/registry.h"
+#include "macer/objectives.h"
+#include "macer/optimizer.h"
+
+namespace macer::bench {
+
+namespace {
+
+struct Sizes {
+  int batch, copies;
+};
+// GPU: the paper's B = 64, k = 16 and Cohen's batch of 1000; CPU: small enough for 2 cores.
+Sizes sizes_for(const std::string& name, const Options& o) {
+  bool gpu = o.device == Device::CUDA;
+  Sizes s{64, 16};
+  if (name == "step.macer.resnet110" && !gpu) s = {8, 4};
+  if (name == "certify.lenet") s = {1000, 1};
+  if (name == "certify.resnet110") s = {gpu ? 1000 : 32, 1};
+  if (o.batch > 0) s.batch = o.batch;
+  return s;
+}
+
+layers::ModelOptions model_options(const std::string& model) {
+  layers::ModelOptions m;
+  if (model == "lenet") m = {1, 28, 28, 10, 0};
+  return m;
+}
+
+Tensor uniform_images(int n, const layers::ModelOptions& m, Device device) {
+  Tensor t = Tensor::empty({n, m.channels, m.height, m.width});
+  uint64_t state = 12345;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    t.data()[i] = float(state >> 40) / float(1 << 24);
+  }
+  return t.to(device);
+}
+
+Result train_step(const std::string& case_name, const std::string& model_name, const Options& o) {
+  Sizes s = sizes_for(case_name, o);
+  layers::ModelOptions m = model_options(model_name);
+  auto model = layers::make_model(model_name, m);
+  model->to(o.device);
+  model->train();
+  Sgd sgd(*model, kernels::SgdParams{});
+  Tensor images = uniform_images(s.batch, m, o.device);
+  std::vector<int32_t> host(s.batch);
+  for (int i = 0; i < s.batch; ++i) host[i] = i % m.classes;
+  Tensor labels = Tensor::from_ints(host, {s.batch}).to(o.device);
+  const Objective& macer = objective_by_name("macer");
+  ObjectiveHyper hyper{0.25f, 12.0f, 16.0f, 8.0f};
+  uint64_t step = 0;
+  Result r = time_it(case_name, o, [&] {
+    Tensor noisy = ops::noisy_copies(images, s.copies, 0.25f, 0, step++);
+    Var logits = model->forward(Var(noisy));
+    ObjectiveResult out = macer(logits, labels, s.copies, hyper);
+    model->zero_grad();
+    backward(out.loss);
+    sgd.step(0.01f);
+  });
+  r.items = double(s.batch) * s.copies;
+  r.item_unit = "samples";
+  r.note = "B=" + std::to_string(s.batch) + " k=" + std::to_string(s.copies);
+  return r;
+}
+
+Result certify_throughput(const std::string& case_name, const std::string& model_name, const Options& o) {
+  Sizes s = sizes_for(case_name, o);
+  layers::ModelOptions m = model_options(model_name);
+  auto model = layers::make_model(model_name, m);
+  model->to(o.device);
+  model->eval();
+  NoGradGuard no_grad;
+  Tensor image = uniform_images(1, m, o.device);
+  Tensor counts = Tensor::zeros({m.classes}, o.device, DType::I64);
+  uint64_t batch_no = 0;
+  Result r = time_it(case_name, o, [&] {
+    Tensor noisy = ops::noisy_copies(image, s.batch, 0.25f, 0, batch_no++);
+    Tensor logits = model->forward(Var(noisy)).value();
+    MACER_DISPATCH(o.device, argmax_histogram, kernels::LogitsShape{s.batch, m.classes}, logits.data(),
+                   counts.data<int64_t>());
+  });
+  r.items = s.batch;
+  r.item_unit = "fwd";
+  r.note = "batch " + std::to_string(s.batch);
+  return r;
+}
+
+Register step_lenet("step.macer.lenet", "MACER training step, LeNet 28x28, B=64 k=16",
+                    [](const Options& o) { return train_step("step.macer.lenet", "lenet", o); });
+Register step_resnet("step.macer.resnet110", "MACER training step, ResNet-110 32x32, B=64 k=16 (CPU: B=8 k=4)",
+                     [](const Options& o) { return train_step("step.macer.resnet110", "resnet110", o); });
+Register cert_lenet("certify.lenet", "certification: noisy forward passes + counts, LeNet, batch 1000",
+                    [](const Options& o) { return certify_throughput("certify.lenet", "lenet", o); });
+Register cert_resnet("certify.resnet110", "certification: noisy forward passes + counts, ResNet-110, batch 1000 (CPU: 32)",
+                     [](const Options& o) { return certify_throughput("certify.resnet110", "resnet110", o); });
+
+}  // namespace
+}  // namespace macer::bench

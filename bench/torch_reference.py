@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""PyTorch reference for bench/macer_bench's whole-step cases, on the same device.
+
+Cases (same names, sizes and statistics as macer_bench):
+  step.macer.lenet, step.macer.resnet110  one MACER training step: noisy copies, forward,
+                                          the reference MACER loss of SPEC.md, backward, SGD
+  certify.lenet, certify.resnet110        noisy forward passes of certification (argmax + counts)
+Sizes: GPU B=64, k=16 for steps and batch 1000 for certification; CPU smaller (see SIZES).
+Prints median/min/max after a warm-up; --json FILE writes the results.
+"""
+import argparse
+import json
+import math
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# (batch, copies) per case and device; must equal bench/cases_steps.cpp.
+SIZES = {
+    "cuda": {"step.macer.lenet": (64, 16), "step.macer.resnet110": (64, 16),
+             "certify.lenet": (1000, 1), "certify.resnet110": (1000, 1)},
+    "cpu": {"step.macer.lenet": (64, 16), "step.macer.resnet110": (8, 4),
+            "certify.lenet": (1000, 1), "certify.resnet110": (32, 1)},
+}
+
+
+class LeNet(nn.Module):
+    def __init__(self, channels=1, size=28, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, 20, 5)
+        self.conv2 = nn.Conv2d(20, 50, 5)
+        s = ((size - 4) // 2 - 4) // 2
+        self.fc1 = nn.Linear(50 * s * s, 500)
+        self.fc2 = nn.Linear(500, classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        return F.relu(h + (self.downsample(x) if self.downsample is not None else x))
+
+
+class CifarResNet(nn.Module):
+    def __init__(self, depth=110, classes=10):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        blocks, cin = [], 16
+        for stage, width in enumerate([16, 32, 64]):
+            layer = []
+            for b in range(n):
+                layer.append(BasicBlock(cin, width, 2 if (b == 0 and stage > 0) else 1))
+                cin = width
+            blocks.append(nn.Sequential(*layer))
+        self.layer1, self.layer2, self.layer3 = blocks
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.layer3(self.layer2(self.layer1(h)))
+        return self.fc(F.avg_pool2d(h, h.shape[-1]).flatten(1))
+
+
+def macer_loss(logits, labels, b, k, sigma=0.25, lbd=12.0, beta=16.0, gamma=8.0):
+    """The reference formulation of SPEC.md (as MACER's official code)."""
+    c = logits.shape[1]
+    z = logits.view(b, k, c)
+    p = F.softmax(z, dim=2).mean(1)
+    cl = F.nll_loss(torch.log(p + 1e-10), labels, reduction="sum")
+    q = F.softmax(beta * z, dim=2).mean(1)
+    top2, idx = torch.topk(q, 2)
+    normal = torch.distributions.Normal(torch.tensor([0.0], device=logits.device),
+                                        torch.tensor([1.0], device=logits.device))
+    xi = normal.icdf(top2[:, 0]) - normal.icdf(top2[:, 1])
+    active = ~torch.isnan(xi) & ~torch.isinf(xi) & (xi <= gamma) & (idx[:, 0] == labels)
+    rl = sigma / 2 * (gamma - xi[active]).sum()
+    return (cl + lbd * rl) / b
+
+
+def time_it(fn, device, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device == "cuda":
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            times.append(start.elapsed_time(stop) * 1e-3)
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times), min(times), max(times)
+
+
+def make_model(name, device):
+    model = LeNet() if name == "lenet" else CifarResNet(110)
+    shape = (1, 28, 28) if name == "lenet" else (3, 32, 32)
+    return model.to(device), shape
+
+
+def step_case(name, device, b, k, warmup, repeats):
+    model, shape = make_model(name, device)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.rand((b,) + shape, device=device)
+    y = torch.randint(0, 10, (b,), device=device)
+
+    def step():
+        noisy = x.repeat_interleave(k, 0) + 0.25 * torch.randn((b * k,) + shape, device=device)
+        loss = macer_loss(model(noisy), y, b, k)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time_it(step, device, warmup, repeats), b * k, "samples"
+
+
+def certify_case(name, device, batch, warmup, repeats):
+    model, shape = make_model(name, device)
+    model.eval()
+    x = torch.rand(shape, device=device)
+    counts = torch.zeros(10, dtype=torch.long, device=device)
+
+    def fwd():
+        with torch.no_grad():
+            noisy = x.unsqueeze(0).expand((batch,) + shape) + 0.25 * torch.randn((batch,) + shape, device=device)
+            counts.add_(torch.bincount(model(noisy).argmax(1), minlength=10))
+    return time_it(fwd, device, warmup, repeats), batch, "fwd"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--filter", default="")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)
+    name_dev = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()
+    print(f"# torch_reference torch {torch.__version__} | {platform.node()} | {name_dev} | "
+          f"threads {torch.get_num_threads()} | warm-up {args.warmup}, repeats {args.repeats}")
+    print(f"{'case':32s} {'median ms':>10s} {'min ms':>10s} {'max ms':>10s} {'throughput':>16s}")
+    results = []
+    for case, (b, k) in SIZES[device].items():
+        if args.filter and args.filter not in case:
+            continue
+        model = case.split(".")[-1]
+        if case.startswith("step."):
+            (med, lo, hi), items, unit = step_case(model, device, b, k, args.warmup, args.repeats)
+        else:
+            (med, lo, hi), items, unit = certify_case(model, device, b, args.warmup, args.repeats)
+        print(f"{case:32s} {med*1e3:10.3f} {lo*1e3:10.3f} {hi*1e3:10.3f} {items/med:12.0f} {unit}/s", flush=True)
+        results.append({"name": case, "median_s": med, "min_s": lo, "max_s": hi, "items": items, "item_unit": unit})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"torch": torch.__version__, "device": name_dev, "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+// The Dataset interface and the registry that opens one by name ("cifar10", "mnist",
+// "fashion-mnist", "svhn", "imagefolder", "synthetic"). Part of data/, below macer/.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace macer::data {
+
+struct DatasetOptions {
+  // imagefolder: shorter side resized to image_size*256/224, then a centre crop of
+  // image_size x image_size (torchvision's evaluation transform).
+  int image_size = 224;
+  // synthetic: images per split, their shape and class count, and the seed.
+  int64_t synthetic_size = 512;
+  int synthetic_channels = 3;
+  int synthetic_height = 32;
+  int synthetic_width = 32;
+  int synthetic_classes = 10;
+  uint64_t seed = 0;
+};
+
+// A labelled set of images, all of one shape (C, H, W). Access is const and thread-safe.
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual int64_t size() const = 0;
+  virtual int channels() const = 0;
+  virtual int height() const = 0;
+  virtual int width() const = 0;
+  virtual int classes() const = 0;
+  virtual int32_t label(int64_t i) const = 0;
+  // Writes image i as channels()*height()*width() floats in [0, 1], CHW order.
+  virtual void image(int64_t i, float* out) const = 0;
+  virtual std::string name() const = 0;
+  // False when image() decodes from disk (image folders): the loader then decodes in parallel.
+  virtual bool in_memory() const { return true; }
+
+  int64_t image_numel() const { return int64_t(channels()) * height() * width(); }
+};
+
+// Opens split "train" or "test" of data set `kind` stored in `dir`. Bad names, missing or
+// malformed files throw one macer::Error naming the file and what is wrong.
+std::unique_ptr<Dataset> open_dataset(const std::string& kind, const std::string& dir,
+                                      const std::string& split, const DatasetOptions& opts);
+// The names open_dataset knows, sorted.
+std::vector<std::string> dataset_kinds();
+
+}  // namespace macer::data

@@ -1,0 +1,31 @@
+// Certification of a range of a data set's images with a model: the loop shared by
+// bin/macer_certify and the in-training certification (rows, progress, TSV as it goes).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "layers/module.h"
+#include "macer/certify_report.h"
+#include "macer/config.h"
+#include "macer/smoothing.h"
+
+namespace macer {
+
+struct ImageRange {
+  int64_t start = 0;
+  int64_t count = -1;  // -1: to the end
+  int64_t skip = 1;
+};
+
+// Runs CERTIFY (or PREDICT when `predict`) on images start, start+skip, ... of `dataset`,
+// the model in eval mode without gradients; writes each row to `writer` when given and
+// shows progress when `label` is not empty. Returns the rows.
+std::vector<CertifyRow> certify_range(layers::Module& model, const data::Dataset& dataset, Device device,
+                                      const CertifyOptions& opt, const ImageRange& range, bool predict,
+                                      TsvWriter* writer, const std::string& label);
+
+// The [certify] section of a training config on the test split: a JSON summary for the log.
+std::string certify_during_training(const TrainConfig& config, layers::Module& model, Device device);
+
+}  // namespace macer

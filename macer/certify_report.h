@@ -1,0 +1,107 @@
+// Certification reports: Cohen's tab-separated rows (written and read back), the summary of
+// certified accuracy per radius and ACR (table and JSON), and a PNG plot of accuracy vs radius.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace macer {
+
+// Columns (tab-separated, header line first, one row per image):
+//   Certify: idx label predict radius correct time                  (Cohen's certify.py)
+//   Predict: idx label predict correct time                         (Cohen's predict.py)
+//   Both:    idx label predict radius correct soft_predict soft_radius soft_correct time
+//            (--mode both: the hard certificate, then the soft one from the same samples)
+// A soft-only run writes the Certify columns with the soft certificate in them.
+// predict is -1 on abstention; correct is 1 or 0; radius like Python's "{:.3}"; time like
+// Python's str(datetime.timedelta), e.g. "0:00:01.234567".
+enum class TsvKind { Certify, Predict, Both };
+
+struct CertifyRow {
+  int64_t idx = 0;
+  int label = 0;
+  int predict = -1;
+  double radius = 0;
+  bool correct = false;
+  int soft_predict = -1;  // Both only
+  double soft_radius = 0;
+  bool soft_correct = false;
+  double seconds = 0;
+};
+
+std::string tsv_header(TsvKind kind);              // without the newline
+std::string tsv_row(TsvKind kind, const CertifyRow& row);
+std::string format_radius(double r);               // Python "{:.3}".format(r): 0.0, 0.5, 1.23, 1e+02
+std::string format_elapsed(double seconds);        // str(timedelta(seconds=s)): 0:00:01.234567
+
+// Writes the header at once and every row as it comes, flushed, so an interrupted run keeps
+// its rows (the one file of the reports that is not written whole by design).
+class TsvWriter {
+ public:
+  TsvWriter(const std::string& path, TsvKind kind);
+  ~TsvWriter();
+  TsvWriter(const TsvWriter&) = delete;
+  TsvWriter& operator=(const TsvWriter&) = delete;
+  void write(const CertifyRow& row);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  TsvKind kind_;
+  std::FILE* file_ = nullptr;
+};
+
+struct TsvFile {
+  std::string path;
+  TsvKind kind = TsvKind::Certify;
+  std::vector<CertifyRow> rows;
+};
+// Reads a file in one of the three layouts; malformed input throws macer::Error naming the
+// file and the line.
+TsvFile read_tsv(const std::string& path);
+
+// The reported radii: 0, 0.25, ..., 2.25.
+std::vector<double> report_radii();
+
+struct CertifySummary {
+  std::string label;
+  int64_t images = 0;
+  std::vector<double> radii;
+  std::vector<double> accuracy;  // approximate certified accuracy: fraction correct with radius >= r
+  double acr = 0;                // mean over images of (radius if correct else 0)
+  double abstain = 0;            // fraction of images with predict = -1
+  double mean_seconds = 0;       // per image
+};
+// `soft`: use the soft_* columns (Both files).
+CertifySummary summarize(const std::vector<CertifyRow>& rows, const std::string& label, bool soft = false,
+                         const std::vector<double>& radii = report_radii());
+// One summary per certificate in the file: one, or "LABEL (hard)" and "LABEL (soft)" for Both.
+std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label);
+// The label of a file in tables and legends: its name without folders and extension.
+std::string file_label(const std::string& path);
+
+// A fixed-width table (one line per summary, a column per radius, then ACR).
+std::string summary_table(const std::vector<CertifySummary>& summaries);
+// JSON text: an object {label, images, radii, certified_accuracy, acr, abstain, mean_seconds}.
+std::string summary_json(const CertifySummary& s, int indent = -1);
+// JSON text: an array of such objects.
+std::string summaries_json(const std::vector<CertifySummary>& summaries, int indent = 2);
+
+// Writes `contents` to PATH.tmp and renames it over PATH: whole or not at all.
+void write_file_atomic(const std::string& path, const std::string& contents);
+
+// One curve of the plot: accuracy(r) = fraction of rows correct with radius >= r.
+struct PlotSeries {
+  std::string label;
+  std::vector<CertifyRow> rows;
+  bool soft = false;
+};
+// The curves of a file: one, or "LABEL (hard)" and "LABEL (soft)" for Both.
+std::vector<PlotSeries> plot_series(const TsvFile& file, const std::string& label);
+// An RGB PNG of certified accuracy against radius (x from 0 past the largest certified radius,
+// y from 0 to 1), distinct colours, axis ticks and a legend; written whole or not at all.
+void plot_certified_accuracy(const std::string& png_path, const std::vector<PlotSeries>& series,
+                             int width = 800, int height = 500);
+
+}  // namespace macer

@@ -1,0 +1,139 @@
+// data/ tests, part 3: image folders (classes sorted by name, PNG/JPEG through stb_image,
+// torchvision-style resize and centre crop, train/val splits) and their errors.
+#include <catch2/catch.hpp>
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#include <stb/stb_image_write.h>
+
+#include "data/dataset.h"
+#include "data_test_util.h"
+#include "kernels/check.h"
+
+using namespace macer;
+using namespace data_test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// An RGB (comp 3) or grey (comp 1) image with pixel (x, y, c) = f(x, y, c), row-major HWC.
+template <typename F> Bytes make_pixels(int w, int h, int comp, F f) {
+  Bytes b(size_t(w) * h * comp);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < comp; ++c) b[size_t((y * w + x) * comp + c)] = uint8_t(f(x, y, c));
+  return b;
+}
+
+void write_png(const std::string& path, int w, int h, int comp, const Bytes& px) {
+  fs::create_directories(fs::path(path).parent_path());
+  REQUIRE(stbi_write_png(path.c_str(), w, h, comp, px.data(), w * comp) != 0);
+}
+
+void write_jpg(const std::string& path, int w, int h, const Bytes& px) {
+  fs::create_directories(fs::path(path).parent_path());
+  REQUIRE(stbi_write_jpg(path.c_str(), w, h, 3, px.data(), 95) != 0);
+}
+
+int pattern(int x, int y, int c) { return (x * 11 + y * 5 + c * 80) % 256; }
+
+std::unique_ptr<data::Dataset> open_folder(const std::string& dir, int image_size, const std::string& split = "train") {
+  data::DatasetOptions o;
+  o.image_size = image_size;
+  return data::open_dataset("imagefolder", dir, split, o);
+}
+
+}  // namespace
+
+TEST_CASE("image folders: classes sorted by name, PNG pixels cropped exactly") {
+  TempDir dir("images");
+  const std::string d = dir.path.string();
+  // image_size 14 resizes the shorter side to 14*256/224 = 16: a 16-pixel side needs no resize.
+  write_png(dir.file("b_cat/2.png"), 16, 16, 3, make_pixels(16, 16, 3, pattern));
+  write_png(dir.file("b_cat/10.png"), 20, 16, 3, make_pixels(20, 16, 3, pattern));  // wide: crop left 3, top 0
+  write_png(dir.file("a_dog/x.png"), 16, 16, 1, make_pixels(16, 16, 1, pattern));   // grey: three equal channels
+  write_bytes(dir.file("a_dog/readme.txt"), Bytes{'h', 'i'});                        // not an image: ignored
+  auto ds = open_folder(d, 14);
+  REQUIRE(ds->name() == "imagefolder");
+  REQUIRE(ds->size() == 3);
+  REQUIRE(ds->classes() == 2);
+  REQUIRE((ds->channels() == 3 && ds->height() == 14 && ds->width() == 14));
+  REQUIRE(!ds->in_memory());
+  // Order: a_dog/x.png, b_cat/10.png, b_cat/2.png (file names sorted as strings).
+  REQUIRE(ds->label(0) == 0);
+  REQUIRE(ds->label(1) == 1);
+  REQUIRE(ds->label(2) == 1);
+  auto expect = [&](int64_t i, int top, int left, bool grey) {
+    Bytes img = image_bytes(*ds, i);
+    bool all = true;
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < 14; ++y)
+        for (int x = 0; x < 14; ++x)
+          all = all && img[size_t(c * 196 + y * 14 + x)] == uint8_t(pattern(x + left, y + top, grey ? 0 : c));
+    REQUIRE(all);
+  };
+  expect(0, 1, 1, true);
+  expect(1, 1, 3, false);
+  expect(2, 1, 1, false);
+}
+
+TEST_CASE("image folders: resize of the shorter side, JPEG decoding, train and val splits") {
+  TempDir dir("images_resize");
+  const std::string d = dir.path.string();
+  // A tall 32x64 two-colour image (left half dark, right half light) and a constant JPEG.
+  write_png(dir.file("train/one/a.png"), 32, 64, 3,
+            make_pixels(32, 64, 3, [](int x, int, int c) { return x < 16 ? 40 + c : 200 + c; }));
+  write_jpg(dir.file("train/two/b.jpg"), 24, 24, make_pixels(24, 24, 3, [](int, int, int c) { return 60 + 50 * c; }));
+  write_png(dir.file("val/one/c.png"), 16, 16, 3, make_pixels(16, 16, 3, pattern));
+  write_png(dir.file("val/two/d.PNG"), 16, 16, 3, make_pixels(16, 16, 3, pattern));
+
+  auto train = open_folder(d, 14);
+  REQUIRE(train->size() == 2);
+  // 32x64 -> 16x32 -> centre crop 14x14 at (top 9, left 1): dark columns 0..6, light 7..13
+  // away from the edge between them, which the triangle filter blurs over a pixel.
+  Bytes img = image_bytes(*train, 0);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 14; ++y) {
+      for (int x = 0; x < 6; ++x) REQUIRE(std::abs(int(img[size_t(c * 196 + y * 14 + x)]) - (40 + c)) <= 1);
+      for (int x = 8; x < 14; ++x) REQUIRE(std::abs(int(img[size_t(c * 196 + y * 14 + x)]) - (200 + c)) <= 1);
+    }
+  // The JPEG: 24x24 -> 16x16 -> crop; a flat colour survives compression within a few levels.
+  img = image_bytes(*train, 1);
+  for (int c = 0; c < 3; ++c)
+    for (int k = 0; k < 196; ++k) REQUIRE(std::abs(int(img[size_t(c * 196 + k)]) - (60 + 50 * c)) <= 3);
+
+  auto test = open_folder(d, 14, "test");  // no test/ folder: val/ serves
+  REQUIRE(test->size() == 2);
+  REQUIRE(test->label(1) == 1);  // upper-case extensions count
+  REQUIRE(image_bytes(*test, 0)[0] == uint8_t(pattern(1, 1, 0)));
+}
+
+TEST_CASE("broken image folders give one error naming the path and the fault") {
+  TempDir dir("images_bad");
+  const std::string d = dir.path.string();
+  SECTION("missing folder") {
+    REQUIRE_THROWS_WITH(open_folder(d + "/nothing", 14), Contains(d + "/nothing: image folder not found"));
+  }
+  SECTION("no class folders") {
+    write_png(dir.file("loose.png"), 16, 16, 3, make_pixels(16, 16, 3, pattern));
+    REQUIRE_THROWS_WITH(open_folder(d, 14), Contains(d + ": no class subfolders"));
+  }
+  SECTION("an empty class") {
+    write_png(dir.file("a/x.png"), 16, 16, 3, make_pixels(16, 16, 3, pattern));
+    fs::create_directories(dir.path / "b");
+    REQUIRE_THROWS_WITH(open_folder(d, 14), Contains(dir.file("b") + ": class folder holds no"));
+  }
+  SECTION("a corrupt image fails on access, naming the file") {
+    write_png(dir.file("a/x.png"), 16, 16, 3, make_pixels(16, 16, 3, pattern));
+    write_bytes(dir.file("a/y.png"), Bytes(200, 0x42));
+    auto ds = open_folder(d, 14);
+    std::vector<float> out(3 * 14 * 14);
+    REQUIRE_NOTHROW(ds->image(0, out.data()));
+    REQUIRE_THROWS_WITH(ds->image(1, out.data()), Contains(dir.file("a/y.png") + ": cannot decode image"));
+    REQUIRE_THROWS_WITH(ds->image(2, out.data()), Contains("image index 2 outside [0, 2)"));
+  }
+  SECTION("a bad image size") {
+    write_png(dir.file("a/x.png"), 16, 16, 3, make_pixels(16, 16, 3, pattern));
+    REQUIRE_THROWS_WITH(open_folder(d, 0), Contains("image_size 0"));
+  }
+}

@@ -61,6 +61,10 @@ Element read_tag(const std::vector<uint8_t>& buf, size_t at, size_t end, bool pa
 std::shared_ptr<std::vector<uint8_t>> inflate_element(const uint8_t* src, size_t n, const std::string& where) {
   z_stream zs{};
   MACER_CHECK(inflateInit(&zs) == Z_OK, where << ": zlib inflateInit failed");
+  struct End {
+    z_stream* z;
+    ~End() { inflateEnd(z); }
+  } end_guard{&zs};  // frees zlib's state on every way out
   auto out = std::make_shared<std::vector<uint8_t>>(8);
   zs.next_in = const_cast<Bytef*>(src);
   size_t in_left = n;
@@ -92,8 +96,7 @@ std::shared_ptr<std::vector<uint8_t>> inflate_element(const uint8_t* src, size_t
     out->resize(inner);
     pump(inner);
   }
-  std::string msg = zs.msg ? zs.msg : "";
-  inflateEnd(&zs);
+  const std::string msg = zs.msg ? zs.msg : "";
   MACER_CHECK(rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR,
               where << ": corrupt compressed element (zlib: " << (msg.empty() ? std::to_string(rc) : msg) << ")");
   MACER_CHECK(produced == out->size(), where << ": truncated compressed element (inflated " << produced << " of "

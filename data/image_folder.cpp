@@ -35,12 +35,25 @@ bool is_image_file(const fs::path& p) {
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".ppm" || ext == ".pgm";
 }
 
-// The class root for a split: dir/train or dir/test (or dir/val), else dir itself.
+// The class root for a split: dir/train or dir/test (or dir/val). When `dir` is itself a
+// split folder (".../train", ".../val", ".../test"), the other split is its sibling; a
+// training folder is never silently used as the test set. Else `dir` holds the classes.
 std::string split_root(const std::string& dir, const std::string& split) {
-  std::vector<std::string> names = {split};
-  if (split == "test") names.push_back("val");
+  const std::vector<std::string> names = split == "test" ? std::vector<std::string>{"test", "val"}
+                                                         : std::vector<std::string>{"train"};
   for (const auto& n : names)
     if (io::is_dir(io::join(dir, n))) return io::join(dir, n);
+  fs::path p = fs::path(dir);
+  if (!p.has_filename()) p = p.parent_path();  // a trailing '/'
+  const std::string base = p.filename().string();
+  const bool is_train = base == "train", is_eval = base == "val" || base == "test";
+  if ((split == "train" && is_train) || (split == "test" && is_eval)) return dir;
+  if (is_train || is_eval) {
+    for (const auto& n : names)
+      if (io::is_dir((p.parent_path() / n).string())) return (p.parent_path() / n).string();
+    MACER_CHECK(false, dir << ": a '" << base << "' folder, but no sibling " << names[0]
+                           << (names.size() > 1 ? "/ or val/" : "/") << " folder for the " << split << " split");
+  }
   return dir;
 }
 

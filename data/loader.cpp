@@ -138,11 +138,15 @@ void Loader::produce() {
       if (cancel_) return;
     }
     Batch batch;
+    std::exception_ptr failure;
     try {
       batch = make_batch(b);
     } catch (...) {
+      failure = std::current_exception();
+    }
+    if (failure) {  // handed over outside the handler: the caller then owns the exception alone
       std::lock_guard<std::mutex> lock(mutex_);
-      error_ = std::current_exception();
+      error_ = std::move(failure);
       done_ = true;
       cv_.notify_all();
       return;

@@ -1,6 +1,7 @@
 // The certification loop over data-set images, and its use during training.
 #include "macer/certify_dataset.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "engine/autograd.h"
@@ -50,9 +51,11 @@ std::vector<CertifyRow> certify_range(layers::Module& model, const data::Dataset
     if (writer) writer->write(row);
     rows.push_back(row);
     if (progress) {
-      char fields[64];
-      std::snprintf(fields, sizeof fields, "correct %.3f", double(correct) / double(rows.size()));
-      progress->update(int64_t(rows.size()), fields, double(rows.size()) * double(opt.n0 + opt.n));
+      char fields[96];
+      double noisy_per_s = double(rows.size()) * double(opt.n0 + opt.n) / std::max(progress->elapsed_seconds(), 1e-9);
+      std::snprintf(fields, sizeof fields, "%.0f noisy fwd/s | correct %.3f", noisy_per_s,
+                    double(correct) / double(rows.size()));
+      progress->update(int64_t(rows.size()), fields);
     }
   }
   if (progress) progress->finish();
@@ -63,6 +66,7 @@ std::string certify_during_training(const TrainConfig& c, layers::Module& model,
   data::DatasetOptions dopt;
   dopt.image_size = int(c.data.image_size);
   dopt.synthetic_size = c.data.synthetic_size;
+  dopt.synthetic_classes = int(c.data.synthetic_classes);
   dopt.seed = uint64_t(c.run.seed);
   auto test = data::open_dataset(c.data.dataset, c.data.dir, "test", dopt);
   CertifyOptions opt;

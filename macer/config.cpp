@@ -36,6 +36,7 @@ std::vector<Entry> schema(TrainConfig& c) {
       {"data.augment_flip", &c.data.augment_flip},
       {"data.image_size", &c.data.image_size, 16, 1024},
       {"data.synthetic_size", &c.data.synthetic_size, 1, 1e7},
+      {"data.synthetic_classes", &c.data.synthetic_classes, 2, 1000},
       {"model.name", &c.model.name},
       {"objective.name", &c.objective.name, 0, 0, {"macer", "gaussian"}},
       {"objective.sigma", &c.objective.sigma, 0, 10},

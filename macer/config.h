@@ -15,7 +15,8 @@ struct TrainConfig {
     bool augment_crop = false;  // random crop from the image padded by 4
     bool augment_flip = false;  // random horizontal flip
     int64_t image_size = 224;   // imagefolder only
-    int64_t synthetic_size = 512;  // synthetic only: images per split
+    int64_t synthetic_size = 512;   // synthetic only: images per split
+    int64_t synthetic_classes = 10;  // synthetic only
   } data;
   struct Model {
     std::string name = "resnet110";

@@ -42,6 +42,7 @@ std::unique_ptr<data::Dataset> open_split(const TrainConfig& cfg, const std::str
   data::DatasetOptions opt;
   opt.image_size = int(cfg.data.image_size);
   opt.synthetic_size = cfg.data.synthetic_size;
+  opt.synthetic_classes = int(cfg.data.synthetic_classes);
   opt.seed = uint64_t(cfg.run.seed);
   return data::open_dataset(cfg.data.dataset, cfg.data.dir, split, opt);
 }

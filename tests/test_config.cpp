@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "kernels/check.h"
 #include "macer/config.h"
 
 using namespace macer;

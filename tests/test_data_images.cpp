@@ -7,6 +7,7 @@
 #include <stb/stb_image_write.h>
 
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "data_test_util.h"
 #include "kernels/check.h"
 
@@ -106,6 +107,13 @@ TEST_CASE("image folders: resize of the shorter side, JPEG decoding, train and v
   REQUIRE(test->size() == 2);
   REQUIRE(test->label(1) == 1);  // upper-case extensions count
   REQUIRE(image_bytes(*test, 0)[0] == uint8_t(pattern(1, 1, 0)));
+  // Named by its train/ folder (as configs do), the test split is the sibling val/, and back.
+  REQUIRE(image_bytes(*open_folder(dir.file("train"), 14, "test"), 0) == image_bytes(*test, 0));
+  REQUIRE(image_bytes(*open_folder(dir.file("val") + "/", 14, "train"), 1) == image_bytes(*train, 1));
+  REQUIRE(open_folder(dir.file("val"), 14, "test")->size() == 2);
+  fs::rename(dir.path / "val", dir.path / "elsewhere");
+  REQUIRE_THROWS_WITH(open_folder(dir.file("train"), 14, "test"),
+                      Contains(dir.file("train") + ": a 'train' folder, but no sibling test/ or val/ folder"));
 }
 
 TEST_CASE("broken image folders give one error naming the path and the fault") {
@@ -135,5 +143,36 @@ TEST_CASE("broken image folders give one error naming the path and the fault") {
   SECTION("a bad image size") {
     write_png(dir.file("a/x.png"), 16, 16, 3, make_pixels(16, 16, 3, pattern));
     REQUIRE_THROWS_WITH(open_folder(d, 0), Contains("image_size 0"));
+  }
+}
+
+TEST_CASE("image folders through the loader: parallel decoding gives the synchronous batches") {
+  TempDir dir("images_loader");
+  for (int k = 0; k < 12; ++k)
+    write_png(dir.file("c" + std::to_string(k % 3) + "/" + std::to_string(k) + ".png"), 18 + k, 16, 3,
+              make_pixels(18 + k, 16, 3, [k](int x, int y, int c) { return pattern(x + k, y, c); }));
+  auto ds = open_folder(dir.path.string(), 14);
+  data::LoaderOptions o;
+  o.batch = 5;
+  o.shuffle = o.augment_flip = true;
+  o.prefetch = 0;
+  o.workers = 1;
+  data::Loader sync(*ds, o);
+  o.prefetch = 2;
+  o.workers = 0;  // not in memory: several decoding threads
+  data::Loader threaded(*ds, o);
+  for (int epoch : {0, 1}) {
+    sync.begin_epoch(epoch);
+    threaded.begin_epoch(epoch);
+    data::Batch a, b;
+    int batches = 0;
+    while (sync.next(a)) {
+      REQUIRE(threaded.next(b));
+      REQUIRE(a.images.to_vector() == b.images.to_vector());
+      REQUIRE(a.labels.to_ints() == b.labels.to_ints());
+      ++batches;
+    }
+    REQUIRE_FALSE(threaded.next(b));
+    REQUIRE(batches == 3);
   }
 }

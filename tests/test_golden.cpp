@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 
@@ -15,10 +17,11 @@ namespace {
 
 // fp32 against a float64 reference: generous for rounding, far below what a wrong term gives
 // (a biased variance in the running stats is a 0.4% error, a dropped gradient term is ~1).
-constexpr double kLogitTol = 2e-4;     // |a - e| <= tol * (1 + |e|)
-constexpr double kLossTol = 2e-5;      // relative
-constexpr double kRunningTol = 2e-5;   // |a - e| <= tol * (1 + |e|)
-constexpr double kGradTol = 2e-3;      // elements: tol * (|e| + rms); norm, sum, projections: tol * ||g||
+// The CPU engine's worst errors sit 10-40x inside these (MACER_GOLDEN_REPORT=1 shows them).
+constexpr double kLogitTol = 2e-5;     // |a - e| <= tol * (1 + |e|)
+constexpr double kLossTol = 2e-6;      // relative
+constexpr double kRunningTol = 4e-6;   // |a - e| <= tol * (1 + |e|)
+constexpr double kGradTol = 1e-4;      // elements: tol * (|e| + rms); norm, sum, projections: tol * ||g||
 
 std::string golden_path(const std::string& file) {
   return std::string(MACER_SOURCE_DIR) + "/tests/golden/" + file;
@@ -197,8 +200,11 @@ std::unique_ptr<layers::Module> golden_lenet(const SafetensorsFile& g) {
   return model;
 }
 
+// MACER_GOLDEN_REPORT=1 prints every comparison (to see the margins when tuning tolerances).
 void report(const std::vector<Comparison>& results) {
+  static const bool verbose = std::getenv("MACER_GOLDEN_REPORT") != nullptr;
   for (const auto& c : results) {
+    if (verbose) std::printf("%.3g  %s\n", c.worst_ratio, c.describe().c_str());
     INFO(c.describe());
     CHECK(c.ok());
   }
@@ -210,7 +216,7 @@ TEST_CASE("ResNet-20: one training step matches PyTorch", "[golden]") {
   SafetensorsFile g = load_safetensors(golden_path("resnet20.golden.safetensors"));
   auto model = golden_resnet20();
   auto results = golden_step(*model, g, true);
-  CHECK(results.size() > 60);  // logits, loss, count, 65 gradients, 42 buffers, eval logits
+  CHECK(results.size() == 111);  // logits, loss, count, 65 gradients, 42 BN buffers, eval logits
   report(results);
 }
 
@@ -221,6 +227,7 @@ TEST_CASE("LeNet: one training step matches PyTorch", "[golden]") {
   report(golden_step(*model, g, false));
 }
 
+// Not a uniform scaling (the BatchNorm after the conv would cancel that): +-1% alternately.
 TEST_CASE("the golden comparison detects a 1% change in one layer", "[golden]") {
   SafetensorsFile g = load_safetensors(golden_path("resnet20.golden.safetensors"));
   auto model = golden_resnet20();
@@ -228,7 +235,7 @@ TEST_CASE("the golden comparison detects a 1% change in one layer", "[golden]") 
   for (auto& [name, var] : model->named_parameters()) {
     if (name != "layer2.1.conv2.weight") continue;
     float* w = var.value().data();
-    for (int64_t i = 0; i < var.value().numel(); ++i) w[i] *= 1.01f;
+    for (int64_t i = 0; i < var.value().numel(); ++i) w[i] *= (i % 2) ? 1.01f : 0.99f;
     found = true;
   }
   REQUIRE(found);
@@ -241,5 +248,5 @@ TEST_CASE("the golden comparison detects a 1% change in one layer", "[golden]") 
   }
   INFO(failed << " of " << results.size() << " comparisons fail");
   CHECK(logits_failed);
-  CHECK(failed > 10);  // the gradients of every layer before it move too
+  CHECK(failed > 60);  // 88 at the time of writing: logits, loss, most gradients, later BN stats
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "layers/state.h"
 #include "macer/checkpoint.h"
@@ -18,7 +19,7 @@ namespace {
 
 TrainConfig tiny_config(const std::string& dir, const std::string& objective, int64_t epochs) {
   std::string text =
-      "[data]\ndataset = \"synthetic\"\nsynthetic_size = 256\n"
+      "[data]\ndataset = \"synthetic\"\nsynthetic_size = 256\nsynthetic_classes = 3\n"
       "[model]\nname = \"lenet\"\n"
       "[objective]\nname = \"" + objective + "\"\nsigma = 0.25\nk = 4\nlambda = 2.0\n"
       "[optim]\nbatch = 32\nlr = 0.02\nmilestones = [3]\n"

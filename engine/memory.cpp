@@ -145,8 +145,9 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
                         : dst_device == Device::CPU ? cudaMemcpyDeviceToHost
                                                     : cudaMemcpyDeviceToDevice;
   MACER_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, kernels::cuda::stream()));
-  if (dst_device == Device::CPU || src_device == Device::CPU)
-    MACER_CUDA_CHECK(cudaStreamSynchronize(kernels::cuda::stream()));
+  // Host to device needs no wait: from pageable memory the call returns once the source has
+  // been staged, so a training step's batch upload does not synchronise. Device to host does.
+  if (dst_device == Device::CPU) MACER_CUDA_CHECK(cudaStreamSynchronize(kernels::cuda::stream()));
 #else
   throw Error("copy to or from CUDA in a build without CUDA");
 #endif

@@ -22,7 +22,8 @@ CudaMemoryStats cuda_memory_stats();
 // Returns every cached block to the driver (for tests and before large allocations).
 void cuda_release_cached();
 
-// Copies between devices (and within one); synchronous when the destination is the host.
+// Copies between devices (and within one), ordered on the device's stream; returns after the
+// data arrived when the destination is the host, and without waiting otherwise.
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 void zero_bytes(void* dst, Device device, size_t bytes);
 

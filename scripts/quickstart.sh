@@ -9,9 +9,9 @@ CMAKE_ARGS="-DMACER_TESTS=OFF -DMACER_BENCH=OFF ${CMAKE_ARGS:-}" scripts/build.s
 bin=${BUILD_DIR:-build}/bin
 run=runs/quickstart-fashion-mnist
 "$bin/macer_train" configs/quickstart-fashion-mnist.toml "$@"
-# Every 20th test image (500 images), n = 2000 noisy copies each, alpha = 0.001.
+# Every 50th test image (200 images), n = 1000 noisy copies each, alpha = 0.001.
 "$bin/macer_certify" --checkpoint "$run/checkpoint.safetensors" \
   --dataset fashion-mnist --data-dir /usr/share/datasets/fashion-mnist \
-  --sigma 0.25 --skip 20 --n0 100 --n 2000 --alpha 0.001 --batch 500 \
+  --sigma 0.25 --skip 50 --n0 100 --n 1000 --alpha 0.001 --batch 500 \
   --output "$run/certify.tsv" --plot "$run/certify.png" --device auto
 echo "quickstart: log $run/train.jsonl, certification $run/certify.tsv, plot $run/certify.png"

@@ -104,3 +104,25 @@ TEST_CASE("resume refuses a checkpoint of another model", "[train]") {
   CHECK_THROWS_WITH(other.resume(dir + "/checkpoint.safetensors"), Catch::Contains("model lenet"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("every config in configs/ starts training (on a synthetic stand-in for its data)", "[train][config]") {
+  int started = 0;
+  for (const auto& entry : fs::directory_iterator(std::string(MACER_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".toml") continue;
+    INFO(entry.path());
+    std::string dir = temp_dir("config_" + entry.path().stem().string());
+    // The shipped model, objective and hyper-parameters; a tiny synthetic set, one epoch, k = 2.
+    TrainConfig c = load_train_config(entry.path().string(),
+                                      {"data.dataset=synthetic", "data.synthetic_size=4", "data.train_count=-1", "optim.epochs=1",
+                                       "optim.batch=2", "objective.k=2", "run.device=cpu",
+                                       "run.checkpoint_dir=\"" + dir + "\""});
+    Trainer trainer(c);
+    auto stats = trainer.run();
+    REQUIRE(stats.size() == 1);
+    CHECK(std::isfinite(stats[0].loss));
+    CHECK(fs::exists(dir + "/checkpoint.safetensors"));
+    fs::remove_all(dir);
+    ++started;
+  }
+  CHECK(started >= 8);
+}

@@ -10,7 +10,7 @@ Prints median/min/max after a warm-up; --json FILE writes the results.
 """
 import argparse
 import json
-import math
+import os
 import platform
 import statistics
 import time
@@ -164,6 +164,8 @@ def main():
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
+    if device == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)  # the engine's OpenBLAS uses every core too
     name_dev = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()
     print(f"# torch_reference torch {torch.__version__} | {platform.node()} | {name_dev} | "
           f"threads {torch.get_num_threads()} | warm-up {args.warmup}, repeats {args.repeats}")

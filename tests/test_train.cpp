@@ -126,3 +126,28 @@ TEST_CASE("every config in configs/ starts training (on a synthetic stand-in for
   }
   CHECK(started >= 8);
 }
+
+TEST_CASE("training certifies test images every N epochs and logs the summary", "[train][certify]") {
+  std::string dir = temp_dir("certify");
+  TrainConfig c = tiny_config(dir, "macer", 2);
+  c.certify.every = 2;
+  c.certify.count = 3;
+  c.certify.n0 = 10;
+  c.certify.n = 50;
+  c.certify.batch = 25;
+  Trainer trainer(c);
+  auto stats = trainer.run();
+  REQUIRE(stats.size() == 2);
+  CHECK(stats[0].certify_json.empty());  // epoch 1: not a multiple of 2
+  REQUIRE(!stats[1].certify_json.empty());
+  std::ifstream log(dir + "/train.jsonl");
+  std::string first, second;
+  std::getline(log, first);
+  std::getline(log, second);
+  CHECK_FALSE(nlohmann::json::parse(first).contains("certify"));
+  auto summary = nlohmann::json::parse(second)["certify"];
+  CHECK(summary["images"] == 3);
+  CHECK(summary["certified_accuracy"].size() == 10);
+  CHECK(summary["acr"].get<double>() >= 0.0);
+  fs::remove_all(dir);
+}

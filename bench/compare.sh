@@ -14,7 +14,7 @@ fi
 py=python3
 python3 -c 'import torch' 2>/dev/null || py=/usr/bin/python3
 scripts/setup.sh
-CMAKE_ARGS="-DMACER_TESTS=OFF -DMACER_BENCH=ON ${CMAKE_ARGS:-}" scripts/build.sh macer_bench
+scripts/build.sh macer_bench
 build=${BUILD_DIR:-build}
 "$build/bench/macer_bench" --device "$device" --json "$out/ours.json" "$@"
 echo

@@ -7,7 +7,7 @@ out=${OUT:-gpu-check-out}
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 export BUILD_DIR=${BUILD_DIR:-build-gpu}
-CMAKE_ARGS="-DMACER_CUDA=ON ${CMAKE_ARGS:-}" scripts/build.sh 2>&1 | tail -n 30 | tee "$out/build.log"
+CMAKE_ARGS="-DMACER_CUDA=ON -DMACER_TESTS=ON -DMACER_BENCH=ON ${CMAKE_ARGS:-}" scripts/build.sh 2>&1 | tail -n 30 | tee "$out/build.log"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j 4 2>&1 | tee "$out/ctest.log"
 status=${PIPESTATUS[0]}
 if [ -x "$BUILD_DIR/bench/macer_bench" ]; then

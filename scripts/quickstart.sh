@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dataset-fashion-mnist
-CMAKE_ARGS="-DMACER_TESTS=OFF -DMACER_BENCH=OFF ${CMAKE_ARGS:-}" scripts/build.sh macer_train macer_certify
+scripts/build.sh macer_train macer_certify
 bin=${BUILD_DIR:-build}/bin
 run=runs/quickstart-fashion-mnist
 "$bin/macer_train" configs/quickstart-fashion-mnist.toml "$@"

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "parity_util.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
@@ -18,63 +19,10 @@ bool macer_tests_need_cuda = true;
 
 namespace {
 
-using macer::Device;
-using macer::Shape;
-using macer::Tensor;
+using namespace macer::parity;
 namespace kc = macer::kernels::cpu;
 namespace kg = macer::kernels::cuda;
 namespace k = macer::kernels;
-
-std::mt19937& rng() {
-  static std::mt19937 gen(20240611);
-  return gen;
-}
-
-// A CPU tensor of N(mean, scale^2) values.
-Tensor randn(const Shape& shape, float scale = 1.0f, float mean = 0.0f) {
-  std::normal_distribution<float> dist(mean, scale);
-  std::vector<float> v(static_cast<size_t>(macer::shape_numel(shape)));
-  for (float& x : v) x = dist(rng());
-  return Tensor::from_vector(v, shape);
-}
-
-Tensor gpu(const Tensor& t) { return t.to(Device::CUDA); }
-
-float max_abs(const std::vector<float>& v) {
-  float m = 0.0f;
-  for (float x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
-// |got - want| <= atol + rtol |want| everywhere, with atol = atol_rel * max |want|.
-void expect_close(const Tensor& got, const Tensor& want, float rtol, float atol_rel,
-                  const std::string& what) {
-  std::vector<float> g = got.to_vector(), w = want.to_vector();
-  REQUIRE(g.size() == w.size());
-  const float atol = atol_rel * std::max(max_abs(w), 1.0f);
-  size_t bad = 0, worst = 0;
-  double worst_excess = -1.0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    double d = std::fabs(double(g[i]) - double(w[i]));
-    double excess = d - (atol + rtol * std::fabs(w[i]));
-    if (!(excess <= 0.0)) ++bad;
-    if (!(excess <= worst_excess)) worst_excess = excess, worst = i;
-  }
-  INFO(what << ": " << bad << " of " << g.size() << " outside tolerance; worst at " << worst
-            << ": cuda " << (g.empty() ? 0.f : g[worst]) << ", cpu "
-            << (w.empty() ? 0.f : w[worst]));
-  CHECK(bad == 0);
-}
-
-void expect_equal_ints(const Tensor& got, const Tensor& want, const std::string& what) {
-  std::vector<int32_t> g = got.to_ints(), w = want.to_ints();
-  REQUIRE(g.size() == w.size());
-  size_t bad = 0, first = 0;
-  for (size_t i = 0; i < g.size(); ++i)
-    if (g[i] != w[i] && bad++ == 0) first = i;
-  INFO(what << ": " << bad << " of " << g.size() << " differ; first at " << first);
-  CHECK(bad == 0);
-}
 
 }  // namespace
 
@@ -233,7 +181,7 @@ TEST_CASE("max and average pooling: CUDA matches CPU", "[cuda][pool]") {
     kc::maxpool_forward(s, x.data(), y.data(), am.data<int32_t>());
     kg::maxpool_forward(s, gx.data(), gy.data(), gam.data<int32_t>());
     expect_close(gy, y, 0.0f, 0.0f, "maxpool forward");
-    expect_equal_ints(gam, am, "maxpool argmax");
+    expect_equal<int32_t>(gam, am, "maxpool argmax");
     kc::maxpool_backward(s, dy.data(), am.data<int32_t>(), dx.data());
     kg::maxpool_backward(s, gdy.data(), gam.data<int32_t>(), gdx.data());
     expect_close(gdx, dx, 1e-6f, 1e-6f, "maxpool backward");

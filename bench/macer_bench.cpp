@@ -1,6 +1,6 @@
 // bench/macer_bench: runs the registered cases (all, or those matching --filter) on one device,
 // prints a table (median/min/max, achieved rate, fraction of the measured peak) and JSON.
-#include <CLI/CLI.hpp>
+#include "bin/cli.h"
 #include <cstdio>
 #include <ctime>
 #include <fnmatch.h>
@@ -52,69 +52,62 @@ int main(int argc, char** argv) {
   app.add_option("--json", json_path, "also write the results as JSON to this file");
   app.add_flag("--list", list, "list the cases and exit");
   app.add_flag("--no-peaks", no_peaks, "skip measuring the copy and sgemm peaks");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  }
+  if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
   if (list) {
     for (const auto& c : registry()) std::printf("%-32s %s\n", c.name.c_str(), c.description.c_str());
     return 0;
   }
-  try {
-    opt.device = parse_device(device_arg);
-    require_device(opt.device);
-    Peaks peaks;
-    if (!no_peaks) peaks = measure_peaks(opt);
-    char date[32];
-    std::time_t now = std::time(nullptr);
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    char host[256] = {0};
-    gethostname(host, sizeof host - 1);
-    std::string commit = command_output("git rev-parse --short HEAD 2>/dev/null");
-    std::string device_desc = device_description(opt.device);
-    std::printf("# macer_bench %s | %s | %s | commit %s | warm-up %d, repeats %d\n", date, host,
-                device_desc.c_str(), commit.c_str(), opt.warmup, opt.repeats);
-    if (!no_peaks)
-      std::printf("# measured peaks: copy %.1f GB/s, sgemm %.1f GFLOP/s\n", peaks.bandwidth * 1e-9, peaks.flops * 1e-9);
-    std::printf("%-32s %10s %10s %10s %14s %8s %14s  %s\n", "case", "median ms", "min ms", "max ms", "rate",
-                "of peak", "throughput", "note");
-    nlohmann::ordered_json results = nlohmann::json::array();
-    for (const auto& c : registry()) {
-      if (!matches(c.name, filters)) continue;
-      Result r = c.run(opt);
-      r.name = c.name;
-      char rate[32] = "", frac[16] = "", thr[32] = "";
-      if (r.flops > 0) {
-        std::snprintf(rate, sizeof rate, "%.1f GFLOP/s", r.flops / r.median_s * 1e-9);
-        if (peaks.flops > 0) std::snprintf(frac, sizeof frac, "%.0f%%", 100 * r.flops / r.median_s / peaks.flops);
-      } else if (r.bytes > 0) {
-        std::snprintf(rate, sizeof rate, "%.1f GB/s", r.bytes / r.median_s * 1e-9);
-        if (peaks.bandwidth > 0) std::snprintf(frac, sizeof frac, "%.0f%%", 100 * r.bytes / r.median_s / peaks.bandwidth);
-      }
-      if (r.items > 0) std::snprintf(thr, sizeof thr, "%.0f %s/s", r.items / r.median_s, r.item_unit.c_str());
-      std::printf("%-32s %10.3f %10.3f %10.3f %14s %8s %14s  %s\n", c.name.c_str(), r.median_s * 1e3,
-                  r.min_s * 1e3, r.max_s * 1e3, rate, frac, thr, r.note.c_str());
-      std::fflush(stdout);
-      results.push_back({{"name", c.name}, {"median_s", r.median_s}, {"min_s", r.min_s}, {"max_s", r.max_s},
-                         {"repeats", r.repeats}, {"flops", r.flops}, {"bytes", r.bytes}, {"items", r.items},
-                         {"item_unit", r.item_unit}, {"note", r.note}});
-    }
-    if (!json_path.empty()) {
-      nlohmann::ordered_json doc = {{"date", date}, {"machine", host}, {"device", device_desc},
-                                    {"device_kind", device_name(opt.device)}, {"commit", commit},
-                                    {"warmup", opt.warmup}, {"repeats", opt.repeats},
-                                    {"peak_bandwidth_bytes_per_s", peaks.bandwidth},
-                                    {"peak_flops_per_s", peaks.flops}, {"results", results}};
-      std::string tmp = json_path + ".tmp";
-      std::ofstream(tmp) << doc.dump(2) << "\n";
-      if (std::rename(tmp.c_str(), json_path.c_str()) != 0) throw macer::Error(json_path + ": cannot write");
-    }
-    return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  return macer::cli::run(
+      [&] {
+        opt.device = parse_device(device_arg);
+        require_device(opt.device);
+        Peaks peaks;
+        if (!no_peaks) peaks = measure_peaks(opt);
+        char date[32];
+        std::time_t now = std::time(nullptr);
+        std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+        char host[256] = {0};
+        gethostname(host, sizeof host - 1);
+        std::string commit = command_output("git rev-parse --short HEAD 2>/dev/null");
+        std::string device_desc = device_description(opt.device);
+        std::printf("# macer_bench %s | %s | %s | commit %s | warm-up %d, repeats %d\n", date, host,
+                    device_desc.c_str(), commit.c_str(), opt.warmup, opt.repeats);
+        if (!no_peaks)
+          std::printf("# measured peaks: copy %.1f GB/s, sgemm %.1f GFLOP/s\n", peaks.bandwidth * 1e-9, peaks.flops * 1e-9);
+        std::printf("%-32s %10s %10s %10s %14s %8s %14s  %s\n", "case", "median ms", "min ms", "max ms", "rate",
+                    "of peak", "throughput", "note");
+        nlohmann::ordered_json results = nlohmann::json::array();
+        for (const auto& c : registry()) {
+          if (!matches(c.name, filters)) continue;
+          Result r = c.run(opt);
+          r.name = c.name;
+          char rate[32] = "", frac[16] = "", thr[32] = "";
+          if (r.flops > 0) {
+            std::snprintf(rate, sizeof rate, "%.1f GFLOP/s", r.flops / r.median_s * 1e-9);
+            if (peaks.flops > 0) std::snprintf(frac, sizeof frac, "%.0f%%", 100 * r.flops / r.median_s / peaks.flops);
+          } else if (r.bytes > 0) {
+            std::snprintf(rate, sizeof rate, "%.1f GB/s", r.bytes / r.median_s * 1e-9);
+            if (peaks.bandwidth > 0) std::snprintf(frac, sizeof frac, "%.0f%%", 100 * r.bytes / r.median_s / peaks.bandwidth);
+          }
+          if (r.items > 0) std::snprintf(thr, sizeof thr, "%.0f %s/s", r.items / r.median_s, r.item_unit.c_str());
+          std::printf("%-32s %10.3f %10.3f %10.3f %14s %8s %14s  %s\n", c.name.c_str(), r.median_s * 1e3,
+                      r.min_s * 1e3, r.max_s * 1e3, rate, frac, thr, r.note.c_str());
+          std::fflush(stdout);
+          results.push_back({{"name", c.name}, {"median_s", r.median_s}, {"min_s", r.min_s}, {"max_s", r.max_s},
+                             {"repeats", r.repeats}, {"flops", r.flops}, {"bytes", r.bytes}, {"items", r.items},
+                             {"item_unit", r.item_unit}, {"note", r.note}});
+        }
+        if (!json_path.empty()) {
+          nlohmann::ordered_json doc = {{"date", date}, {"machine", host}, {"device", device_desc},
+                                        {"device_kind", device_name(opt.device)}, {"commit", commit},
+                                        {"warmup", opt.warmup}, {"repeats", opt.repeats},
+                                        {"peak_bandwidth_bytes_per_s", peaks.bandwidth},
+                                        {"peak_flops_per_s", peaks.flops}, {"results", results}};
+          std::string tmp = json_path + ".tmp";
+          std::ofstream(tmp) << doc.dump(2) << "\n";
+          if (std::rename(tmp.c_str(), json_path.c_str()) != 0) throw macer::Error(json_path + ": cannot write");
+        }
+        return 0;
+      },
+      "lower --batch");
 }

@@ -1,6 +1,8 @@
 // bin/macer_certify: Cohen's CERTIFY / PREDICT (and MACER's soft certification) of data-set
 // images with a checkpoint, Cohen's TSV, the summary table/JSON and a plot; or --summarize TSVs.
 #include <CLI/CLI.hpp>
+
+#include "bin/cli.h"
 #include <cstdio>
 #include <memory>
 
@@ -153,20 +155,7 @@ int main(int argc, char** argv) {
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");
   app.add_option("--json", fl.json, "write the summary as JSON to this file");
   app.add_option("--summarize", fl.summarize, "summarize (and --plot) finished TSV files instead of certifying");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  }
-  try {
-    return fl.summarize.empty() ? certify_checkpoint(fl) : summarize_only(fl);
-  } catch (const macer::OutOfMemory& e) {
-    std::fprintf(stderr, "error: %s (lower --batch)\n", e.what());
-    return 3;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
+  return macer::cli::run([&] { return fl.summarize.empty() ? certify_checkpoint(fl) : summarize_only(fl); },
+                         "lower --batch");
 }

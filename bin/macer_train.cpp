@@ -1,6 +1,8 @@
 // bin/macer_train CONFIG.toml [--set section.key=value ...] [--resume PATH]: trains with the
 // MACER or Gaussian objective as configured; bad input ends in one `error: ...` line.
 #include <CLI/CLI.hpp>
+
+#include "bin/cli.h"
 #include <cstdio>
 #include <iostream>
 
@@ -16,29 +18,19 @@ int main(int argc, char** argv) {
   app.add_option("--set", overrides, "override a key: section.key=value (repeatable)");
   app.add_option("--resume", resume, "continue from a checkpoint written by macer_train");
   app.add_flag("--print-config", print_only, "print the resolved configuration and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  }
-  try {
-    macer::TrainConfig config = macer::load_train_config(config_path, overrides);
-    std::string resolved = macer::to_toml(config);
-    std::printf("# resolved configuration (%s)\n%s\n", config_path.c_str(), resolved.c_str());
-    std::fflush(stdout);
-    if (print_only) return 0;
-    macer::Trainer trainer(config);
-    if (!resume.empty()) trainer.resume(resume);
-    trainer.run();
-    std::printf("checkpoint: %s\n", trainer.checkpoint_path().c_str());
-    return 0;
-  } catch (const macer::OutOfMemory& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 3;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
+  return macer::cli::run(
+      [&] {
+        macer::TrainConfig config = macer::load_train_config(config_path, overrides);
+        std::string resolved = macer::to_toml(config);
+        std::printf("# resolved configuration (%s)\n%s\n", config_path.c_str(), resolved.c_str());
+        std::fflush(stdout);
+        if (print_only) return 0;
+        macer::Trainer trainer(config);
+        if (!resume.empty()) trainer.resume(resume);
+        trainer.run();
+        std::printf("checkpoint: %s\n", trainer.checkpoint_path().c_str());
+        return 0;
+      },
+      "reduce optim.batch or objective.k");
 }

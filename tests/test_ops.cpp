@@ -1,195 +1,209 @@
-// Gradient checks of every network op (engine/ops.h on the CPU) against central differences,
-// on small random shapes with odd sizes, stride 2 and padding; forwards against naive loops.
+// Tests of the network ops of engine/ops.h on the CPU (convolution is in test_conv.cpp): central
+// finite-difference gradients, forwards against naive loops, batch-norm statistics and SGD as
+// PyTorch defines them, and the accumulate-into-gradients contract of the backward kernels.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <utility>
+#include <vector>
+
 #include "engine/ops.h"
+#include "gradcheck.h"
 #include "kernels/batchnorm.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/elementwise.h"
+#include "kernels/linear.h"
+#include "kernels/pool.h"
 #include "kernels/sgd.h"
-#include "op_check.h"
 
 using namespace macer;
 using namespace macer::testing;
 
-namespace {
+// ---- batch normalisation ------------------------------------------------------------------
 
-// Direct convolution in double: the forward's reference.
-std::vector<double> naive_conv(const Tensor& x, const Tensor& w, const Tensor* b, int stride, int pad) {
-  int n = int(x.dim(0)), c = int(x.dim(1)), h = int(x.dim(2)), wd = int(x.dim(3));
-  int k = int(w.dim(0)), r = int(w.dim(2)), s = int(w.dim(3));
-  int p = (h + 2 * pad - r) / stride + 1, q = (wd + 2 * pad - s) / stride + 1;
-  std::vector<double> y(size_t(n) * k * p * q);
-  for (int in = 0; in < n; ++in)
-    for (int ik = 0; ik < k; ++ik)
-      for (int ip = 0; ip < p; ++ip)
-        for (int iq = 0; iq < q; ++iq) {
-          double acc = b ? b->data()[ik] : 0.0;
-          for (int ic = 0; ic < c; ++ic)
-            for (int ir = 0; ir < r; ++ir)
-              for (int is = 0; is < s; ++is) {
-                int ih = ip * stride - pad + ir, iw = iq * stride - pad + is;
-                if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
-                acc += double(x.data()[((int64_t(in) * c + ic) * h + ih) * wd + iw]) *
-                       w.data()[((int64_t(ik) * c + ic) * r + ir) * s + is];
-              }
-          y[((size_t(in) * k + ik) * p + ip) * q + iq] = acc;
-        }
-  return y;
+TEST_CASE("batch norm gradients of x, gamma and beta in training mode (4-d and 2-d)", "[ops][bn][grad]") {
+  for (Shape shape : {Shape{4, 3, 3, 5}, Shape{6, 4}, Shape{2, 2, 1, 3}}) {
+    INFO("x " << shape_string(shape));
+    const int64_t c = shape[1];
+    Tensor rm = Tensor::zeros({c}), rv = Tensor::full({c}, 1.0f);
+    std::vector<Tensor> in = {random_tensor(shape, 7, -1.0f, 2.0f), random_tensor({c}, 8, 0.5f, 1.5f),
+                              random_tensor({c}, 9)};
+    // The output divides by the batch's standard deviation: a smaller step keeps it near-linear.
+    check_gradients([&](const std::vector<Var>& v) { return ops::batch_norm(v[0], v[1], v[2], rm, rv, {}); }, in,
+                    {true, true, true}, GradCheckOptions{1e-3, 3e-2, 3e-3});
+  }
 }
 
+TEST_CASE("batch norm follows PyTorch: biased variance to normalise, unbiased running var, eval mode",
+          "[ops][bn]") {
+  for (Shape shape : {Shape{5, 3, 2, 3}, Shape{8, 3}}) {
+    INFO("x " << shape_string(shape));
+    const int n = int(shape[0]), c = int(shape[1]), hw = shape.size() == 4 ? int(shape[2] * shape[3]) : 1;
+    Tensor rm = Tensor::zeros({c}), rv = Tensor::full({c}, 1.0f);  // PyTorch's initial buffers
+    Var gamma(random_tensor({c}, 10, 0.5f, 1.5f)), beta(random_tensor({c}, 11));
+    const float* g = gamma.value().data();
+    const float* bt = beta.value().data();
+    std::vector<double> exp_mean(size_t(c), 0.0), exp_var(size_t(c), 1.0);
+    for (int step = 0; step < 4; ++step) {
+      Tensor x = random_tensor(shape, 20 + step, -2.0f + step, 3.0f);
+      Tensor y = ops::batch_norm(Var(x), gamma, beta, rm, rv, {true, 0.1f, 1e-5f}).value();
+      std::vector<double> want(size_t(y.numel()));
+      for (int ic = 0; ic < c; ++ic) {
+        auto at = [&](int in, int i) { return (int64_t(in) * c + ic) * hw + i; };
+        double mean = 0, ss = 0;
+        for (int in = 0; in < n; ++in)
+          for (int i = 0; i < hw; ++i) mean += x.data()[at(in, i)];
+        const double m = double(n) * hw;
+        mean /= m;
+        for (int in = 0; in < n; ++in)
+          for (int i = 0; i < hw; ++i) ss += (x.data()[at(in, i)] - mean) * (x.data()[at(in, i)] - mean);
+        exp_mean[size_t(ic)] = 0.9 * exp_mean[size_t(ic)] + 0.1 * mean;        // momentum 0.1
+        exp_var[size_t(ic)] = 0.9 * exp_var[size_t(ic)] + 0.1 * ss / (m - 1);  // unbiased
+        for (int in = 0; in < n; ++in)  // y = (x - mean) / sqrt(biased var + eps) * gamma + beta
+          for (int i = 0; i < hw; ++i)
+            want[size_t(at(in, i))] = (x.data()[at(in, i)] - mean) / std::sqrt(ss / m + 1e-5) * g[ic] + bt[ic];
+      }
+      require_close(y, Tensor::from_vector(std::vector<float>(want.begin(), want.end()), shape), 1e-4, 1e-5,
+                    "training output");
+      std::vector<float> em(exp_mean.begin(), exp_mean.end()), ev(exp_var.begin(), exp_var.end());
+      require_close(rm, Tensor::from_vector(em, {c}), 1e-5, 1e-6, "running mean");
+      require_close(rv, Tensor::from_vector(ev, {c}), 1e-5, 1e-6, "running var");
+    }
+    // Eval mode normalises with the running statistics and leaves them unchanged.
+    Tensor rm_before = rm.clone(), rv_before = rv.clone();
+    Tensor x = random_tensor(shape, 30, -2.0f, 2.0f);
+    Tensor y = ops::batch_norm(Var(x), gamma, beta, rm, rv, {false, 0.1f, 1e-5f}).value();
+    std::vector<float> want(size_t(y.numel()));
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const int ic = int((i / hw) % c);
+      want[size_t(i)] = float((x.data()[i] - exp_mean[size_t(ic)]) / std::sqrt(exp_var[size_t(ic)] + 1e-5) * g[ic] + bt[ic]);
+    }
+    require_close(y, Tensor::from_vector(want, shape), 1e-4, 1e-5, "eval output");
+    require_close(rm, rm_before, 0, 0, "running mean in eval");
+    require_close(rv, rv_before, 0, 0, "running var in eval");
+  }
+}
+
+// ---- relu, add, flatten -------------------------------------------------------------------
+
+TEST_CASE("relu, add and flatten: forwards and gradients", "[ops][grad]") {
+  Tensor x = spaced_tensor({2, 3, 4, 5}, 12);
+  Tensor y = ops::relu(Var(x)).value();
+  for (int64_t i = 0; i < x.numel(); ++i) CHECK(y.data()[i] == std::max(x.data()[i], 0.0f));
+  // spaced_tensor keeps every input >= gap/2 = 0.025 from the kink, eps = 0.01 never crosses it.
+  check_gradients([](const std::vector<Var>& v) { return ops::relu(v[0]); }, {x});
+  check_gradients([](const std::vector<Var>& v) { return ops::add(v[0], v[1]); },
+                  {random_tensor({3, 2, 5}, 13), random_tensor({3, 2, 5}, 14)});
+  // A Var used twice (the residual) receives both contributions.
+  check_gradients([](const std::vector<Var>& v) { return ops::add(ops::relu(v[0]), v[0]); },
+                  {spaced_tensor({2, 7}, 15)});
+  Tensor f = random_tensor({3, 2, 3, 3}, 16);
+  Var flat = ops::flatten(Var(f));
+  REQUIRE(flat.shape() == Shape{3, 18});
+  require_close(flat.value().view(f.shape()), f, 0, 0, "flatten keeps the values in order");
+  check_gradients([](const std::vector<Var>& v) { return ops::flatten(v[0]); }, {f});
+}
+
+// ---- pooling ------------------------------------------------------------------------------
+
+namespace {
+// Naive windows in double; padding is skipped (max never takes it, avg counts it as zero).
+void naive_pools(const Tensor& x, ops::Pool2dParams p, std::vector<float>& mx, std::vector<float>& av) {
+  const int planes = int(x.dim(0) * x.dim(1)), h = int(x.dim(2)), w = int(x.dim(3));
+  const int ph = (h + 2 * p.pad - p.kernel) / p.stride + 1, pw = (w + 2 * p.pad - p.kernel) / p.stride + 1;
+  mx.assign(size_t(planes) * ph * pw, 0.0f);
+  av.assign(mx.size(), 0.0f);
+  for (int pl = 0; pl < planes; ++pl)
+    for (int oh = 0; oh < ph; ++oh)
+      for (int ow = 0; ow < pw; ++ow) {
+        double best = -INFINITY, sum = 0;
+        for (int kh = 0; kh < p.kernel; ++kh)
+          for (int kw = 0; kw < p.kernel; ++kw) {
+            const int ih = oh * p.stride - p.pad + kh, iw = ow * p.stride - p.pad + kw;
+            if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+            const double v = x.data()[(int64_t(pl) * h + ih) * w + iw];
+            best = std::max(best, v);
+            sum += v;
+          }
+        const size_t o = (size_t(pl) * ph + oh) * pw + ow;
+        mx[o] = float(best);
+        av[o] = float(sum / (p.kernel * p.kernel));
+      }
+}
 }  // namespace
 
-TEST_CASE("conv2d forward equals a direct loop", "[ops][conv]") {
-  struct Case { int n, c, h, w, k, r, stride, pad; bool bias; };
-  for (Case cs : {Case{2, 3, 7, 5, 4, 3, 1, 1, true}, Case{1, 2, 9, 9, 3, 3, 2, 1, false},
-                  Case{3, 4, 6, 7, 5, 1, 2, 0, false}, Case{2, 1, 8, 8, 2, 5, 1, 2, true}}) {
-    Tensor x = random_tensor({cs.n, cs.c, cs.h, cs.w}, 1), w = random_tensor({cs.k, cs.c, cs.r, cs.r}, 2);
-    Tensor b = random_tensor({cs.k}, 3);
-    Var y = ops::conv2d(Var(x), Var(w), cs.bias ? Var(b) : Var(), {cs.stride, cs.pad});
-    auto ref = naive_conv(x, w, cs.bias ? &b : nullptr, cs.stride, cs.pad);
-    REQUIRE(size_t(y.value().numel()) == ref.size());
-    std::vector<float> refs(ref.begin(), ref.end());
-    require_close(y.value(), Tensor::from_vector(refs, y.shape()), 1e-4, 1e-5, "conv forward");
-  }
-}
-
-TEST_CASE("conv2d gradients: input, weight and bias, stride 1/2, padding 0/1/2, odd sizes", "[ops][conv][grad]") {
-  struct Case { int n, c, h, w, k, r, stride, pad; bool bias; };
-  for (Case cs : {Case{2, 3, 5, 7, 4, 3, 1, 1, true}, Case{1, 2, 9, 8, 3, 3, 2, 1, false},
-                  Case{2, 3, 7, 7, 2, 1, 2, 0, true}, Case{1, 2, 6, 5, 3, 5, 1, 2, true}}) {
-    INFO("case n" << cs.n << " c" << cs.c << " " << cs.h << "x" << cs.w << " k" << cs.k << " r" << cs.r
-                  << " stride " << cs.stride << " pad " << cs.pad);
-    std::vector<Tensor> in = {random_tensor({cs.n, cs.c, cs.h, cs.w}, 4), random_tensor({cs.k, cs.c, cs.r, cs.r}, 5),
-                              random_tensor({cs.k}, 6)};
-    check_gradients(
-        [&](const std::vector<Var>& v) { return ops::conv2d(v[0], v[1], cs.bias ? v[2] : Var(), {cs.stride, cs.pad}); },
-        in, {true, true, cs.bias});
-  }
-}
-
-TEST_CASE("batch norm gradients in training mode (4-d and 2-d)", "[ops][bn][grad]") {
-  for (Shape shape : {Shape{4, 3, 3, 5}, Shape{6, 4}}) {
-    int64_t c = shape[1];
-    Tensor rm = Tensor::zeros({c}), rv = Tensor::full({c}, 1.0f);
-    std::vector<Tensor> in = {random_tensor(shape, 7), random_tensor({c}, 8, 0.5f, 1.5f), random_tensor({c}, 9)};
-    // The normalisation divides by a batch standard deviation: smaller steps keep it linear.
-    check_gradients([&](const std::vector<Var>& v) { return ops::batch_norm(v[0], v[1], v[2], rm, rv, {}); }, in,
-                    {true, true, true}, GradCheck{1e-3, 3e-2, 3e-3});
-  }
-}
-
-TEST_CASE("batch norm statistics follow PyTorch's definition", "[ops][bn]") {
-  const int n = 5, c = 3, h = 2, w = 3;
-  Tensor rm = Tensor::zeros({c}), rv = Tensor::full({c}, 1.0f);
-  Var gamma(random_tensor({c}, 10)), beta(random_tensor({c}, 11));
-  std::vector<double> exp_mean(c, 0.0), exp_var(c, 1.0);
-  for (int step = 0; step < 3; ++step) {
-    Tensor x = random_tensor({n, c, h, w}, 20 + step, -2.0f, 3.0f);
-    Var y = ops::batch_norm(Var(x), gamma, beta, rm, rv, {true, 0.1f, 1e-5f});
-    for (int ic = 0; ic < c; ++ic) {
-      std::vector<double> vals;
-      for (int in = 0; in < n; ++in)
-        for (int i = 0; i < h * w; ++i) vals.push_back(x.data()[(in * c + ic) * h * w + i]);
-      double mean = 0, var = 0;
-      for (double v : vals) mean += v;
-      mean /= vals.size();
-      for (double v : vals) var += (v - mean) * (v - mean);
-      double biased = var / vals.size(), unbiased = var / (vals.size() - 1);
-      exp_mean[ic] = 0.9 * exp_mean[ic] + 0.1 * mean;      // running_mean, momentum 0.1
-      exp_var[ic] = 0.9 * exp_var[ic] + 0.1 * unbiased;    // running_var uses the unbiased variance
-      // y = (x - mean) / sqrt(biased + eps) * gamma + beta
-      for (int in = 0; in < n; ++in) {
-        int64_t at = (int64_t(in) * c + ic) * h * w;
-        double expect = (x.data()[at] - mean) / std::sqrt(biased + 1e-5) * gamma.value().data()[ic] +
-                        beta.value().data()[ic];
-        CHECK(y.value().data()[at] == Approx(expect).epsilon(1e-4).margin(1e-5));
-      }
-    }
-  }
-  for (int ic = 0; ic < c; ++ic) {
-    CHECK(rm.data()[ic] == Approx(exp_mean[ic]).epsilon(1e-5));
-    CHECK(rv.data()[ic] == Approx(exp_var[ic]).epsilon(1e-5));
-  }
-  // Eval mode normalises with the running statistics and leaves them alone.
-  Tensor x = random_tensor({2, c, h, w}, 30);
-  Var y = ops::batch_norm(Var(x), gamma, beta, rm, rv, {false, 0.1f, 1e-5f});
-  for (int ic = 0; ic < c; ++ic) {
-    double expect = (x.data()[ic * h * w] - exp_mean[ic]) / std::sqrt(exp_var[ic] + 1e-5) * gamma.value().data()[ic] +
-                    beta.value().data()[ic];
-    CHECK(y.value().data()[ic * h * w] == Approx(expect).epsilon(1e-4).margin(1e-5));
-    CHECK(rm.data()[ic] == Approx(exp_mean[ic]).epsilon(1e-5));
-  }
-}
-
-TEST_CASE("relu, add and flatten gradients", "[ops][grad]") {
-  check_gradients([](const std::vector<Var>& v) { return ops::relu(v[0]); }, {spaced_tensor({2, 3, 4, 5}, 12)},
-                  {true});
-  check_gradients([](const std::vector<Var>& v) { return ops::add(v[0], v[1]); },
-                  {random_tensor({3, 2, 5}, 13), random_tensor({3, 2, 5}, 14)}, {true, true});
-  // A Var used twice (the residual) gets both contributions.
-  check_gradients([](const std::vector<Var>& v) { return ops::add(ops::relu(v[0]), v[0]); },
-                  {spaced_tensor({2, 7}, 15)}, {true});
-  check_gradients([](const std::vector<Var>& v) { return ops::flatten(v[0]); }, {random_tensor({3, 2, 3, 3}, 16)},
-                  {true});
-}
-
-TEST_CASE("max and average pooling: forward and gradients", "[ops][pool][grad]") {
+TEST_CASE("max and average pooling: forwards against naive windows, and gradients", "[ops][pool][grad]") {
   struct Case { int h, w, kernel, stride, pad; };
-  for (Case cs : {Case{6, 6, 2, 2, 0}, Case{7, 5, 3, 2, 1}, Case{8, 8, 8, 8, 0}, Case{7, 7, 7, 7, 0},
-                  Case{5, 7, 3, 1, 1}}) {
+  const Case cases[] = {{6, 6, 2, 2, 0}, {7, 5, 3, 2, 1}, {8, 8, 8, 8, 0},  // global 8x8 (ResNet-110)
+                        {7, 7, 7, 7, 0},                                    // global 7x7 (ResNet-50)
+                        {5, 7, 3, 1, 1}, {9, 9, 2, 2, 0}, {5, 5, 2, 1, 1}};
+  for (const Case& cs : cases) {
     INFO("pool " << cs.h << "x" << cs.w << " kernel " << cs.kernel << " stride " << cs.stride << " pad " << cs.pad);
-    ops::Pool2dParams p{cs.kernel, cs.stride, cs.pad};
-    check_gradients([&](const std::vector<Var>& v) { return ops::max_pool2d(v[0], p); },
-                    {spaced_tensor({2, 3, cs.h, cs.w}, 17)}, {true});
-    check_gradients([&](const std::vector<Var>& v) { return ops::avg_pool2d(v[0], p); },
-                    {random_tensor({2, 3, cs.h, cs.w}, 18)}, {true});
-    // Forwards against naive windows.
-    Tensor x = random_tensor({1, 2, cs.h, cs.w}, 19);
-    Tensor mx = ops::max_pool2d(Var(x), p).value(), av = ops::avg_pool2d(Var(x), p).value();
-    int ph = int(mx.dim(2)), pw = int(mx.dim(3));
-    for (int ch = 0; ch < 2; ++ch)
-      for (int oh = 0; oh < ph; ++oh)
-        for (int ow = 0; ow < pw; ++ow) {
-          double best = -1e30, sum = 0;
-          for (int kh = 0; kh < cs.kernel; ++kh)
-            for (int kw = 0; kw < cs.kernel; ++kw) {
-              int ih = oh * cs.stride - cs.pad + kh, iw = ow * cs.stride - cs.pad + kw;
-              if (ih < 0 || ih >= cs.h || iw < 0 || iw >= cs.w) continue;
-              double v = x.data()[(ch * cs.h + ih) * cs.w + iw];
-              best = std::max(best, v);
-              sum += v;
-            }
-          int64_t o = (ch * ph + oh) * pw + ow;
-          CHECK(mx.data()[o] == Approx(best));
-          CHECK(av.data()[o] == Approx(sum / (cs.kernel * cs.kernel)).margin(1e-6));
-        }
-  }
-}
-
-TEST_CASE("linear gradients with and without bias", "[ops][linear][grad]") {
-  for (bool bias : {true, false}) {
-    check_gradients(
-        [&](const std::vector<Var>& v) { return ops::linear(v[0], v[1], bias ? v[2] : Var()); },
-        {random_tensor({5, 7}, 20), random_tensor({3, 7}, 21), random_tensor({3}, 22)}, {true, true, bias});
-  }
-}
-
-TEST_CASE("cross-entropy gradients, plain and grouped over k copies", "[ops][ce][grad]") {
-  for (int group : {1, 4}) {
-    Tensor labels = Tensor::from_ints({2, 0, 4}, {3});
-    check_gradients([&](const std::vector<Var>& v) { return ops::cross_entropy(v[0], labels, group); },
-                    {random_tensor({3 * group, 5}, 23, -3.0f, 3.0f)}, {true}, GradCheck{1e-2, 2e-2, 1e-3});
-    // Forward: mean of -log softmax at the label of row r / group, in double.
-    Tensor z = random_tensor({3 * group, 5}, 24, -3.0f, 3.0f);
-    double expect = 0;
-    for (int r = 0; r < 3 * group; ++r) {
-      double m = -1e30, s = 0;
-      for (int c = 0; c < 5; ++c) m = std::max(m, double(z.data()[r * 5 + c]));
-      for (int c = 0; c < 5; ++c) s += std::exp(z.data()[r * 5 + c] - m);
-      expect += m + std::log(s) - z.data()[r * 5 + labels.data<int32_t>()[r / group]];
+    const ops::Pool2dParams p{cs.kernel, cs.stride, cs.pad};
+    // Forwards, once on mixed signs and once all negative (where a zero from padding would win).
+    for (auto range : {std::pair<float, float>{-1.0f, 1.0f}, std::pair<float, float>{-2.0f, -1.0f}}) {
+      Tensor x = random_tensor({2, 3, cs.h, cs.w}, 19, range.first, range.second);
+      std::vector<float> mx, av;
+      naive_pools(x, p, mx, av);
+      Tensor ymax = ops::max_pool2d(Var(x), p).value(), yavg = ops::avg_pool2d(Var(x), p).value();
+      require_close(ymax, Tensor::from_vector(mx, ymax.shape()), 0, 0, "max pool forward");
+      require_close(yavg, Tensor::from_vector(av, yavg.shape()), 1e-5, 1e-6, "avg pool forward");
     }
-    CHECK(ops::cross_entropy(Var(z), labels, group).value().item() == Approx(expect / (3 * group)).epsilon(1e-5));
+    // Distinct values 0.05 apart: with eps 0.01 no window's maximum changes hands.
+    check_gradients([&](const std::vector<Var>& v) { return ops::max_pool2d(v[0], p); },
+                    {spaced_tensor({2, 3, cs.h, cs.w}, 17)});
+    check_gradients([&](const std::vector<Var>& v) { return ops::avg_pool2d(v[0], p); },
+                    {random_tensor({2, 3, cs.h, cs.w}, 18)});
   }
 }
+
+// ---- linear and cross-entropy ---------------------------------------------------------------
+
+TEST_CASE("linear: forward against a loop, gradients with and without bias", "[ops][linear][grad]") {
+  for (bool bias : {true, false}) {
+    INFO((bias ? "with bias" : "without bias"));
+    Tensor x = random_tensor({5, 7}, 20), w = random_tensor({3, 7}, 21), b = random_tensor({3}, 22);
+    Tensor y = ops::linear(Var(x), Var(w), bias ? Var(b) : Var()).value();
+    std::vector<float> want(15);
+    for (int r = 0; r < 5; ++r)
+      for (int o = 0; o < 3; ++o) {
+        double acc = bias ? b.data()[o] : 0.0;  // y = x W^T + b
+        for (int i = 0; i < 7; ++i) acc += double(x.data()[r * 7 + i]) * w.data()[o * 7 + i];
+        want[size_t(r * 3 + o)] = float(acc);
+      }
+    require_close(y, Tensor::from_vector(want, {5, 3}), 1e-5, 1e-6, "linear forward");
+    check_gradients([&](const std::vector<Var>& v) { return ops::linear(v[0], v[1], bias ? v[2] : Var()); },
+                    {x, w, b}, {true, true, bias});
+  }
+}
+
+TEST_CASE("cross-entropy: forward in double, gradients plain and grouped over k copies", "[ops][ce][grad]") {
+  const int classes = 5;
+  Tensor labels = Tensor::from_ints({2, 0, 4}, {3});
+  for (int group : {1, 4}) {
+    INFO("group " << group);
+    const int rows = 3 * group;
+    Tensor z = random_tensor({rows, classes}, 24, -3.0f, 3.0f);
+    double want = 0;  // mean over rows of logsumexp(z_r) - z_r[label of r / group]
+    for (int r = 0; r < rows; ++r) {
+      double s = 0;
+      for (int c = 0; c < classes; ++c) s += std::exp(double(z.data()[r * classes + c]));
+      want += std::log(s) - z.data()[r * classes + labels.data<int32_t>()[r / group]];
+    }
+    CHECK(ops::cross_entropy(Var(z), labels, group).value().item() == Approx(want / rows).epsilon(1e-6));
+    check_gradients([&](const std::vector<Var>& v) { return ops::cross_entropy(v[0], labels, group); }, {z});
+  }
+  // Stable for large logits: 1000 and 0 give loss 1000 for the wrong label, 0 for the right one.
+  Tensor big = Tensor::from_vector({1000.0f, 0.0f, 0.0f, 1000.0f}, {2, 2});
+  CHECK(ops::cross_entropy(Var(big), Tensor::from_ints({1, 1}, {2})).value().item() == Approx(500.0f));
+  Var bz(big, true);
+  backward(ops::cross_entropy(bz, Tensor::from_ints({0, 1}, {2})));
+  for (float g : bz.grad().to_vector()) CHECK(std::fabs(g) < 1e-6f);
+}
+
+// ---- a network end to end -----------------------------------------------------------------
 
 TEST_CASE("a small network's gradients end to end (conv, bn, relu, pools, linear, ce)", "[ops][grad]") {
   Tensor rm = Tensor::zeros({4}), rv = Tensor::full({4}, 1.0f);
@@ -200,44 +214,142 @@ TEST_CASE("a small network's gradients end to end (conv, bn, relu, pools, linear
     h = ops::avg_pool2d(ops::max_pool2d(h, {2, 2, 0}), {3, 3, 0});
     return ops::cross_entropy(ops::linear(ops::flatten(h), v[4], v[5]), labels);
   };
+  // Random inputs can land near a relu or max-pool kink: a small step and a looser tolerance.
   check_gradients(net,
                   {random_tensor({2, 2, 6, 6}, 25), random_tensor({4, 2, 3, 3}, 26), random_tensor({4}, 27, 0.5f, 1.5f),
                    random_tensor({4}, 28), random_tensor({3, 4}, 29), random_tensor({3}, 30)},
-                  {true, true, true, true, true, true}, GradCheck{1e-3, 5e-2, 2e-3});
+                  {}, GradCheckOptions{1e-3, 5e-2, 2e-3});
 }
+
+// ---- SGD ----------------------------------------------------------------------------------
 
 TEST_CASE("fused SGD equals torch.optim.SGD step by step", "[ops][sgd]") {
-  for (bool nesterov : {false, true}) {
-    kernels::SgdParams p{0.1f, 0.9f, 5e-4f, nesterov};
-    const int n = 7;
-    Tensor param = random_tensor({n}, 31), mom = Tensor::zeros({n});
-    std::vector<double> ref(param.data(), param.data() + n), buf(n, 0.0);
-    for (int step = 0; step < 4; ++step) {
-      Tensor grad = random_tensor({n}, 40 + step);
-      kernels::cpu::sgd_step(p, n, param.data(), grad.data(), mom.data());
-      for (int i = 0; i < n; ++i) {  // PyTorch: d = g + wd p; buf = d on step 0, else m buf + d
-        double d = grad.data()[i] + 5e-4 * ref[i];
-        buf[i] = step == 0 ? d : 0.9 * buf[i] + d;
-        double upd = nesterov ? d + 0.9 * buf[i] : buf[i];
-        ref[i] -= 0.1 * upd;
+  for (bool nesterov : {false, true})
+    for (float wd : {0.0f, 5e-4f, 0.1f})
+      for (float momentum : {0.0f, 0.9f}) {
+        if (nesterov && momentum == 0.0f) continue;  // PyTorch refuses nesterov without momentum
+        INFO("nesterov " << nesterov << ", weight decay " << wd << ", momentum " << momentum);
+        const kernels::SgdParams p{0.1f, momentum, wd, nesterov};
+        const int n = 9;
+        Tensor param = random_tensor({n}, 31), buf = Tensor::zeros({n});
+        std::vector<double> ref(param.data(), param.data() + n), ref_buf(n, 0.0);
+        for (int step = 0; step < 5; ++step) {
+          Tensor grad = random_tensor({n}, 40 + step);
+          kernels::cpu::sgd_step(p, n, param.data(), grad.data(), buf.data());
+          // torch.optim.SGD (dampening 0): d = g + wd p; buf = d at the first step, then
+          // buf = m buf + d; d = nesterov ? d + m buf : buf (no buffer when m = 0); p -= lr d.
+          for (int i = 0; i < n; ++i) {
+            double d = grad.data()[i] + double(wd) * ref[size_t(i)];
+            if (momentum != 0.0f) {
+              ref_buf[size_t(i)] = step == 0 ? d : momentum * ref_buf[size_t(i)] + d;
+              d = nesterov ? d + momentum * ref_buf[size_t(i)] : ref_buf[size_t(i)];
+            }
+            ref[size_t(i)] -= 0.1 * d;
+          }
+        }
+        require_close(param, Tensor::from_vector(std::vector<float>(ref.begin(), ref.end()), {n}), 1e-5, 1e-6,
+                      "parameters after 5 steps");
       }
-    }
-    for (int i = 0; i < n; ++i) CHECK(param.data()[i] == Approx(ref[i]).epsilon(1e-5));
-  }
 }
 
-TEST_CASE("the gradient check can fail: a wrong backward is caught", "[ops][grad]") {
-  // relu whose backward forgets the mask: the harness must flag the negative inputs.
+// ---- the contract of the backward kernels, and the harness itself -------------------------
+
+TEST_CASE("backward kernels accumulate: a second call adds the same gradient again", "[ops][kernels]") {
+  // Each backward runs once into zeros (g) and once more into the same buffer: the result must be 2g.
+  auto twice = [](const char* name, int64_t n, const std::function<void(float*)>& backward_into) {
+    INFO(name);
+    std::vector<float> g(size_t(n), 0.0f);
+    backward_into(g.data());
+    std::vector<float> gg = g;
+    backward_into(gg.data());
+    double norm = 0;
+    for (float v : g) norm += std::fabs(v);
+    CHECK(norm > 0);  // a kernel that writes nothing cannot pass
+    std::vector<float> want(g.size());
+    for (size_t i = 0; i < g.size(); ++i) want[i] = 2 * g[i];
+    require_close(Tensor::from_vector(gg, {n}), Tensor::from_vector(want, {n}), 1e-6, 1e-7, name);
+  };
+  namespace k = kernels::cpu;
+  Tensor x = spaced_tensor({2, 3, 6, 6}, 60), dy = random_tensor({2, 3, 6, 6}, 61);
+  twice("relu_backward", x.numel(), [&](float* dx) {
+    Tensor y = ops::relu(Var(x)).value();
+    k::relu_backward(x.numel(), y.data(), dy.data(), dx);
+  });
+  const kernels::Pool2dShape ps{2, 3, 6, 6, 2, 2, 0};
+  Tensor dyp = random_tensor({2, 3, 3, 3}, 62), argmax = Tensor::empty({2, 3, 3, 3}, Device::CPU, DType::I32);
+  Tensor yp = Tensor::empty({2, 3, 3, 3});
+  k::maxpool_forward(ps, x.data(), yp.data(), argmax.data<int32_t>());
+  twice("maxpool_backward", x.numel(), [&](float* dx) { k::maxpool_backward(ps, dyp.data(), argmax.data<int32_t>(), dx); });
+  twice("avgpool_backward", x.numel(), [&](float* dx) { k::avgpool_backward(ps, dyp.data(), dx); });
+  const kernels::LinearShape ls{4, 5, 3};
+  Tensor lx = random_tensor({4, 5}, 63), lw = random_tensor({3, 5}, 64), ldy = random_tensor({4, 3}, 65);
+  twice("linear_backward_data", 20, [&](float* dx) { k::linear_backward_data(ls, ldy.data(), lw.data(), dx); });
+  twice("linear_backward_weight", 15, [&](float* dw) { k::linear_backward_weight(ls, lx.data(), ldy.data(), dw); });
+  twice("linear_backward_bias", 3, [&](float* db) { k::linear_backward_bias(ls, ldy.data(), db); });
+  const kernels::BatchNormShape bs{2, 3, 36};
+  Tensor gamma = random_tensor({3}, 66, 0.5f, 1.5f), beta = random_tensor({3}, 67), rm = Tensor::zeros({3}),
+         rv = Tensor::full({3}, 1.0f), by = Tensor::empty({2, 3, 6, 6}), sm = Tensor::empty({3}),
+         si = Tensor::empty({3});
+  Tensor bx = random_tensor({2, 3, 6, 6}, 68);
+  k::batchnorm_forward_train(bs, bx.data(), gamma.data(), beta.data(), rm.data(), rv.data(), by.data(), sm.data(),
+                             si.data());
+  twice("batchnorm_backward dx", bx.numel(), [&](float* dx) {
+    std::vector<float> dg(3), db(3);
+    k::batchnorm_backward(bs, dy.data(), bx.data(), gamma.data(), sm.data(), si.data(), dx, dg.data(), db.data());
+  });
+  twice("batchnorm_backward dgamma", 3, [&](float* dg) {
+    std::vector<float> dx(size_t(bx.numel())), db(3);
+    k::batchnorm_backward(bs, dy.data(), bx.data(), gamma.data(), sm.data(), si.data(), dx.data(), dg, db.data());
+  });
+  twice("batchnorm_backward dbeta", 3, [&](float* db) {
+    std::vector<float> dx(size_t(bx.numel())), dg(3);
+    k::batchnorm_backward(bs, dy.data(), bx.data(), gamma.data(), sm.data(), si.data(), dx.data(), dg.data(), db);
+  });
+  const kernels::CrossEntropyShape cs{6, 4, 2};
+  Tensor z = random_tensor({6, 4}, 69), labels = Tensor::from_ints({3, 0, 1}, {3}), dloss = Tensor::full({1}, 0.7f);
+  twice("cross_entropy_backward", 24,
+        [&](float* dz) { k::cross_entropy_backward(cs, z.data(), labels.data<int32_t>(), dloss.data(), dz); });
+  // The small elementwise helpers.
+  std::vector<float> a = {1, -2, 3}, b = {0.5f, 0.5f, 0.5f};
+  k::accumulate(3, a.data(), b.data());
+  k::scale(3, 2.0f, b.data());
+  CHECK(b == std::vector<float>{3, -3, 7});
+  k::fill(3, -1.5f, b.data());
+  CHECK(b == std::vector<float>{-1.5f, -1.5f, -1.5f});
+}
+
+TEST_CASE("the harness can fail: a wrong backward and a wrong value are caught", "[ops][grad]") {
+  // relu whose backward forgets the mask: the five negative inputs must be flagged.
   auto wrong_relu = [](const std::vector<Var>& v) {
-    Var out(ops::relu(Var(v[0].value())).value(), v[0].requires_grad());
     Var x = v[0];
+    Var out(ops::relu(Var(x.value())).value(), x.requires_grad());
     if (x.requires_grad())
       record([=]() { kernels::cpu::accumulate(x.value().numel(), out.grad().data(), x.grad_buffer().data()); });
     return out;
   };
-  auto bad = gradient_mismatches(wrong_relu, {spaced_tensor({10}, 50)}, {true});
-  CHECK(bad.size() == 5);  // the five negative inputs
-  auto good = gradient_mismatches([](const std::vector<Var>& v) { return ops::relu(v[0]); },
-                                  {spaced_tensor({10}, 50)}, {true});
-  CHECK(good.empty());
+  GradCheckResult bad = gradient_check(wrong_relu, {spaced_tensor({10}, 50)});
+  CHECK(bad.checked == 10);
+  CHECK(bad.failed == 5);
+  // A gradient off by 1% on every element is beyond rtol 2e-3.
+  auto scaled = [](const std::vector<Var>& v) {
+    Var x = v[0];
+    Var out(x.value().clone(), x.requires_grad());
+    if (x.requires_grad())
+      record([=]() {
+        for (int64_t i = 0; i < x.value().numel(); ++i) x.grad_buffer().data()[i] += 1.01f * out.grad().data()[i];
+      });
+    return out;
+  };
+  CHECK(gradient_check(scaled, {random_tensor({8}, 51)}, {}, GradCheckOptions{1e-2, 2e-3, 1e-4}).failed == 8);
+  CHECK(gradient_check([](const std::vector<Var>& v) { return ops::relu(v[0]); }, {spaced_tensor({10}, 50)}).failed ==
+        0);
+  // compare_tensors: one element off, and a NaN, are found and located.
+  Tensor t = random_tensor({4, 5}, 52), u = t.clone();
+  u.data()[7] += 1e-3f;
+  Closeness c = compare_tensors(u, t, 1e-4, 1e-5);
+  CHECK(c.bad == 1);
+  CHECK(c.worst == 7);
+  u.data()[3] = NAN;
+  CHECK(compare_tensors(u, t, 1.0, 1.0).bad == 1);
+  CHECK(compare_tensors(t, t.view({5, 4}), 0, 0).bad > 0);  // shapes differ
 }

@@ -2,6 +2,7 @@
 // and the Gaussian draw built on it; the same code runs on the host and inside CUDA kernels.
 #pragma once
 #include <cstdint>
+#include <math.h>  // sqrtf, logf, cosf, sinf in the global namespace (host and device)
 
 #if defined(__CUDACC__)
 #define MACER_HD __host__ __device__ __forceinline__

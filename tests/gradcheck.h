@@ -26,6 +26,7 @@
 //   - f must be deterministic: an op that draws noise must re-seed inside f (same seed every
 //     call), so the check measures the function and not the generator.
 //   - f may update state (batch-norm running statistics); the output must not depend on it.
+//   - the check starts by clearing this thread's autograd tape.
 //   - options.device = Device::CUDA runs f on the GPU (inputs are copied there, perturbed on
 //     the host and copied again); the harness itself needs nothing but Tensor copies.
 //   gradient_check(...) returns the counts and mismatch lines (to test that a check can fail);

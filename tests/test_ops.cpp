@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -86,6 +87,30 @@ TEST_CASE("batch norm follows PyTorch: biased variance to normalise, unbiased ru
   }
 }
 
+TEST_CASE("batch norm's eps sits inside the square root, in training and eval mode", "[ops][bn]") {
+  // Batch variance ~1e-7 and running variances down to 1e-6: eps = 1e-5 dominates, so leaving it
+  // out (or adding it outside the root) changes the output by far more than the tolerance.
+  const int n = 4, c = 3;
+  Tensor x = random_tensor({n, c}, 32, -1e-3f, 1e-3f);
+  Tensor rm = Tensor::zeros({c}), rv = Tensor::from_vector({1e-6f, 1e-5f, 1.0f}, {c});
+  Var gamma(Tensor::full({c}, 1.0f)), beta(Tensor::zeros({c}));
+  Tensor eval = ops::batch_norm(Var(x), gamma, beta, rm, rv, {false, 0.1f, 1e-5f}).value();
+  Tensor train = ops::batch_norm(Var(x), gamma, beta, rm, rv, {true, 0.1f, 1e-5f}).value();
+  std::vector<float> want_eval(size_t(n) * c), want_train(size_t(n) * c);
+  const std::vector<double> var0 = {1e-6, 1e-5, 1.0};
+  for (int ic = 0; ic < c; ++ic) {
+    double mean = 0, ss = 0;
+    for (int i = 0; i < n; ++i) mean += x.data()[i * c + ic] / double(n);
+    for (int i = 0; i < n; ++i) ss += (x.data()[i * c + ic] - mean) * (x.data()[i * c + ic] - mean);
+    for (int i = 0; i < n; ++i) {
+      want_eval[size_t(i * c + ic)] = float(x.data()[i * c + ic] / std::sqrt(var0[size_t(ic)] + 1e-5));
+      want_train[size_t(i * c + ic)] = float((x.data()[i * c + ic] - mean) / std::sqrt(ss / n + 1e-5));
+    }
+  }
+  require_close(eval, Tensor::from_vector(want_eval, {n, c}), 1e-4, 1e-6, "eval");
+  require_close(train, Tensor::from_vector(want_train, {n, c}), 1e-4, 1e-6, "training");
+}
+
 // ---- relu, add, flatten -------------------------------------------------------------------
 
 TEST_CASE("relu, add and flatten: forwards and gradients", "[ops][grad]") {
@@ -159,6 +184,40 @@ TEST_CASE("max and average pooling: forwards against naive windows, and gradient
   }
 }
 
+TEST_CASE("max pool with tied values: the first maximum of each window takes the gradient", "[ops][pool]") {
+  // Small integers: most windows hold several equal maxima. Reference: scan the window row by
+  // row and keep the first strictly larger value; dx[that element] += dy (windows overlap here).
+  const int h = 7, w = 6;
+  std::mt19937 rng(33);
+  std::uniform_int_distribution<int> dist(0, 2);
+  std::vector<float> xv(size_t(2) * h * w);
+  for (float& v : xv) v = float(dist(rng));
+  Tensor x = Tensor::from_vector(xv, {1, 2, h, w});
+  for (ops::Pool2dParams p : {ops::Pool2dParams{2, 2, 0}, ops::Pool2dParams{3, 1, 1}, ops::Pool2dParams{3, 2, 1}}) {
+    INFO("kernel " << p.kernel << " stride " << p.stride << " pad " << p.pad);
+    Var xvar(x, true);
+    Var y = ops::max_pool2d(xvar, p);
+    Tensor dy = random_tensor(y.shape(), 34);
+    std::vector<double> wdy = to_doubles(dy);
+    backward(weighted_sum(y, wdy));
+    const int ph = int(y.shape()[2]), pw = int(y.shape()[3]);
+    std::vector<float> want(xv.size(), 0.0f);
+    for (int pl = 0; pl < 2; ++pl)
+      for (int oh = 0; oh < ph; ++oh)
+        for (int ow = 0; ow < pw; ++ow) {
+          int at = -1;
+          for (int kh = 0; kh < p.kernel; ++kh)
+            for (int kw = 0; kw < p.kernel; ++kw) {
+              const int ih = oh * p.stride - p.pad + kh, iw = ow * p.stride - p.pad + kw;
+              if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+              if (at < 0 || xv[size_t(pl * h * w + ih * w + iw)] > xv[size_t(pl * h * w + at)]) at = ih * w + iw;
+            }
+          want[size_t(pl * h * w + at)] += float(wdy[size_t((pl * ph + oh) * pw + ow)]);
+        }
+    require_close(xvar.grad(), Tensor::from_vector(want, x.shape()), 1e-6, 1e-6, "dx");
+  }
+}
+
 // ---- linear and cross-entropy ---------------------------------------------------------------
 
 TEST_CASE("linear: forward against a loop, gradients with and without bias", "[ops][linear][grad]") {
@@ -195,6 +254,21 @@ TEST_CASE("cross-entropy: forward in double, gradients plain and grouped over k 
     CHECK(ops::cross_entropy(Var(z), labels, group).value().item() == Approx(want / rows).epsilon(1e-6));
     check_gradients([&](const std::vector<Var>& v) { return ops::cross_entropy(v[0], labels, group); }, {z});
   }
+  // The backward kernel against its formula, with an incoming gradient dloss that is not 1:
+  // dz[r,c] = dloss / rows * (softmax(z_r)[c] - [c == label of r / group]).
+  const kernels::CrossEntropyShape shape{6, classes, 2};
+  Tensor z = random_tensor({6, classes}, 25, -3.0f, 3.0f), dloss = Tensor::full({1}, 2.5f);
+  Tensor dz = Tensor::zeros({6, classes});
+  kernels::cpu::cross_entropy_backward(shape, z.data(), labels.data<int32_t>(), dloss.data(), dz.data());
+  std::vector<float> want(size_t(6 * classes));
+  for (int r = 0; r < 6; ++r) {
+    double total = 0;
+    for (int c = 0; c < classes; ++c) total += std::exp(double(z.data()[r * classes + c]));
+    for (int c = 0; c < classes; ++c)
+      want[size_t(r * classes + c)] = float(2.5 / 6 * (std::exp(double(z.data()[r * classes + c])) / total -
+                                                       (c == labels.data<int32_t>()[r / 2] ? 1.0 : 0.0)));
+  }
+  require_close(dz, Tensor::from_vector(want, {6, classes}), 1e-5, 1e-7, "cross-entropy backward");
   // Stable for large logits: 1000 and 0 give loss 1000 for the wrong label, 0 for the right one.
   Tensor big = Tensor::from_vector({1000.0f, 0.0f, 0.0f, 1000.0f}, {2, 2});
   CHECK(ops::cross_entropy(Var(big), Tensor::from_ints({1, 1}, {2})).value().item() == Approx(500.0f));

@@ -51,7 +51,8 @@ void col2im_add(const Conv2dShape& sh, const float* col, int64_t ld, float* dx) 
 // Images per group: the column matrix stays under ~16 MB (and at least one image).
 int group_size(const Conv2dShape& sh) {
   int64_t per_image = int64_t(sh.c) * sh.r * sh.s * sh.out_h() * sh.out_w();
-  return int(std::clamp<int64_t>((int64_t(4) << 20) / std::max<int64_t>(per_image, 1), 1, sh.n));
+  int64_t fit = (int64_t(4) << 20) / std::max<int64_t>(per_image, 1);
+  return int(std::max<int64_t>(1, std::min<int64_t>(fit, sh.n)));  // n = 0 still gives 1 (no loop runs)
 }
 
 // Scratch reused across calls on this thread: the column matrix and a (K, G*P*Q) output block.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bench/harness.h"
+#include "engine/atomic_file.h"
 #include "kernels/check.h"
 
 using namespace macer;
@@ -46,9 +47,9 @@ int main(int argc, char** argv) {
   bool list = false, no_peaks = false;
   app.add_option("--device", device_arg, "cpu, cuda or auto");
   app.add_option("--filter,-f", filters, "run cases whose name contains this (or matches this glob)");
-  app.add_option("--repeats", opt.repeats, "timed repeats per case")->check(CLI::PositiveNumber);
-  app.add_option("--warmup", opt.warmup, "untimed calls before timing")->check(CLI::NonNegativeNumber);
-  app.add_option("--batch", opt.batch, "override each case's batch size")->check(CLI::NonNegativeNumber);
+  app.add_option("--repeats", opt.repeats, "timed repeats per case")->check(CLI::Range(1, 1000000));
+  app.add_option("--warmup", opt.warmup, "untimed calls before timing")->check(CLI::Range(0, 1000000));
+  app.add_option("--batch", opt.batch, "override each case's batch size")->check(CLI::Range(0, 1 << 30));
   app.add_option("--json", json_path, "also write the results as JSON to this file");
   app.add_flag("--list", list, "list the cases and exit");
   app.add_flag("--no-peaks", no_peaks, "skip measuring the copy and sgemm peaks");
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
       [&] {
         opt.device = parse_device(device_arg);
         require_device(opt.device);
+        if (!json_path.empty()) macer::check_writable(json_path, "--json");
         Peaks peaks;
         if (!no_peaks) peaks = measure_peaks(opt);
         char date[32];
@@ -103,9 +105,7 @@ int main(int argc, char** argv) {
                                         {"warmup", opt.warmup}, {"repeats", opt.repeats},
                                         {"peak_bandwidth_bytes_per_s", peaks.bandwidth},
                                         {"peak_flops_per_s", peaks.flops}, {"results", results}};
-          std::string tmp = json_path + ".tmp";
-          std::ofstream(tmp) << doc.dump(2) << "\n";
-          if (std::rename(tmp.c_str(), json_path.c_str()) != 0) throw macer::Error(json_path + ": cannot write");
+          macer::write_file_atomic(json_path, doc.dump(2) + "\n");
         }
         return 0;
       },

@@ -4,6 +4,7 @@
 
 #include "bin/cli.h"
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "data/dataset.h"
@@ -11,6 +12,7 @@
 #include "layers/state.h"
 #include "macer/certify_dataset.h"
 #include "macer/certify_report.h"
+#include "macer/certify_resume.h"
 #include "macer/checkpoint.h"
 #include "macer/config.h"
 
@@ -20,11 +22,44 @@ struct Flags {
   std::string checkpoint, model, dataset, data_dir, split = "test", mode = "hard", output, device = "auto";
   std::string plot, json;
   std::vector<std::string> summarize;
-  double sigma = -1, alpha = 0.001, beta = 1.0;
+  double sigma = -1, alpha = 0.001, beta = -1;  // beta -1: the checkpoint's objective.beta, else 1
   int64_t n0 = 100, n = 100000, batch = 1000, start = 0, count = -1, skip = 1, image_size = 224;
   uint64_t seed = 0;
-  bool predict = false;
+  bool predict = false, resume = false, overwrite = false;
 };
+
+// Every output path, checked before any work so that a typo is not found hours later.
+void check_outputs(const Flags& fl) {
+  if (!fl.output.empty()) macer::check_writable(fl.output, "--output");
+  if (!fl.json.empty()) macer::check_writable(fl.json, "--json");
+  if (!fl.plot.empty()) macer::check_writable(fl.plot, "--plot");
+}
+
+// What makes the rows of a run: --resume continues a TSV only when all of it is the same.
+std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, const std::string& dataset,
+                                                            const std::string& dir, double sigma, double beta) {
+  auto num = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return std::string(buf);
+  };
+  return {{"checkpoint", macer::file_fingerprint(fl.checkpoint)},
+          {"model", fl.model.empty() ? "(from the checkpoint)" : fl.model},
+          {"dataset", dataset},
+          {"data_dir", dir},
+          {"split", fl.split},
+          {"image_size", std::to_string(fl.image_size)},
+          {"sigma", num(sigma)},
+          {"n0", std::to_string(fl.n0)},
+          {"n", std::to_string(fl.n)},
+          {"alpha", num(fl.alpha)},
+          {"batch", std::to_string(fl.batch)},
+          {"mode", fl.predict ? "predict" : fl.mode},
+          {"beta", num(beta)},
+          {"seed", std::to_string(fl.seed)},
+          {"start", std::to_string(fl.start)},
+          {"skip", std::to_string(fl.skip)}};
+}
 
 // Prints the table and the JSON of `summaries`, writes --json and --plot when asked.
 void report(const Flags& fl, const std::vector<macer::CertifySummary>& summaries,
@@ -41,6 +76,7 @@ void report(const Flags& fl, const std::vector<macer::CertifySummary>& summaries
 }
 
 int summarize_only(const Flags& fl) {
+  check_outputs(fl);
   std::vector<macer::CertifySummary> summaries;
   std::vector<macer::PlotSeries> series;
   for (const std::string& path : fl.summarize) {
@@ -56,6 +92,10 @@ int summarize_only(const Flags& fl) {
 int certify_checkpoint(const Flags& fl) {
   using namespace macer;
   MACER_CHECK(!fl.checkpoint.empty(), "--checkpoint is required (or --summarize FILE.tsv ...)");
+  check_outputs(fl);
+  std::error_code ec;
+  MACER_CHECK(fl.output.empty() || fl.resume || fl.overwrite || !std::filesystem::exists(fl.output, ec),
+              "--output " << fl.output << " exists; continue it with --resume or replace it with --overwrite");
   Device device = parse_device(fl.device);
   require_device(device);
 
@@ -105,19 +145,41 @@ int certify_checkpoint(const Flags& fl) {
 
   CertifyOptions opt;
   opt.sigma = sigma, opt.n0 = fl.n0, opt.n = fl.n, opt.alpha = fl.alpha, opt.batch = fl.batch;
-  opt.mode = parse_certify_mode(fl.mode), opt.beta = fl.beta, opt.seed = fl.seed;
+  // Soft certification bounds softmax(beta z): by default the beta the model was trained with.
+  double beta = fl.beta > 0 ? fl.beta : have_info && !info.config.empty() ? stored.objective.beta : 1.0;
+  opt.mode = parse_certify_mode(fl.mode), opt.beta = beta, opt.seed = fl.seed;
+  opt.stream = noise::kCertify;
   MACER_CHECK(!fl.predict || opt.mode == CertifyMode::Hard, "--predict counts votes: it takes no --mode soft/both");
   TsvKind kind = fl.predict ? TsvKind::Predict : opt.mode == CertifyMode::Both ? TsvKind::Both : TsvKind::Certify;
-  std::printf("%s %s on %s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s\n",
+  std::vector<int64_t> indices = select_images(set->size(), {fl.start, fl.count, fl.skip});
+  std::printf("%s %s on %s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s%s\n",
               fl.predict ? "predict" : "certify", fl.checkpoint.c_str(), device_description(device).c_str(),
               dataset.c_str(), fl.split.c_str(), sigma, (long long)opt.n0, (long long)opt.n, opt.alpha,
-              (long long)opt.batch, certify_mode_name(opt.mode));
-  std::fflush(stdout);
+              (long long)opt.batch, certify_mode_name(opt.mode),
+              opt.mode == CertifyMode::Hard ? "" : (", beta " + std::to_string(beta)).c_str());
 
+  // Everything is valid: only now are outputs opened. --resume keeps the whole rows of the same run.
+  std::vector<CertifyRow> rows;
   std::unique_ptr<TsvWriter> writer;
-  if (!fl.output.empty()) writer = std::make_unique<TsvWriter>(fl.output, kind);
-  std::vector<CertifyRow> rows = certify_range(*model, *set, device, opt, {fl.start, fl.count, fl.skip},
-                                               fl.predict, writer.get(), fl.predict ? "predict" : "certify");
+  if (!fl.output.empty()) {
+    auto record = run_record(fl, dataset, dir, sigma, beta);
+    bool resuming = fl.resume && std::filesystem::exists(fl.output, ec);
+    if (resuming) {
+      check_run_record(fl.output, record);
+      rows = rows_to_resume(fl.output, kind, indices);
+      std::printf("resume: %zu of %zu images already in %s\n", rows.size(), indices.size(), fl.output.c_str());
+      indices.erase(indices.begin(), indices.begin() + int64_t(rows.size()));
+    } else {
+      write_run_record(fl.output, record);
+    }
+    writer = std::make_unique<TsvWriter>(fl.output, kind, resuming);
+  }
+  std::fflush(stdout);
+  if (!indices.empty()) {
+    auto fresh = certify_images(*model, *set, device, opt, indices, fl.predict, writer.get(),
+                                fl.predict ? "predict" : "certify");
+    rows.insert(rows.end(), fresh.begin(), fresh.end());
+  }
   TsvFile file{fl.output, kind, rows};
   std::string label = fl.output.empty() ? file_label(fl.checkpoint) : file_label(fl.output);
   if (!fl.output.empty()) std::printf("results: %s\n", fl.output.c_str());
@@ -130,7 +192,6 @@ int certify_checkpoint(const Flags& fl) {
 int main(int argc, char** argv) {
   CLI::App app{"Certify (Cohen's CERTIFY/PREDICT, MACER's soft bound) a smoothed classifier on data-set images"};
   Flags fl;
-  app.set_config("--config", "", "a TOML file giving any of these flags (key = value)");
   app.add_option("--checkpoint", fl.checkpoint, "safetensors checkpoint (model name read from its metadata)");
   app.add_option("--model", fl.model, "model name for weights made elsewhere (e.g. converted from PyTorch)");
   app.add_option("--dataset", fl.dataset, "cifar10|mnist|fashion-mnist|svhn|imagefolder|synthetic");
@@ -143,13 +204,17 @@ int main(int argc, char** argv) {
   app.add_option("--alpha", fl.alpha, "failure probability (default 0.001)")->check(CLI::Range(1e-300, 0.5));
   app.add_option("--batch", fl.batch, "noisy copies per forward pass (default 1000)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
-  app.add_option("--start", fl.start, "first image (default 0)")->check(CLI::NonNegativeNumber);
+  app.add_option("--start", fl.start, "first image (default 0)")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   app.add_option("--count", fl.count, "number of images (default: all)")->check(CLI::Range(int64_t(-1), int64_t(1) << 40));
   app.add_option("--skip", fl.skip, "take every skip-th image (default 1)")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   app.add_option("--mode", fl.mode, "hard|soft|both (default hard)")->check(CLI::IsMember({"hard", "soft", "both"}));
-  app.add_option("--beta", fl.beta, "soft: softmax(beta * logits) (default 1)")->check(CLI::PositiveNumber);
+  app.add_option("--beta", fl.beta, "soft: softmax(beta * logits) (default: the checkpoint's objective.beta, else 1)")
+      ->check(CLI::Range(1e-6, 1e6));
   app.add_flag("--predict", fl.predict, "run PREDICT instead of CERTIFY");
   app.add_option("--output", fl.output, "Cohen's tab-separated results, one row per image, written as it goes");
+  auto* resume = app.add_flag("--resume", fl.resume,
+                              "continue an interrupted --output: keep its whole rows, certify the images after them");
+  app.add_flag("--overwrite", fl.overwrite, "replace an existing --output")->excludes(resume);
   app.add_option("--device", fl.device, "cpu|cuda|auto (default auto)")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   app.add_option("--seed", fl.seed, "noise seed (default 0)");
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");

@@ -1,5 +1,5 @@
-// bin/macer_train CONFIG.toml [--set section.key=value ...] [--resume PATH]: trains with the
-// MACER or Gaussian objective as configured; bad input ends in one `error: ...` line.
+// bin/macer_train CONFIG.toml [--set section.key=value ...] [--resume PATH | --overwrite]: trains
+// with the MACER or Gaussian objective as configured; bad input ends in one `error: ...` line.
 #include <CLI/CLI.hpp>
 
 #include "bin/cli.h"
@@ -11,12 +11,17 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"Train a classifier for randomized smoothing with the MACER (or Gaussian) objective"};
-  std::string config_path, resume;
+  std::string config_path;
   std::vector<std::string> overrides;
+  macer::TrainerOptions topt;
   bool print_only = false;
   app.add_option("config", config_path, "TOML configuration file")->required();
   app.add_option("--set", overrides, "override a key: section.key=value (repeatable)");
-  app.add_option("--resume", resume, "continue from a checkpoint written by macer_train");
+  auto* resume = app.add_option("--resume", topt.resume, "continue from a checkpoint written by macer_train");
+  app.add_flag("--overwrite", topt.overwrite, "replace the run already in run.checkpoint_dir")->excludes(resume);
+  app.add_flag("--allow-changes", topt.allow_changes,
+               "resume although sigma, data set, input shape or objective differ from the checkpoint's")
+      ->needs(resume);
   app.add_flag("--print-config", print_only, "print the resolved configuration and exit");
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
   return macer::cli::run(
@@ -26,9 +31,8 @@ int main(int argc, char** argv) {
         std::printf("# resolved configuration (%s)\n%s\n", config_path.c_str(), resolved.c_str());
         std::fflush(stdout);
         if (print_only) return 0;
-        macer::Trainer trainer(config);
-        if (!resume.empty()) trainer.resume(resume);
-        trainer.run();
+        macer::Trainer trainer(config, topt);
+        if (trainer.run().empty()) return 0;  // a resumed run that had already finished
         std::printf("checkpoint: %s\n", trainer.checkpoint_path().c_str());
         return 0;
       },

@@ -56,6 +56,15 @@ std::vector<uint8_t> read_file(const std::string& path) {
 
 std::vector<uint8_t> read_file_gz(const std::string& path) {
   check_openable(path);
+  if (path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0) {
+    // zlib would read a file without the gzip magic as raw bytes; a .gz that is not gzip is a
+    // mistake worth naming.
+    unsigned char magic[2] = {0, 0};
+    std::ifstream in(path, std::ios::binary);
+    in.read(reinterpret_cast<char*>(magic), 2);
+    MACER_CHECK(in.gcount() == 2 && magic[0] == 0x1f && magic[1] == 0x8b,
+                path << ": not gzip (no gzip header; a raw file should not end in .gz)");
+  }
   gzFile f = gzopen(path.c_str(), "rb");
   MACER_CHECK(f != nullptr, path << ": cannot open (" << std::strerror(errno) << ")");
   std::vector<uint8_t> out;

@@ -14,7 +14,8 @@ bool is_dir(const std::string& path);
 // The whole file; throws "<path>: cannot open (<reason>)" or "<path>: read failed".
 std::vector<uint8_t> read_file(const std::string& path);
 // The whole file, decompressed when it is gzip data, as is otherwise (zlib's gzread).
-// A truncated or corrupt gzip stream throws "<path>: corrupt or truncated gzip data (...)".
+// A truncated or corrupt gzip stream throws "<path>: corrupt or truncated gzip data (...)"; a
+// name ending in .gz whose bytes are not gzip throws "<path>: not gzip (...)".
 std::vector<uint8_t> read_file_gz(const std::string& path);
 
 // The first of `candidates` that is a file; else throws "<what>: not found in <dir> (looked for ...)".

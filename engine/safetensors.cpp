@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "engine/atomic_file.h"
 
 namespace macer {
 
@@ -42,10 +45,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // pad so the data starts 8-byte aligned
   uint64_t n = text.size();
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    MACER_CHECK(out, tmp << ": cannot open for writing");
+  write_file_atomic(path, [&](std::ostream& out) {
     unsigned char len[8];
     for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
     out.write(reinterpret_cast<const char*>(len), 8);
@@ -58,16 +58,12 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
                                                 : reinterpret_cast<const char*>(host.data<double>());
       out.write(p, static_cast<std::streamsize>(host.bytes()));
     }
-    out.flush();
-    MACER_CHECK(out, tmp << ": write failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename " + tmp + " into place");
-  }
+  });
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
+  std::error_code ec;
+  MACER_CHECK(!std::filesystem::is_directory(path, ec), path << ": is a folder, not a safetensors file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   MACER_CHECK(in, path << ": cannot open");
   const uint64_t file_size = static_cast<uint64_t>(in.tellg());

@@ -16,7 +16,7 @@ struct SafetensorsFile {
   const Tensor* find(const std::string& name) const;
 };
 
-// Writes PATH.tmp and renames it over PATH: the file is whole or absent. Tensors may live on
+// Written through write_file_atomic (engine/atomic_file.h): whole or absent. Tensors may live on
 // any device; F32, I32, I64 and F64 are written as such.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata);

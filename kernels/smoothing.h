@@ -9,6 +9,7 @@ struct LogitsShape {
   int rows, classes;
 };
 
+// argmax here: ties go to the lowest class, NaN never wins, a row of NaN and -inf gives 0.
 // argmax_histogram: counts[argmax_c logits[r]] += 1 for every row (ties: lowest class)
 // soft_histogram:   sums[c] += softmax(beta logits[r])[c]; sumsq[c] += its square (double)
 // vote_correct:     rows = B*k viewed as (B, k); correct[0] += number of b whose most voted

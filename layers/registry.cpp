@@ -2,6 +2,7 @@
 // the named ones are listed for --help and error messages.
 #include "layers/registry.h"
 
+#include <cstdlib>
 #include <functional>
 #include <map>
 
@@ -35,7 +36,10 @@ std::unique_ptr<Module> make_model(const std::string& name, const ModelOptions& 
   // Any other Cifar depth: "resnet" followed by digits with depth = 6n+2.
   if (name.rfind("resnet", 0) == 0 && name.size() > 6 &&
       name.find_first_not_of("0123456789", 6) == std::string::npos) {
-    int depth = std::stoi(name.substr(6));
+    // Depths past 1000 layers are refused by length before any conversion can overflow.
+    int depth = name.size() <= 10 ? std::atoi(name.c_str() + 6) : 0;
+    MACER_CHECK(name.size() <= 10 && depth <= 1000,
+                "model '" << name << "': depth " << name.substr(6) << " too large (at most 1000 layers)");
     if (depth >= 8 && (depth - 2) % 6 == 0) return std::make_unique<CifarResNet>(depth, opt);
   }
   std::string known;

@@ -9,15 +9,22 @@
 
 namespace macer {
 
-std::vector<CertifyRow> certify_range(layers::Module& model, const data::Dataset& dataset, Device device,
-                                      const CertifyOptions& opt, const ImageRange& range, bool predict_only,
-                                      TsvWriter* writer, const std::string& label) {
+std::vector<int64_t> select_images(int64_t size, const ImageRange& range) {
   MACER_CHECK(range.start >= 0 && range.skip >= 1, "bad image range: start " << range.start << ", skip " << range.skip);
   std::vector<int64_t> indices;
-  for (int64_t i = range.start; i < dataset.size(); i += range.skip) {
+  for (int64_t i = range.start; i < size; i += range.skip) {
     if (range.count >= 0 && int64_t(indices.size()) >= range.count) break;
     indices.push_back(i);
   }
+  MACER_CHECK(!indices.empty(), "no images to certify: start " << range.start << ", count " << range.count
+                                                              << ", skip " << range.skip << " select none of the "
+                                                              << size << " images");
+  return indices;
+}
+
+std::vector<CertifyRow> certify_images(layers::Module& model, const data::Dataset& dataset, Device device,
+                                       const CertifyOptions& opt, const std::vector<int64_t>& indices,
+                                       bool predict_only, TsvWriter* writer, const std::string& label) {
   model.eval();
   NoGradGuard no_grad;
   BaseClassifier f = [&model](const Tensor& noisy) { return model.forward(Var(noisy)).value(); };
@@ -62,22 +69,18 @@ std::vector<CertifyRow> certify_range(layers::Module& model, const data::Dataset
   return rows;
 }
 
-std::string certify_during_training(const TrainConfig& c, layers::Module& model, Device device) {
-  data::DatasetOptions dopt;
-  dopt.image_size = int(c.data.image_size);
-  dopt.synthetic_size = c.data.synthetic_size;
-  dopt.synthetic_classes = int(c.data.synthetic_classes);
-  dopt.seed = uint64_t(c.run.seed);
-  auto test = data::open_dataset(c.data.dataset, c.data.dir, "test", dopt);
+std::string certify_during_training(const TrainConfig& c, layers::Module& model, const data::Dataset& test,
+                                    Device device) {
   CertifyOptions opt;
   opt.sigma = c.objective.sigma;
   opt.n0 = c.certify.n0;
   opt.n = c.certify.n;
   opt.alpha = c.certify.alpha;
   opt.batch = c.certify.batch;
-  opt.seed = uint64_t(c.run.seed) + 1;  // a stream apart from the training noise
-  auto rows = certify_range(model, *test, device, opt, {c.certify.start, c.certify.count, c.certify.skip},
-                            /*predict=*/false, nullptr, "certify");
+  opt.seed = uint64_t(c.run.seed);
+  opt.stream = noise::kTrainingCertify;  // draws apart from training's and macer_certify's
+  auto indices = select_images(test.size(), {c.certify.start, c.certify.count, c.certify.skip});
+  auto rows = certify_images(model, test, device, opt, indices, /*predict=*/false, nullptr, "certify");
   CertifySummary s = summarize(rows, "epoch");
   std::fprintf(stderr, "%s", summary_table({s}).c_str());
   return summary_json(s);

@@ -18,14 +18,20 @@ struct ImageRange {
   int64_t skip = 1;
 };
 
-// Runs CERTIFY (or PREDICT when `predict`) on images start, start+skip, ... of `dataset`,
-// the model in eval mode without gradients; writes each row to `writer` when given and
-// shows progress when `label` is not empty. Returns the rows.
-std::vector<CertifyRow> certify_range(layers::Module& model, const data::Dataset& dataset, Device device,
-                                      const CertifyOptions& opt, const ImageRange& range, bool predict,
-                                      TsvWriter* writer, const std::string& label);
+// The images start, start+skip, ... (count of them, or to the end) of a data set of `size`;
+// throws when that selects none.
+std::vector<int64_t> select_images(int64_t size, const ImageRange& range);
 
-// The [certify] section of a training config on the test split: a JSON summary for the log.
-std::string certify_during_training(const TrainConfig& config, layers::Module& model, Device device);
+// Runs CERTIFY (or PREDICT when `predict`) on `indices` of `dataset`, the model in eval mode
+// without gradients; writes each row to `writer` when given and shows progress when `label` is
+// not empty. Returns the rows.
+std::vector<CertifyRow> certify_images(layers::Module& model, const data::Dataset& dataset, Device device,
+                                       const CertifyOptions& opt, const std::vector<int64_t>& indices, bool predict,
+                                       TsvWriter* writer, const std::string& label);
+
+// The [certify] section of a training config on `test_set` (opened when training starts), with
+// the training seed in the in-training certification noise stream: a JSON summary for the log.
+std::string certify_during_training(const TrainConfig& config, layers::Module& model, const data::Dataset& test_set,
+                                    Device device);
 
 }  // namespace macer

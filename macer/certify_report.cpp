@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -81,11 +82,13 @@ std::string tsv_row(TsvKind kind, const CertifyRow& r) {
 
 // ---- writing and reading -----------------------------------------------------------------
 
-TsvWriter::TsvWriter(const std::string& path, TsvKind kind) : path_(path), kind_(kind) {
-  file_ = std::fopen(path.c_str(), "w");
+TsvWriter::TsvWriter(const std::string& path, TsvKind kind, bool append) : path_(path), kind_(kind) {
+  file_ = std::fopen(path.c_str(), append ? "a" : "w");
   MACER_CHECK(file_ != nullptr, "cannot write certification results to " << path << ": " << std::strerror(errno));
-  std::fprintf(file_, "%s\n", tsv_header(kind).c_str());
-  std::fflush(file_);
+  if (append) return;
+  std::string header = tsv_header(kind) + "\n";
+  bool ok = std::fwrite(header.data(), 1, header.size(), file_) == header.size() && std::fflush(file_) == 0;
+  MACER_CHECK(ok, "writing " << path_ << " failed: " << std::strerror(errno));
 }
 
 TsvWriter::~TsvWriter() {
@@ -150,6 +153,7 @@ TsvFile read_tsv(const std::string& path) {
     bad_line(path, 1, "header is not one of the layouts of macer_certify (expected e.g. '" +
                           tsv_header(TsvKind::Certify) + "' with tabs)");
   const std::vector<std::string> names = split_tabs(line);
+  std::map<int64_t, int64_t> first_line;  // idx -> the line that gave it
 
   while (std::getline(in, line)) {
     ++lineno;
@@ -169,7 +173,7 @@ TsvFile read_tsv(const std::string& path) {
         ok = ok && parse_elapsed(v[i], &r.seconds);
       } else if (name == "radius" || name == "soft_radius") {
         double x = std::strtod(s, &end);
-        ok = ok && *end == '\0' && !std::isnan(x);
+        ok = ok && *end == '\0' && std::isfinite(x);
         (name == "radius" ? r.radius : r.soft_radius) = x;
       } else {
         long long x = std::strtoll(s, &end, 10);
@@ -185,6 +189,10 @@ TsvFile read_tsv(const std::string& path) {
       }
       if (!ok) bad_line(path, lineno, "column '" + name + "': cannot read '" + v[i] + "'");
     }
+    auto [at, fresh] = first_line.emplace(r.idx, lineno);
+    if (!fresh)
+      bad_line(path, lineno, "image idx " + std::to_string(r.idx) + " was already given on line " +
+                                 std::to_string(at->second) + " (rows of one image counted twice)");
     f.rows.push_back(r);
   }
   return f;
@@ -271,25 +279,6 @@ std::string summaries_json(const std::vector<CertifySummary>& summaries, int ind
   nlohmann::json a = nlohmann::json::array();
   for (const auto& s : summaries) a.push_back(to_json(s));
   return a.dump(indent);
-}
-
-void write_file_atomic(const std::string& path, const std::string& contents) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    MACER_CHECK(out, "cannot write " << tmp << ": " << std::strerror(errno));
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw Error("writing " + tmp + " failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    throw Error("cannot rename " + tmp + " to " + path + ": " + why);
-  }
 }
 
 std::vector<PlotSeries> plot_series(const TsvFile& file, const std::string& label) {

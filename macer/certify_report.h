@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/atomic_file.h"
+
 namespace macer {
 
 // Columns (tab-separated, header line first, one row per image):
@@ -39,7 +41,8 @@ std::string format_elapsed(double seconds);        // str(timedelta(seconds=s)):
 // its rows (the one file of the reports that is not written whole by design).
 class TsvWriter {
  public:
-  TsvWriter(const std::string& path, TsvKind kind);
+  // `append`: continue a file that already has its header and some rows (--resume).
+  TsvWriter(const std::string& path, TsvKind kind, bool append = false);
   ~TsvWriter();
   TsvWriter(const TsvWriter&) = delete;
   TsvWriter& operator=(const TsvWriter&) = delete;
@@ -57,8 +60,8 @@ struct TsvFile {
   TsvKind kind = TsvKind::Certify;
   std::vector<CertifyRow> rows;
 };
-// Reads a file in one of the three layouts; malformed input throws macer::Error naming the
-// file and the line.
+// Reads a file in one of the three layouts; malformed input (a bad field, a radius that is not
+// finite, an idx given twice) throws macer::Error naming the file and the line.
 TsvFile read_tsv(const std::string& path);
 
 // The reported radii: 0, 0.25, ..., 2.25.
@@ -87,9 +90,6 @@ std::string summary_table(const std::vector<CertifySummary>& summaries);
 std::string summary_json(const CertifySummary& s, int indent = -1);
 // JSON text: an array of such objects.
 std::string summaries_json(const std::vector<CertifySummary>& summaries, int indent = 2);
-
-// Writes `contents` to PATH.tmp and renames it over PATH: whole or not at all.
-void write_file_atomic(const std::string& path, const std::string& contents);
 
 // One curve of the plot: accuracy(r) = fraction of rows correct with radius >= r.
 struct PlotSeries {

@@ -1,6 +1,11 @@
 // Checkpoint save/load on top of engine/safetensors and layers/state, with metadata checks.
 #include "macer/checkpoint.h"
 
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
 #include "engine/safetensors.h"
 #include "layers/state.h"
 
@@ -9,15 +14,36 @@ namespace macer {
 namespace {
 constexpr const char* kFormat = "macer-engine-checkpoint-1";
 
-int64_t meta_int(const std::map<std::string, std::string>& m, const std::string& key,
-                 const std::string& path) {
+// The text of a metadata value in an error: a damaged file may hold anything there.
+std::string quoted(const std::string& v) { return "'" + (v.size() > 40 ? v.substr(0, 40) + "..." : v) + "'"; }
+
+int64_t meta_int(const std::map<std::string, std::string>& m, const std::string& key, const std::string& path) {
   auto it = m.find(key);
   MACER_CHECK(it != m.end(), path << ": metadata lacks '" << key << "'");
-  try {
-    return std::stoll(it->second);
-  } catch (const std::exception&) {
-    throw Error(path + ": metadata '" + key + "' is not an integer: " + it->second);
-  }
+  int64_t v = 0;
+  const char* end = it->second.data() + it->second.size();
+  auto [p, ec] = std::from_chars(it->second.data(), end, v);
+  MACER_CHECK(ec == std::errc() && p == end && !it->second.empty(),
+              path << ": metadata '" << key << "' is not an integer in range: " << quoted(it->second));
+  return v;
+}
+
+double meta_double(const std::map<std::string, std::string>& m, const std::string& key, const std::string& path) {
+  auto it = m.find(key);
+  if (it == m.end()) return 0.0;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(it->second.c_str(), &end);
+  MACER_CHECK(!it->second.empty() && *end == '\0' && errno == 0 && std::isfinite(v),
+              path << ": metadata '" << key << "' is not a finite number: " << quoted(it->second));
+  return v;
+}
+
+// The shortest text that reads back as exactly `v` (std::to_string would keep 6 decimals).
+std::string shortest(double v) {
+  char buf[32];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, p);
 }
 
 CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std::string& path) {
@@ -34,7 +60,10 @@ CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std
   info.classes = int(meta_int(m, "classes", path));
   info.epoch = meta_int(m, "epoch", path);
   info.step = meta_int(m, "step", path);
-  info.sigma = m.count("sigma") ? std::stod(m.at("sigma")) : 0.0;
+  MACER_CHECK(info.epoch >= 0 && info.step >= 0,
+              path << ": metadata epoch " << info.epoch << " and step " << info.step << " must not be negative");
+  info.sigma = meta_double(m, "sigma", path);
+  MACER_CHECK(info.sigma >= 0, path << ": metadata sigma " << info.sigma << " is negative");
   info.config = m.count("config") ? m.at("config") : "";
   return info;
 }
@@ -54,7 +83,7 @@ void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* 
       {"height", std::to_string(info.height)},
       {"width", std::to_string(info.width)},
       {"classes", std::to_string(info.classes)},
-      {"sigma", std::to_string(info.sigma)},
+      {"sigma", shortest(info.sigma)},
       {"epoch", std::to_string(info.epoch)},
       {"step", std::to_string(info.step)},
       {"config", info.config},
@@ -69,6 +98,11 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
 CheckpointInfo load_checkpoint(const std::string& path, layers::Module& model, Sgd* optimizer) {
   SafetensorsFile file = load_safetensors(path);
   CheckpointInfo info = parse_info(file.metadata, path);
+  // Weights that diverged (NaN, inf) would train on as garbage or certify nonsense: refuse them.
+  for (const auto& [name, t] : file.tensors)
+    if (t.dtype() == DType::F32)
+      for (float v : t.to_vector())
+        MACER_CHECK(std::isfinite(v), path << ": tensor '" << name << "' holds NaN or infinite values");
   layers::load_state_dict(model, file, path);
   if (optimizer)
     for (auto& [name, var] : model.named_parameters()) {

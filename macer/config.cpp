@@ -2,7 +2,10 @@
 // parsing, --set overrides, validation and printing all walk that table.
 #include "macer/config.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -173,6 +176,10 @@ void validate(const TrainConfig& c, const std::string& origin) {
   MACER_CHECK(c.data.dataset == "synthetic" || !c.data.dir.empty(),
               origin << ": key 'data.dir' is required for data set " << c.data.dataset);
   MACER_CHECK(!c.run.checkpoint_dir.empty(), origin << ": key 'run.checkpoint_dir' is empty");
+  // MACER's robustness term divides by sigma (radius sigma/2 (Phi^-1 - Phi^-1)); Gaussian
+  // training at sigma 0 is plain training and allowed.
+  MACER_CHECK(c.objective.name != "macer" || c.objective.sigma > 0,
+              origin << ": key 'objective.sigma' must be > 0 for the MACER objective");
 }
 
 }  // namespace
@@ -204,8 +211,10 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
 }
 
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  MACER_CHECK(!std::filesystem::is_directory(path, ec), path << ": is a folder, not a config file");
   std::ifstream in(path);
-  MACER_CHECK(in, path << ": cannot open config file");
+  MACER_CHECK(in, path << ": cannot open config file: " << std::strerror(errno));
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_train_config(ss.str(), path, overrides);

@@ -8,6 +8,7 @@
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "kernels/finite_check.h"
 #include "kernels/smoothing.h"
 #include "macer/bounds.h"
 
@@ -38,6 +39,7 @@ constexpr uint64_t kPhaseStride = uint64_t(1) << 19;  // counters per phase (= m
 struct PhaseSums {
   std::vector<int64_t> counts;
   std::vector<double> sums, sumsq;
+  bool nonfinite = false;  // some logit was NaN or infinite
 };
 
 void check_arguments(const Tensor& image, int classes, const CertifyOptions& opt, uint64_t image_index,
@@ -54,7 +56,9 @@ void check_arguments(const Tensor& image, int classes, const CertifyOptions& opt
   int64_t batches = (std::max(opt.n0, opt.n) + opt.batch - 1) / opt.batch;
   MACER_CHECK(uint64_t(batches) <= kPhaseStride,
               what << ": " << batches << " batches per phase; at most 2^19 (raise --batch)");
-  MACER_CHECK(image_index < (uint64_t(1) << 44), what << ": image index " << image_index << " too large");
+  MACER_CHECK(image_index < (uint64_t(1) << 42), what << ": image index " << image_index << " too large");
+  MACER_CHECK(opt.stream == noise::kCertify || opt.stream == noise::kTrainingCertify,
+              what << ": not a certification noise stream");
 }
 
 // Draws `num` noisy copies of `image` in batches, counter = base + batch number, and sums on the
@@ -63,12 +67,14 @@ PhaseSums sample_phase(const BaseClassifier& f, const Tensor& image, int classes
                        int64_t num, bool hard, bool soft, uint64_t counter_base) {
   const Device dev = image.device();
   const int64_t C = classes;
-  // One F64 buffer (3C): [counts as int64 | soft sums | soft sums of squares]. int64 and double
-  // have the same width, so the counts share it and the whole phase is read back in one copy.
-  Tensor acc = Tensor::zeros({3 * C}, dev, DType::F64);
+  // One F64 buffer (3C + 1): [counts as int64 | soft sums | soft sums of squares | bad flag as
+  // int64]. int64 and double have the same width, so the counts and the flag share it and the
+  // whole phase is read back in one copy. The flag stays 0 unless a logit is not finite (-1).
+  Tensor acc = Tensor::zeros({3 * C + 1}, dev, DType::F64);
   double* sums = acc.data<double>() + C;
   double* sumsq = sums + C;
   int64_t* counts = reinterpret_cast<int64_t*>(acc.data<double>());
+  int64_t* bad = reinterpret_cast<int64_t*>(sumsq + C);
   Tensor x1 = image.view({1, image.dim(0), image.dim(1), image.dim(2)});
 
   for (int64_t done = 0, b = 0; done < num; done += opt.batch, ++b) {
@@ -83,6 +89,7 @@ PhaseSums sample_phase(const BaseClassifier& f, const Tensor& image, int classes
                     << (logits.defined() ? shape_string(logits.shape()) + " on " + device_name(logits.device())
                                          : std::string("nothing")));
     kernels::LogitsShape s{copies, classes};
+    MACER_DISPATCH(dev, first_bad_tag, int64_t(copies) * C, logits.data(), -1, bad);
     if (hard) MACER_DISPATCH(dev, argmax_histogram, s, logits.data(), counts);
     if (soft) MACER_DISPATCH(dev, soft_histogram, s, static_cast<float>(opt.beta), logits.data(), sums, sumsq);
   }
@@ -90,6 +97,9 @@ PhaseSums sample_phase(const BaseClassifier& f, const Tensor& image, int classes
   Tensor host = dev == Device::CPU ? acc : acc.to(Device::CPU);  // the phase's one synchronisation
   const double* h = host.data<double>();
   PhaseSums out;
+  int64_t flag;
+  std::memcpy(&flag, h + 3 * C, sizeof flag);
+  out.nonfinite = flag != 0;
   if (hard) {
     out.counts.resize(C);
     std::memcpy(out.counts.data(), h, C * sizeof(int64_t));
@@ -118,6 +128,14 @@ void finish(Certificate& c, double p_lower, double sigma) {
   }
 }
 
+// A classifier that outputs NaN or inf has no meaningful vote (a CPU argmax would hand it to
+// some class and certify it): refuse instead of certifying garbage.
+void refuse_nonfinite(const PhaseSums& p, uint64_t image_index, const char* what) {
+  MACER_CHECK(!p.nonfinite, what << " image " << image_index
+                                 << ": the base classifier gave NaN or infinite logits (are the checkpoint's "
+                                    "weights finite? was training diverging?)");
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -130,12 +148,14 @@ CertifyResult certify(const BaseClassifier& f, const Tensor& image, int classes,
   auto t0 = std::chrono::steady_clock::now();
   const bool hard = opt.mode != CertifyMode::Soft;
   const bool soft = opt.mode != CertifyMode::Hard;
-  const uint64_t base = image_index * kImageStride;
+  const uint64_t base = opt.stream | image_index * kImageStride;
 
   // 1. selection: n0 samples, cA = the most counted class (soft: the largest sum).
   PhaseSums sel = sample_phase(f, image, classes, opt, opt.n0, hard, soft, base);
   // 2. estimation: n fresh samples (another phase, so other counters).
   PhaseSums est = sample_phase(f, image, classes, opt, opt.n, hard, soft, base + kPhaseStride);
+  refuse_nonfinite(sel, image_index, "certify");
+  refuse_nonfinite(est, image_index, "certify");
 
   CertifyResult r;
   if (hard) {
@@ -164,7 +184,8 @@ PredictResult predict(const BaseClassifier& f, const Tensor& image, int classes,
   check_arguments(image, classes, opt, image_index, "predict");
   auto t0 = std::chrono::steady_clock::now();
   PhaseSums est = sample_phase(f, image, classes, opt, opt.n, true, false,
-                               image_index * kImageStride + kPhaseStride);
+                               (opt.stream | image_index * kImageStride) + kPhaseStride);
+  refuse_nonfinite(est, image_index, "predict");
   PredictResult r;
   r.counts = std::move(est.counts);
   // The top two classes: cA first (ties: lowest index), then the largest of the others.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "macer/noise_streams.h"
 
 namespace macer {
 
@@ -29,6 +30,7 @@ struct CertifyOptions {
   CertifyMode mode = CertifyMode::Hard;
   double beta = 1.0;       // soft only: softmax(beta * logits)
   uint64_t seed = 0;
+  uint64_t stream = noise::kCertify;  // macer/noise_streams.h: kCertify or kTrainingCertify
 };
 
 struct Certificate {
@@ -52,9 +54,10 @@ struct PredictResult {
   double seconds = 0;
 };
 
-// Noise draws use Philox(seed, counter) with counter = image_index * 2^20 + phase * 2^19 +
-// batch number (phase 0: selection, 1: estimation), so no two batches of a run share draws;
-// image_index must be below 2^44 and ceil(n / batch) at most 2^19.
+// Noise draws use Philox(seed, counter) with counter = stream | image_index * 2^20 + phase * 2^19
+// + batch number (phase 0: selection, 1: estimation), so no two batches of a run share draws
+// and none is drawn by training (macer/noise_streams.h); image_index must be below 2^42 and
+// ceil(n / batch) at most 2^19.
 //
 // CERTIFY (SPEC.md): cA = argmax of the n0 selection counts (soft: sums; ties: lowest class),
 // pA = lower bound from n fresh samples, abstain when pA < 0.5, else radius sigma Phi^-1(pA).

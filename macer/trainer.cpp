@@ -1,8 +1,16 @@
 // The training loop. Per step: noisy copies on the device, forward, the fused objective,
-// backward, one fused SGD update; scalars for the log stay on the device until printed.
+// backward, one fused SGD update; scalars for the log and the divergence marks stay on the
+// device until the end of the epoch (or a printed progress line).
 #include "macer/trainer.h"
 
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -10,16 +18,19 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "engine/atomic_file.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "kernels/finite_check.h"
 #include "kernels/smoothing.h"
 #include "layers/registry.h"
+#include "macer/certify_dataset.h"
 #include "macer/checkpoint.h"
+#include "macer/noise_streams.h"
 #include "macer/objectives.h"
 #include "macer/optimizer.h"
 #include "macer/progress.h"
 #include "macer/schedule.h"
-#include "macer/certify_dataset.h"
 
 namespace macer {
 
@@ -28,12 +39,14 @@ namespace fs = std::filesystem;
 struct Trainer::State {
   TrainConfig cfg;
   Device device;
-  std::unique_ptr<data::Dataset> train_set;
+  std::unique_ptr<data::Dataset> train_set, test_set;  // test_set: when [certify] every > 0
   std::unique_ptr<layers::Module> model;
   std::unique_ptr<Sgd> sgd;
   int64_t epoch = 0;  // epochs completed
   int64_t step = 0;   // optimizer steps taken
-  std::string log_path, last_checkpoint;
+  std::string log_path, checkpoint_file, last_checkpoint;
+  int lock_fd = -1;   // flock on <checkpoint_dir>/macer_train.lock, held while the trainer lives
+  bool replace_old_run = false;  // --overwrite of a run found there: removed when training starts
 };
 
 namespace {
@@ -61,14 +74,86 @@ struct EpochSums {
   }
 };
 
+// (2) I64 on the device: the first step whose loss [0] / gradients [1] were not finite;
+// INT64_MAX while all were.
+Tensor fresh_divergence_marks(Device device) {
+  Tensor host = Tensor::empty({2}, Device::CPU, DType::I64);
+  host.data<int64_t>()[0] = host.data<int64_t>()[1] = INT64_MAX;
+  return host.to(device);
+}
+
+// Takes the run's folder lock; a second trainer on the same folder (this process or another)
+// is refused while the first lives. The kernel drops the lock when the process ends, even on kill.
+int lock_run_dir(const std::string& dir) {
+  std::string path = dir + "/macer_train.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  MACER_CHECK(fd >= 0, path << ": cannot create the lock file: " << std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int why = errno;
+    ::close(fd);
+    MACER_CHECK(why != EWOULDBLOCK, dir << ": another macer_train is training into this folder (" << path
+                                        << " is locked); wait for it or choose another run.checkpoint_dir");
+    throw Error(path + ": cannot lock: " + std::strerror(why));
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0 && ::write(fd, pid.data(), pid.size()) < 0) {
+  }  // the pid is a courtesy to the reader; the lock is what matters
+  return fd;
+}
+
+bool non_empty_file(const std::string& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0;
+}
+
+bool same_file_location(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
+}
+
+// Keeps the log lines of epochs 1..epochs (a killed run may have logged epochs after its last
+// checkpoint, or half a line): the resumed run then appends without duplicates.
+void truncate_log(const std::string& path, int64_t epochs) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // no newline: a half-written last line
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() && j["epoch"].get<int64_t>() <= epochs)
+      kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+
 }  // namespace
 
-Trainer::Trainer(const TrainConfig& config) : s_(std::make_unique<State>()) {
+Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(std::make_unique<State>()) {
   State& s = *s_;
   s.cfg = config;
+  const std::string& dir = config.run.checkpoint_dir;
   s.device = parse_device(config.run.device);
   require_device(s.device);
   s.train_set = open_split(config, "train");
+  if (config.certify.every > 0) {
+    s.test_set = open_split(config, "test");
+    MACER_CHECK(config.certify.start < s.test_set->size(),
+                "certify.start " << config.certify.start << " is past the " << s.test_set->size() << " test images");
+  }
+
+  // Outputs: checked and locked before any work, so a bad path is not found at the end.
+  ensure_writable_dir(dir, "run.checkpoint_dir");
+  s.lock_fd = lock_run_dir(dir);
+  s.checkpoint_file = dir + "/checkpoint.safetensors";
+  s.log_path = config.run.log_file.empty() ? dir + "/train.jsonl" : config.run.log_file;
+  check_writable(s.log_path, "run.log_file");
+  const bool holds_run = non_empty_file(s.checkpoint_file) || non_empty_file(s.log_path);
+  const bool resumes_here = !options.resume.empty() && same_file_location(options.resume, s.checkpoint_file);
+  if (holds_run && !resumes_here && !options.overwrite)
+    throw Error(dir + " already holds a run (" + s.checkpoint_file + " or " + s.log_path +
+                "); continue it with --resume " + s.checkpoint_file + ", or replace it with --overwrite");
+  s.replace_old_run = holds_run && !resumes_here;
+
   layers::ModelOptions mopt;
   mopt.channels = s.train_set->channels();
   mopt.height = s.train_set->height();
@@ -82,30 +167,58 @@ Trainer::Trainer(const TrainConfig& config) : s_(std::make_unique<State>()) {
   sp.weight_decay = float(config.optim.weight_decay);
   sp.nesterov = config.optim.nesterov;
   s.sgd = std::make_unique<Sgd>(*s.model, sp);
-  std::error_code ec;
-  fs::create_directories(config.run.checkpoint_dir, ec);
-  MACER_CHECK(!ec, config.run.checkpoint_dir << ": cannot create checkpoint directory: " << ec.message());
-  s.log_path = config.run.log_file.empty() ? config.run.checkpoint_dir + "/train.jsonl" : config.run.log_file;
+  if (!options.resume.empty()) resume(options.resume, options.allow_changes);
 }
 
-Trainer::~Trainer() = default;
+Trainer::~Trainer() {
+  if (s_ && s_->lock_fd >= 0) ::close(s_->lock_fd);  // releases the flock
+}
 
 layers::Module& Trainer::model() { return *s_->model; }
 std::string Trainer::checkpoint_path() const { return s_->last_checkpoint; }
+int64_t Trainer::epochs_done() const { return s_->epoch; }
 
-void Trainer::resume(const std::string& path) {
+void Trainer::resume(const std::string& path, bool allow_changes) {
   State& s = *s_;
+  const TrainConfig& c = s.cfg;
   CheckpointInfo info = read_checkpoint_info(path);
-  MACER_CHECK(info.model == s.cfg.model.name,
-              path << ": checkpoint of model " << info.model << ", config asks for " << s.cfg.model.name);
+  MACER_CHECK(info.model == c.model.name,
+              path << ": checkpoint of model " << info.model << ", config asks for " << c.model.name);
+  // What the weights were trained for: changing it silently would make a different experiment.
+  std::string stored_objective = c.objective.name;
+  if (!info.config.empty()) stored_objective = parse_train_config(info.config, path + " (stored config)").objective.name;
+  auto differs = [&](const std::string& what, const std::string& was, const std::string& now) {
+    MACER_CHECK(was == now || allow_changes, path << " was trained with " << what << " " << was << "; the config asks for "
+                                                  << now << " (pass --allow-changes to resume anyway)");
+  };
+  auto shape = [](int64_t ch, int64_t h, int64_t w, int64_t k) {
+    return std::to_string(ch) + "x" + std::to_string(h) + "x" + std::to_string(w) + " images of " +
+           std::to_string(k) + " classes";
+  };
+  differs("data set", info.dataset, c.data.dataset);
+  differs("input", shape(info.channels, info.height, info.width, info.classes),
+          shape(s.train_set->channels(), s.train_set->height(), s.train_set->width(), s.train_set->classes()));
+  differs("objective", stored_objective, c.objective.name);
+  // Old checkpoints stored sigma with 6 decimals: equal within that rounding counts as equal.
+  if (std::fabs(info.sigma - c.objective.sigma) > 5e-7 * std::max(1.0, std::fabs(c.objective.sigma))) {
+    std::ostringstream was, now;
+    was << info.sigma, now << c.objective.sigma;
+    differs("sigma", was.str(), now.str());
+  }
   load_checkpoint(path, *s.model, s.sgd.get());
   s.epoch = info.epoch;
   s.step = info.step;
+  truncate_log(s.log_path, s.epoch);
 }
 
 std::vector<EpochStats> Trainer::run() {
   State& s = *s_;
   const TrainConfig& c = s.cfg;
+  if (s.epoch >= c.optim.epochs) {
+    std::fprintf(stderr, "nothing to train: the checkpoint has completed %ld epochs and optim.epochs is %ld "
+                         "(raise optim.epochs to train further)\n", long(s.epoch), long(c.optim.epochs));
+    return {};
+  }
   data::LoaderOptions lopt;
   lopt.batch = int(c.optim.batch);
   lopt.shuffle = true;
@@ -123,9 +236,17 @@ std::vector<EpochStats> Trainer::run() {
   MultiStepLr lr_schedule{c.optim.lr, c.optim.milestones, c.optim.lr_factor};
   const int k = int(c.objective.k);
   const float sigma = float(c.objective.sigma);
-  // The log is rewritten on a fresh start and appended to on resume.
-  std::ofstream log(s.log_path, s.epoch == 0 ? std::ios::trunc : std::ios::app);
-  MACER_CHECK(log, s.log_path << ": cannot open log file for writing");
+  // The log is rewritten on a fresh start and appended to on resume (truncated to the checkpoint).
+  const bool fresh = s.epoch == 0 || s.replace_old_run;
+  std::ofstream log(s.log_path, fresh ? std::ios::trunc : std::ios::app);
+  MACER_CHECK(log, s.log_path << ": cannot open log file for writing: " << std::strerror(errno));
+  if (s.replace_old_run) {
+    std::error_code ec;
+    fs::remove(s.checkpoint_file, ec);  // --overwrite: the old run's checkpoint goes with its log
+    s.replace_old_run = false;
+  }
+  Tensor marks = fresh_divergence_marks(s.device);
+  Tensor& grads = s.model->flat_gradients();
 
   std::vector<EpochStats> all;
   s.model->train();
@@ -139,6 +260,7 @@ std::vector<EpochStats> Trainer::run() {
     sums.correct = Tensor::zeros({1}, s.device);
     loader.begin_epoch(int(epoch));
     int64_t batches = loader.batches_per_epoch();
+    const int64_t first_step = s.step;
     Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.optim.epochs),
                       batches, "samples", c.run.print_every);
     data::Batch batch;
@@ -147,12 +269,17 @@ std::vector<EpochStats> Trainer::run() {
       Tensor images = batch.images.to(s.device);
       Tensor labels = batch.labels.to(s.device);
       int64_t b = images.dim(0);
-      // Philox counter = global step: reproducible, never reused, continues across resume.
-      Tensor noisy = ops::noisy_copies(images, k, sigma, uint64_t(c.run.seed), uint64_t(s.step));
+      // Philox counter = global step in the training stream: reproducible, never reused,
+      // continues across resume, disjoint from certification's draws (macer/noise_streams.h).
+      MACER_CHECK(uint64_t(s.step) <= noise::kMaxCounter, "step counter overflow");
+      Tensor noisy = ops::noisy_copies(images, k, sigma, uint64_t(c.run.seed), noise::kTraining | uint64_t(s.step));
       Var logits = s.model->forward(Var(noisy));
       ObjectiveResult r = objective(logits, labels, k, hyper);
       s.model->zero_grad();
       backward(r.loss);
+      // Divergence marks, on the device: no synchronisation in the step.
+      MACER_DISPATCH(s.device, first_bad_tag, 1, r.loss.value().data(), s.step, marks.data<int64_t>());
+      MACER_DISPATCH(s.device, first_bad_tag, grads.numel(), grads.data(), s.step, marks.data<int64_t>() + 1);
       s.sgd->step(float(st.lr));
       ++s.step;
       MACER_DISPATCH(s.device, vote_correct, kernels::LogitsShape{int(b * k), int(logits.shape()[1])}, k,
@@ -173,6 +300,23 @@ std::vector<EpochStats> Trainer::run() {
     }
     progress.finish();
     synchronize(s.device);
+
+    // The epoch's one look at the divergence marks, before anything is written.
+    Tensor host_marks = marks.to(Device::CPU);
+    const int64_t bad_loss = host_marks.data<int64_t>()[0], bad_grad = host_marks.data<int64_t>()[1];
+    if (bad_loss != INT64_MAX || bad_grad != INT64_MAX) {
+      int64_t bad = std::min(bad_loss, bad_grad);
+      std::ostringstream os;
+      os << (bad_loss <= bad_grad ? "loss became NaN or infinite" : "gradients became NaN or infinite")
+         << " at epoch " << epoch + 1 << " step " << bad - first_step + 1 << " of " << batches << " (global step "
+         << bad + 1 << ") (lower optim.lr?); ";
+      if (s.epoch > 0 && fs::exists(s.checkpoint_file))
+        os << "the last finite checkpoint is kept: " << s.checkpoint_file;
+      else
+        os << "no checkpoint was written";
+      throw Error(os.str());
+    }
+
     st.seconds = progress.elapsed_seconds();
     double steps = double(sums.losses.size());
     st.loss = steps > 0 ? sums.sum(sums.losses) / steps : 0;
@@ -183,22 +327,7 @@ std::vector<EpochStats> Trainer::run() {
     st.samples_per_second = st.seconds > 0 ? double(sums.inputs * k) / st.seconds : 0;
     s.epoch = epoch + 1;
 
-    if (c.certify.every > 0 && s.epoch % c.certify.every == 0) {
-      st.certify_json = certify_during_training(c, *s.model, s.device);
-      s.model->train();
-    }
-    nlohmann::ordered_json line = {{"epoch", st.epoch}, {"lr", st.lr}, {"lambda", st.lambda},
-                                   {"loss", st.loss}, {"cl", st.cl}, {"rl", st.rl},
-                                   {"active_fraction", st.active_fraction},
-                                   {"train_smoothed_accuracy", st.train_accuracy},
-                                   {"seconds", st.seconds}, {"samples_per_second", st.samples_per_second},
-                                   {"step", s.step}};
-    if (!st.certify_json.empty()) line["certify"] = nlohmann::json::parse(st.certify_json);
-    log << line.dump() << std::endl;
-    std::fprintf(stderr, "epoch %ld: loss %.4f cl %.4f rl %.4f active %.3f smoothed-acc %.4f %.1fs %.0f samples/s\n",
-                 long(st.epoch), st.loss, st.cl, st.rl, st.active_fraction, st.train_accuracy,
-                 st.seconds, st.samples_per_second);
-
+    // The checkpoint first: certification can take long, and its work must not put the epoch at risk.
     if (s.epoch % c.run.checkpoint_every == 0 || s.epoch == c.optim.epochs) {
       CheckpointInfo info;
       info.model = c.model.name;
@@ -211,9 +340,26 @@ std::vector<EpochStats> Trainer::run() {
       info.epoch = s.epoch;
       info.step = s.step;
       info.config = to_toml(c);
-      s.last_checkpoint = c.run.checkpoint_dir + "/checkpoint.safetensors";
-      save_checkpoint(s.last_checkpoint, *s.model, s.sgd.get(), info);
+      save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
+      s.last_checkpoint = s.checkpoint_file;
     }
+    if (s.test_set && s.epoch % c.certify.every == 0) {
+      st.certify_json = certify_during_training(c, *s.model, *s.test_set, s.device);
+      s.model->train();
+    }
+    nlohmann::ordered_json line = {{"epoch", st.epoch}, {"lr", st.lr}, {"lambda", st.lambda},
+                                   {"loss", st.loss}, {"cl", st.cl}, {"rl", st.rl},
+                                   {"active_fraction", st.active_fraction},
+                                   {"train_smoothed_accuracy", st.train_accuracy},
+                                   {"seconds", st.seconds}, {"samples_per_second", st.samples_per_second},
+                                   {"step", s.step}};
+    if (!st.certify_json.empty()) line["certify"] = nlohmann::json::parse(st.certify_json);
+    errno = 0;
+    log << line.dump() << std::endl;
+    MACER_CHECK(log, s.log_path << ": writing the log failed: " << (errno ? std::strerror(errno) : "stream error"));
+    std::fprintf(stderr, "epoch %ld: loss %.4f cl %.4f rl %.4f active %.3f smoothed-acc %.4f %.1fs %.0f samples/s\n",
+                 long(st.epoch), st.loss, st.cl, st.rl, st.active_fraction, st.train_accuracy,
+                 st.seconds, st.samples_per_second);
     all.push_back(st);
   }
   return all;

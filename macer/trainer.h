@@ -20,19 +20,33 @@ struct EpochStats {
   std::string certify_json;          // summary of the in-training certification, when run
 };
 
+struct TrainerOptions {
+  std::string resume;          // a checkpoint of this trainer to continue from
+  bool overwrite = false;      // replace the run already in run.checkpoint_dir
+  bool allow_changes = false;  // resume although sigma, data set, input shape or objective differ
+};
+
+// Everything that can fail is checked when the trainer is made, before any work: the data sets
+// (the test split too when [certify] every > 0), the output paths, the lock on
+// run.checkpoint_dir (one run per folder), a run already there (refused unless resumed or
+// overwritten), and the checkpoint to resume from.
 class Trainer {
  public:
-  explicit Trainer(const TrainConfig& config);
+  explicit Trainer(const TrainConfig& config, const TrainerOptions& options = {});
   ~Trainer();
-  // Continues from a checkpoint written by this trainer: weights, buffers, momentum, epoch, step.
-  void resume(const std::string& checkpoint_path);
-  // Trains the remaining epochs; returns the stats of the epochs run now.
+  // Trains the remaining epochs; returns the stats of the epochs run now (none when a resumed
+  // run had already finished). Every step marks non-finite losses and gradients on the device;
+  // the mark is read once per epoch, and a diverged run stops with an error before it writes a
+  // checkpoint or a log line, so the last checkpoint stays the last finite one.
   std::vector<EpochStats> run();
   layers::Module& model();
   // Where the last checkpoint was written.
   std::string checkpoint_path() const;
+  // Epochs completed (after resume: those of the checkpoint).
+  int64_t epochs_done() const;
 
  private:
+  void resume(const std::string& checkpoint_path, bool allow_changes);
   struct State;
   std::unique_ptr<State> s_;
 };

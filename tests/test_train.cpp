@@ -72,10 +72,13 @@ TEST_CASE("a resumed run matches an uninterrupted one exactly", "[train]") {
   Trainer full(tiny_config(dir_a, "macer", 3));
   auto a = full.run();
 
-  Trainer first(tiny_config(dir_b, "macer", 1));
-  first.run();
-  Trainer second(tiny_config(dir_b, "macer", 3));
-  second.resume(dir_b + "/checkpoint.safetensors");
+  {
+    Trainer first(tiny_config(dir_b, "macer", 1));
+    first.run();
+  }
+  TrainerOptions resume;
+  resume.resume = dir_b + "/checkpoint.safetensors";
+  Trainer second(tiny_config(dir_b, "macer", 3), resume);
   auto b = second.run();
   REQUIRE(b.size() == 2);
   CHECK(b[0].epoch == 2);
@@ -96,12 +99,15 @@ TEST_CASE("a resumed run matches an uninterrupted one exactly", "[train]") {
 
 TEST_CASE("resume refuses a checkpoint of another model", "[train]") {
   std::string dir = temp_dir("other");
-  Trainer t(tiny_config(dir, "macer", 1));
-  t.run();
+  {
+    Trainer t(tiny_config(dir, "macer", 1));
+    t.run();
+  }
   TrainConfig c = tiny_config(dir, "macer", 2);
   c.model.name = "resnet20";
-  Trainer other(c);
-  CHECK_THROWS_WITH(other.resume(dir + "/checkpoint.safetensors"), Catch::Contains("model lenet"));
+  TrainerOptions resume;
+  resume.resume = dir + "/checkpoint.safetensors";
+  CHECK_THROWS_WITH(Trainer(c, resume), Catch::Contains("model lenet"));
   fs::remove_all(dir);
 }
 

@@ -9,8 +9,14 @@
 namespace macer::kernels::cpu {
 
 namespace {
-int argmax_row(const float* z, int classes) {  // ties: the lowest class
-  return int(std::max_element(z, z + classes) - z);
+// Ties go to the lowest class and NaN never wins; a row of only NaN and -inf gives class 0.
+// The CUDA warp_argmax follows the same rule, so both devices vote alike on any row.
+int argmax_row(const float* z, int classes) {
+  int at = 0;
+  float best = -INFINITY;
+  for (int c = 0; c < classes; ++c)
+    if (z[c] > best) best = z[c], at = c;
+  return at;
 }
 }  // namespace
 

@@ -152,11 +152,13 @@ int certify_checkpoint(const Flags& fl) {
   MACER_CHECK(!fl.predict || opt.mode == CertifyMode::Hard, "--predict counts votes: it takes no --mode soft/both");
   TsvKind kind = fl.predict ? TsvKind::Predict : opt.mode == CertifyMode::Both ? TsvKind::Both : TsvKind::Certify;
   std::vector<int64_t> indices = select_images(set->size(), {fl.start, fl.count, fl.skip});
+  char beta_note[48] = "";
+  if (opt.mode != CertifyMode::Hard) std::snprintf(beta_note, sizeof beta_note, ", beta %g", beta);
   std::printf("%s %s on %s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s%s\n",
               fl.predict ? "predict" : "certify", fl.checkpoint.c_str(), device_description(device).c_str(),
               dataset.c_str(), fl.split.c_str(), sigma, (long long)opt.n0, (long long)opt.n, opt.alpha,
               (long long)opt.batch, certify_mode_name(opt.mode),
-              opt.mode == CertifyMode::Hard ? "" : (", beta " + std::to_string(beta)).c_str());
+              beta_note);
 
   // Everything is valid: only now are outputs opened. --resume keeps the whole rows of the same run.
   std::vector<CertifyRow> rows;

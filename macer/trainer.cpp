@@ -47,6 +47,10 @@ struct Trainer::State {
   std::string log_path, checkpoint_file, last_checkpoint;
   int lock_fd = -1;   // flock on <checkpoint_dir>/macer_train.lock, held while the trainer lives
   bool replace_old_run = false;  // --overwrite of a run found there: removed when training starts
+  // Releases the flock, also when the trainer's constructor throws after taking it.
+  ~State() {
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
 };
 
 namespace {
@@ -137,8 +141,10 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   s.train_set = open_split(config, "train");
   if (config.certify.every > 0) {
     s.test_set = open_split(config, "test");
-    MACER_CHECK(config.certify.start < s.test_set->size(),
-                "certify.start " << config.certify.start << " is past the " << s.test_set->size() << " test images");
+    select_images(s.test_set->size(), {config.certify.start, config.certify.count, config.certify.skip});
+    const int64_t batches = (std::max(config.certify.n0, config.certify.n) + config.certify.batch - 1) / config.certify.batch;
+    MACER_CHECK(batches <= (int64_t(1) << 19), "[certify]: " << batches << " batches of certify.batch = "
+                                                             << config.certify.batch << " per phase; at most 2^19");
   }
 
   // Outputs: checked and locked before any work, so a bad path is not found at the end.
@@ -170,9 +176,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   if (!options.resume.empty()) resume(options.resume, options.allow_changes);
 }
 
-Trainer::~Trainer() {
-  if (s_ && s_->lock_fd >= 0) ::close(s_->lock_fd);  // releases the flock
-}
+Trainer::~Trainer() = default;
 
 layers::Module& Trainer::model() { return *s_->model; }
 std::string Trainer::checkpoint_path() const { return s_->last_checkpoint; }

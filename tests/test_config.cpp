@@ -2,10 +2,12 @@
 // types and out-of-range values are refused with the key and the line.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 #include "kernels/check.h"
 #include "macer/config.h"
+#include "macer/schedule.h"
 
 using namespace macer;
 
@@ -41,8 +43,28 @@ TEST_CASE("the paper's Cifar-10 setting is what configs/ says", "[config]") {
   CHECK(c.objective.beta == 16.0);
   CHECK(c.objective.gamma == 8.0);
   CHECK(c.optim.epochs == 440);
-  CHECK(c.optim.milestones == std::vector<int64_t>{200, 400});
+  CHECK(c.optim.milestones == std::vector<int64_t>{199, 399});
   CHECK(c.optim.weight_decay == Approx(5e-4));
+}
+
+TEST_CASE("the shipped Cifar-10 schedule is the MACER code's learning rate, epoch by epoch", "[config][schedule]") {
+  // The MACER code: MultiStepLR(milestones=[200, 400], gamma=0.1), scheduler.step() at the start
+  // of each (1-based) epoch e, so epoch e trains at lr * 0.1^(number of milestones <= e).
+  TrainConfig c = load_train_config(std::string(MACER_SOURCE_DIR) + "/configs/cifar10-sigma0.25.toml");
+  MultiStepLr ours(c.optim.lr, c.optim.milestones, c.optim.lr_factor);
+  for (int64_t e = 1; e <= c.optim.epochs; ++e) {
+    double theirs = c.optim.lr * std::pow(0.1, int(e >= 200) + int(e >= 400));
+    INFO("epoch " << e);
+    CHECK(ours.at(e - 1) == Approx(theirs).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("MACER needs sigma > 0; a config that is a folder is refused", "[config]") {
+  const std::string base = "[data]\ndataset = \"synthetic\"\n";
+  CHECK_THROWS_WITH(parse_train_config(base + "[objective]\nsigma = 0.0\n", "t"),
+                    Catch::Contains("objective.sigma") && Catch::Contains("> 0"));
+  CHECK_NOTHROW(parse_train_config(base + "[objective]\nname = \"gaussian\"\nsigma = 0.0\n", "t"));
+  CHECK_THROWS_WITH(load_train_config(std::string(MACER_SOURCE_DIR) + "/configs"), Catch::Contains("is a folder"));
 }
 
 TEST_CASE("overrides with --set", "[config]") {

@@ -123,6 +123,11 @@ TEST_CASE("broken IDX files give one error naming the file and the fault") {
     write_bytes(labels, idx_labels(50));
     REQUIRE_THROWS_WITH(open("mnist", d), Contains(images + ".gz: corrupt or truncated gzip data"));
   }
+  SECTION("a .gz that is not gzip") {
+    write_bytes(images + ".gz", idx_images(2, 3, 3));  // raw bytes under a .gz name
+    write_bytes(labels, idx_labels(2));
+    REQUIRE_THROWS_WITH(open("mnist", d), Contains(images + ".gz: not gzip"));
+  }
   SECTION("extra bytes after the data") {
     Bytes b = idx_images(2, 3, 3);
     b.push_back(7);

@@ -16,6 +16,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/elementwise.h"
+#include "kernels/finite_check.h"
 #include "kernels/linear.h"
 #include "kernels/macer_loss.h"
 #include "kernels/noisy_copies.h"
@@ -164,6 +165,44 @@ TEST_CASE("smoothing reductions: CUDA matches CPU", "[cuda][smoothing]") {
       kc::argmax_histogram(s, z.data(), counts.data<int64_t>());
       kg::argmax_histogram(s, gz.data(), gcounts.data<int64_t>());
       expect_equal<int64_t>(gcounts, counts, "argmax counts");
+    }
+  }
+  SECTION("argmax histogram and votes with NaN and infinite logits (the same rule on both devices)") {
+    k::LogitsShape s{600, 7};
+    Tensor z = rand_ints_as_floats({s.rows, s.classes}, -2, 2);
+    std::uniform_int_distribution<int> pick(0, 5);
+    const float specials[] = {std::nanf(""), INFINITY, -INFINITY};
+    for (int64_t i = 0; i < z.numel(); ++i)
+      if (pick(rng()) == 0) z.data()[i] = specials[i % 3];
+    for (int c = 0; c < s.classes; ++c) z.data()[5 * s.classes + c] = std::nanf("");  // an all-NaN row
+    Tensor gz = gpu(z);
+    Tensor counts = Tensor::zeros({s.classes}, Device::CPU, DType::I64), gcounts = gpu(counts);
+    kc::argmax_histogram(s, z.data(), counts.data<int64_t>());
+    kg::argmax_histogram(s, gz.data(), gcounts.data<int64_t>());
+    expect_equal<int64_t>(gcounts, counts, "argmax counts with NaN/inf");
+    Tensor labels = rand_labels(s.rows / 6, s.classes), glabels = gpu(labels);
+    Tensor correct = Tensor::zeros({1}), gcorrect = gpu(correct);
+    kc::vote_correct(s, 6, z.data(), labels.data<int32_t>(), correct.data());
+    kg::vote_correct(s, 6, gz.data(), glabels.data<int32_t>(), gcorrect.data());
+    expect_equal<float>(gcorrect, correct, "votes with NaN/inf");
+  }
+  SECTION("first_bad_tag: the smallest tag of the calls that saw NaN or inf") {
+    for (int64_t n : {int64_t(1), int64_t(1000), int64_t(3) << 20}) {
+      INFO("n " << n);
+      Tensor x = randn({n}), gx = gpu(x);
+      Tensor bad = x.clone();
+      bad.data()[n - 1] = std::nanf("");
+      Tensor gbad = gpu(bad);
+      Tensor first = Tensor::empty({1}, Device::CPU, DType::I64);
+      first.data<int64_t>()[0] = INT64_MAX;
+      Tensor gfirst = gpu(first);
+      for (auto [t, tag] : {std::pair{&gx, int64_t(1)}, std::pair{&gbad, int64_t(9)}, std::pair{&gx, int64_t(0)},
+                            std::pair{&gbad, int64_t(4)}, std::pair{&gbad, int64_t(6)}}) {
+        kg::first_bad_tag(n, t->data(), tag, gfirst.data<int64_t>());
+        kc::first_bad_tag(n, (t == &gx ? x : bad).data(), tag, first.data<int64_t>());
+      }
+      CHECK(first.data<int64_t>()[0] == 4);
+      expect_equal<int64_t>(gfirst, first, "first bad tag");
     }
   }
   SECTION("soft histogram") {

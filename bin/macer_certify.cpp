@@ -6,21 +6,23 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 
 #include "data/dataset.h"
 #include "layers/registry.h"
 #include "layers/state.h"
 #include "macer/certify_dataset.h"
 #include "macer/certify_report.h"
-#include "macer/certify_resume.h"
+#include "macer/run_record.h"
 #include "macer/checkpoint.h"
 #include "macer/config.h"
+#include "macer/distributed.h"
 
 namespace {
 
 struct Flags {
   std::string checkpoint, model, dataset, data_dir, split = "test", mode = "hard", output, device = "auto";
-  std::string plot, json;
+  std::string plot, json, shard;  // shard "I/N": this process certifies images I, I+N, ... of the run
   std::vector<std::string> summarize;
   double sigma = -1, alpha = 0.001, beta = -1;  // beta -1: the checkpoint's objective.beta, else 1
   int64_t n0 = 100, n = 100000, batch = 1000, start = 0, count = -1, skip = 1, image_size = 224;
@@ -61,12 +63,25 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
           {"skip", std::to_string(fl.skip)}};
 }
 
+// --shard I/N as (I, N); (0, 1) when not given.
+std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
+  if (text.empty()) return {0, 1};
+  int64_t i = -1, n = 0;
+  char slash = 0, extra = 0;
+  std::istringstream in(text);
+  in >> i >> slash >> n;
+  MACER_CHECK(in && slash == '/' && !(in >> extra) && n >= 1 && i >= 0 && i < n,
+              "--shard " << text << ": expected I/N with 0 <= I < N, e.g. 0/4");
+  return {i, n};
+}
+
 // Prints the table and the JSON of `summaries`, writes --json and --plot when asked.
+// world_size > 0: the certification's number of ranks, recorded in the JSON.
 void report(const Flags& fl, const std::vector<macer::CertifySummary>& summaries,
-            const std::vector<macer::PlotSeries>& series) {
+            const std::vector<macer::PlotSeries>& series, int world_size = 0) {
   std::printf("%s\n%s\n", macer::summary_table(summaries).c_str(), macer::summaries_json(summaries, -1).c_str());
   if (!fl.json.empty()) {
-    macer::write_file_atomic(fl.json, macer::summaries_json(summaries) + "\n");
+    macer::write_file_atomic(fl.json, macer::summaries_json(summaries, 2, world_size) + "\n");
     std::printf("summary: %s\n", fl.json.c_str());
   }
   if (!fl.plot.empty()) {
@@ -79,6 +94,19 @@ int summarize_only(const Flags& fl) {
   check_outputs(fl);
   std::vector<macer::CertifySummary> summaries;
   std::vector<macer::PlotSeries> series;
+  if (macer::is_shard(fl.summarize[0])) {  // the shards of one run: one merged result
+    macer::TsvFile f = macer::merge_shards(fl.summarize);
+    std::string label = macer::file_label(fl.summarize[0]) + " (" + std::to_string(fl.summarize.size()) + " shards)";
+    if (!fl.output.empty()) {
+      std::string text = macer::tsv_header(f.kind) + "\n";
+      for (const auto& row : f.rows) text += macer::tsv_row(f.kind, row) + "\n";
+      macer::write_file_atomic(fl.output, text);
+      std::printf("merged: %s\n", fl.output.c_str());
+    }
+    report(fl, macer::summarize_file(f, label), macer::plot_series(f, label));
+    return 0;
+  }
+  MACER_CHECK(fl.output.empty(), "--summarize writes --output only when merging the shards of one run");
   for (const std::string& path : fl.summarize) {
     macer::TsvFile f = macer::read_tsv(path);
     std::string label = macer::file_label(path);
@@ -92,10 +120,15 @@ int summarize_only(const Flags& fl) {
 int certify_checkpoint(const Flags& fl) {
   using namespace macer;
   MACER_CHECK(!fl.checkpoint.empty(), "--checkpoint is required (or --summarize FILE.tsv ...)");
-  check_outputs(fl);
+  const auto [shard, shards] = parse_shard(fl.shard);
+  MACER_CHECK(shards == 1 || dist::size() == 1, "--shard splits a run without MPI; under mpirun the ranks share it");
+  const bool root = dist::is_root();  // rank 0 opens and writes every output
   std::error_code ec;
-  MACER_CHECK(fl.output.empty() || fl.resume || fl.overwrite || !std::filesystem::exists(fl.output, ec),
-              "--output " << fl.output << " exists; continue it with --resume or replace it with --overwrite");
+  if (root) {
+    check_outputs(fl);
+    MACER_CHECK(fl.output.empty() || fl.resume || fl.overwrite || !std::filesystem::exists(fl.output, ec),
+                "--output " << fl.output << " exists; continue it with --resume or replace it with --overwrite");
+  }
   Device device = parse_device(fl.device);
   require_device(device);
 
@@ -152,19 +185,29 @@ int certify_checkpoint(const Flags& fl) {
   MACER_CHECK(!fl.predict || opt.mode == CertifyMode::Hard, "--predict counts votes: it takes no --mode soft/both");
   TsvKind kind = fl.predict ? TsvKind::Predict : opt.mode == CertifyMode::Both ? TsvKind::Both : TsvKind::Certify;
   std::vector<int64_t> indices = select_images(set->size(), {fl.start, fl.count, fl.skip});
+  const int64_t planned = int64_t(indices.size());
+  if (shards > 1) {  // this shard's images: every shards-th of the run's, from the shard-th
+    std::vector<int64_t> mine;
+    for (int64_t j = shard; j < planned; j += shards) mine.push_back(indices[size_t(j)]);
+    MACER_CHECK(!mine.empty(), "--shard " << fl.shard << ": no image of the run's " << planned << " falls to it");
+    indices = mine;
+  }
   char beta_note[48] = "";
   if (opt.mode != CertifyMode::Hard) std::snprintf(beta_note, sizeof beta_note, ", beta %g", beta);
-  std::printf("%s %s on %s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s%s\n",
-              fl.predict ? "predict" : "certify", fl.checkpoint.c_str(), device_description(device).c_str(),
-              dataset.c_str(), fl.split.c_str(), sigma, (long long)opt.n0, (long long)opt.n, opt.alpha,
-              (long long)opt.batch, certify_mode_name(opt.mode),
-              beta_note);
+  if (root)
+    std::printf("%s %s on %s%s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s%s\n",
+                fl.predict ? "predict" : "certify", fl.checkpoint.c_str(), device_description(device).c_str(),
+                dist::size() > 1 ? (" x " + std::to_string(dist::size()) + " ranks").c_str() : "", dataset.c_str(),
+                fl.split.c_str(), sigma, (long long)opt.n0, (long long)opt.n, opt.alpha, (long long)opt.batch,
+                certify_mode_name(opt.mode), beta_note);
 
   // Everything is valid: only now are outputs opened. --resume keeps the whole rows of the same run.
   std::vector<CertifyRow> rows;
   std::unique_ptr<TsvWriter> writer;
-  if (!fl.output.empty()) {
+  if (root && !fl.output.empty()) {
     auto record = run_record(fl, dataset, dir, sigma, beta);
+    record.emplace_back("images", std::to_string(planned));
+    if (shards > 1) record.emplace_back("shard", fl.shard);
     bool resuming = fl.resume && std::filesystem::exists(fl.output, ec);
     if (resuming) {
       check_run_record(fl.output, record);
@@ -176,22 +219,27 @@ int certify_checkpoint(const Flags& fl) {
     }
     writer = std::make_unique<TsvWriter>(fl.output, kind, resuming);
   }
+  std::vector<int64_t> resumed = {int64_t(rows.size())};  // the other ranks skip what rank 0 kept
+  dist::broadcast(resumed);
+  if (!root) indices.erase(indices.begin(), indices.begin() + resumed[0]);
   std::fflush(stdout);
   if (!indices.empty()) {
     auto fresh = certify_images(*model, *set, device, opt, indices, fl.predict, writer.get(),
                                 fl.predict ? "predict" : "certify");
     rows.insert(rows.end(), fresh.begin(), fresh.end());
   }
+  if (!root) return 0;
   TsvFile file{fl.output, kind, rows};
   std::string label = fl.output.empty() ? file_label(fl.checkpoint) : file_label(fl.output);
   if (!fl.output.empty()) std::printf("results: %s\n", fl.output.c_str());
-  report(fl, summarize_file(file, label), plot_series(file, label));
+  report(fl, summarize_file(file, label), plot_series(file, label), dist::size());
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  macer::dist::init(&argc, &argv);  // joins an MPI job when launched by mpirun or srun
   CLI::App app{"Certify (Cohen's CERTIFY/PREDICT, MACER's soft bound) a smoothed classifier on data-set images"};
   Flags fl;
   app.add_option("--checkpoint", fl.checkpoint, "safetensors checkpoint (model name read from its metadata)");
@@ -217,6 +265,7 @@ int main(int argc, char** argv) {
   auto* resume = app.add_flag("--resume", fl.resume,
                               "continue an interrupted --output: keep its whole rows, certify the images after them");
   app.add_flag("--overwrite", fl.overwrite, "replace an existing --output")->excludes(resume);
+  app.add_option("--shard", fl.shard, "I/N: certify every N-th image of the run from its I-th (job arrays, no MPI)");
   app.add_option("--device", fl.device, "cpu|cuda|auto (default auto)")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   app.add_option("--seed", fl.seed, "noise seed (default 0)");
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");

@@ -7,9 +7,11 @@
 #include <iostream>
 
 #include "macer/config.h"
+#include "macer/distributed.h"
 #include "macer/trainer.h"
 
 int main(int argc, char** argv) {
+  macer::dist::init(&argc, &argv);  // joins an MPI job when launched by mpirun or srun
   CLI::App app{"Train a classifier for randomized smoothing with the MACER (or Gaussian) objective"};
   std::string config_path;
   std::vector<std::string> overrides;
@@ -28,12 +30,13 @@ int main(int argc, char** argv) {
       [&] {
         macer::TrainConfig config = macer::load_train_config(config_path, overrides);
         std::string resolved = macer::to_toml(config);
-        std::printf("# resolved configuration (%s)\n%s\n", config_path.c_str(), resolved.c_str());
+        if (macer::dist::is_root())
+          std::printf("# resolved configuration (%s)\n%s\n", config_path.c_str(), resolved.c_str());
         std::fflush(stdout);
         if (print_only) return 0;
         macer::Trainer trainer(config, topt);
         if (trainer.run().empty()) return 0;  // a resumed run that had already finished
-        std::printf("checkpoint: %s\n", trainer.checkpoint_path().c_str());
+        if (macer::dist::is_root()) std::printf("checkpoint: %s\n", trainer.checkpoint_path().c_str());
         return 0;
       },
       "reduce optim.batch or objective.k");

@@ -17,6 +17,10 @@ Loader::Loader(const Dataset& dataset, const LoaderOptions& options) : dataset_(
   MACER_CHECK(opt_.start >= 0 && opt_.start < n,
               "loader: start " << opt_.start << " outside the " << n << " images of " << dataset.name());
   MACER_CHECK(opt_.count >= -1, "loader: count " << opt_.count << " must be -1 (all) or at least 0");
+  MACER_CHECK(opt_.shards >= 1 && opt_.shard >= 0 && opt_.shard < opt_.shards,
+              "loader: shard " << opt_.shard << " of " << opt_.shards);
+  MACER_CHECK(opt_.shards == 1 || (opt_.drop_last && opt_.batch % opt_.shards == 0),
+              "loader: a batch of " << opt_.batch << " does not split into " << opt_.shards << " equal shares");
   MACER_CHECK(opt_.prefetch >= 0 && opt_.prefetch <= 64, "loader: prefetch " << opt_.prefetch << " outside 0..64");
   MACER_CHECK(opt_.workers >= 0 && opt_.workers <= 256, "loader: workers " << opt_.workers << " outside 0..256");
   MACER_CHECK(opt_.crop_padding >= 0, "loader: crop padding " << opt_.crop_padding << " must be at least 0");
@@ -96,8 +100,9 @@ void Loader::fill_rows(float* images, int32_t* labels, int64_t* indices, int64_t
 }
 
 Batch Loader::make_batch(int64_t b) const {
-  const int64_t first = b * opt_.batch;
-  const int64_t rows = std::min<int64_t>(opt_.batch, size() - first);
+  const int64_t share = opt_.batch / opt_.shards;  // the whole batch when not sharded
+  const int64_t first = b * opt_.batch + opt_.shard * share;
+  const int64_t rows = opt_.shards == 1 ? std::min<int64_t>(opt_.batch, size() - first) : share;
   Batch batch;
   batch.images = Tensor::empty({rows, dataset_.channels(), dataset_.height(), dataset_.width()});
   batch.labels = Tensor::empty({rows}, Device::CPU, DType::I32);

@@ -29,6 +29,10 @@ struct LoaderOptions {
   int64_t count = -1;
   int64_t skip = 1;
   int crop_padding = 4;
+  // Data parallelism: the rows [shard * batch / shards, (shard + 1) * batch / shards) of every
+  // global batch of `batch` rows, so that `shards` loaders with the same seed share each batch
+  // out disjointly. Needs drop_last and shards dividing batch.
+  int shard = 0, shards = 1;
   int prefetch = 2;  // batches prepared ahead by the background thread; 0: none (synchronous)
   int workers = 0;   // threads decoding one batch; 0: 1 for in-memory sets, up to 8 otherwise
 };

@@ -47,6 +47,19 @@ void synchronize(Device d) {
 #endif
 }
 
+void select_cuda_device(int ordinal) {
+#ifdef MACER_HAVE_CUDA
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();  // clear the "no device" error
+    return;
+  }
+  if (cudaSetDevice(ordinal % count) != cudaSuccess) cudaGetLastError();
+#else
+  (void)ordinal;
+#endif
+}
+
 std::string device_description(Device d) {
 #ifdef MACER_HAVE_CUDA
   if (d == Device::CUDA && cuda_available()) {

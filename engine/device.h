@@ -18,6 +18,9 @@ std::string cuda_unavailable_reason();
 void require_device(Device d);
 // Waits for the device's queued work (no-op on the CPU).
 void synchronize(Device d);
+// Makes GPU (ordinal modulo the GPUs this process sees) the current one; no-op without CUDA or
+// without a GPU. Data-parallel ranks on one machine call it with their local rank.
+void select_cuda_device(int ordinal);
 // "NVIDIA H100 80GB HBM3" or the CPU's model name.
 std::string device_description(Device d);
 

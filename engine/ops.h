@@ -37,6 +37,8 @@ Var flatten(const Var& x);
 Var cross_entropy(const Var& logits, const Tensor& labels, int group = 1);
 
 // Not differentiable: noisy copies of the data (see kernels/noisy_copies.h).
-Tensor noisy_copies(const Tensor& x, int copies, float sigma, uint64_t seed, uint64_t counter);
+// first_input: the global number of x's first row when x is one rank's slice of a batch.
+Tensor noisy_copies(const Tensor& x, int copies, float sigma, uint64_t seed, uint64_t counter,
+                    int64_t first_input = 0);
 
 }  // namespace macer::ops

@@ -247,11 +247,12 @@ Var cross_entropy(const Var& logits, const Tensor& labels, int group) {
   return out;
 }
 
-Tensor noisy_copies(const Tensor& x, int copies, float sigma, uint64_t seed, uint64_t counter) {
-  MACER_CHECK(x.ndim() >= 1 && copies >= 1, "noisy_copies: input " << shape_string(x.shape())
-                                                                    << ", copies " << copies);
+Tensor noisy_copies(const Tensor& x, int copies, float sigma, uint64_t seed, uint64_t counter, int64_t first_input) {
+  MACER_CHECK(x.ndim() >= 1 && copies >= 1 && first_input >= 0,
+              "noisy_copies: input " << shape_string(x.shape()) << ", copies " << copies << ", first input "
+                                     << first_input);
   int64_t batch = x.dim(0);
-  kernels::NoisyCopiesShape s{int(batch), copies, batch == 0 ? 0 : x.numel() / batch};
+  kernels::NoisyCopiesShape s{int(batch), copies, batch == 0 ? 0 : x.numel() / batch, first_input};
   Shape ys = x.shape();
   ys[0] = batch * copies;
   Tensor y = Tensor::empty(ys, x.device());

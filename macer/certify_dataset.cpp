@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "engine/autograd.h"
+#include "macer/distributed.h"
 #include "macer/progress.h"
 
 namespace macer {
@@ -22,6 +23,24 @@ std::vector<int64_t> select_images(int64_t size, const ImageRange& range) {
   return indices;
 }
 
+namespace {
+
+// A row as doubles, to gather rows of several ranks (valid = 0: the rank had no image).
+constexpr size_t kRowDoubles = 10;
+std::vector<double> pack(const CertifyRow* r) {
+  if (!r) return std::vector<double>(kRowDoubles, 0.0);
+  return {1.0, double(r->idx), double(r->label), double(r->predict), r->radius, double(r->correct),
+          double(r->soft_predict), r->soft_radius, double(r->soft_correct), r->seconds};
+}
+CertifyRow unpack(const double* v) {
+  CertifyRow r;
+  r.idx = int64_t(v[1]), r.label = int(v[2]), r.predict = int(v[3]), r.radius = v[4], r.correct = v[5] != 0;
+  r.soft_predict = int(v[6]), r.soft_radius = v[7], r.soft_correct = v[8] != 0, r.seconds = v[9];
+  return r;
+}
+
+}  // namespace
+
 std::vector<CertifyRow> certify_images(layers::Module& model, const data::Dataset& dataset, Device device,
                                        const CertifyOptions& opt, const std::vector<int64_t>& indices,
                                        bool predict_only, TsvWriter* writer, const std::string& label) {
@@ -29,11 +48,11 @@ std::vector<CertifyRow> certify_images(layers::Module& model, const data::Datase
   NoGradGuard no_grad;
   BaseClassifier f = [&model](const Tensor& noisy) { return model.forward(Var(noisy)).value(); };
   Tensor host = Tensor::empty({dataset.channels(), dataset.height(), dataset.width()});
+  const int world = dist::size(), me = dist::rank();
   std::unique_ptr<Progress> progress;
-  if (!label.empty()) progress = std::make_unique<Progress>(label, int64_t(indices.size()), "img", 10);
-  std::vector<CertifyRow> rows;
-  int64_t correct = 0;
-  for (int64_t idx : indices) {
+  if (!label.empty())
+    progress = std::make_unique<Progress>(label, int64_t(indices.size()), "img", 10, /*quiet=*/!dist::is_root());
+  auto certify_one = [&](int64_t idx) {
     dataset.image(idx, host.data());
     Tensor image = host.to(device);
     CertifyRow row;
@@ -54,10 +73,31 @@ std::vector<CertifyRow> certify_images(layers::Module& model, const data::Datase
       row.seconds = r.seconds;
     }
     row.correct = row.predict == row.label;
-    correct += row.correct;
-    if (writer) writer->write(row);
-    rows.push_back(row);
-    if (progress) {
+    return row;
+  };
+  // Rounds of `world` images: rank r certifies image round * world + r, then rank 0 gathers the
+  // round's rows and writes them in order. One rank: one image a round, no communication.
+  std::vector<CertifyRow> rows;
+  int64_t correct = 0;
+  const int64_t n = int64_t(indices.size());
+  for (int64_t first = 0; first < n; first += world) {
+    std::vector<CertifyRow> round;
+    if (world == 1) {
+      round.push_back(certify_one(indices[size_t(first)]));
+    } else {
+      const int64_t mine = first + me;
+      CertifyRow row;
+      if (mine < n) row = certify_one(indices[size_t(mine)]);
+      std::vector<double> all = dist::gather(pack(mine < n ? &row : nullptr));
+      for (size_t at = 0; at + kRowDoubles <= all.size(); at += kRowDoubles)
+        if (all[at] != 0) round.push_back(unpack(&all[at]));
+    }
+    for (const CertifyRow& row : round) {
+      correct += row.correct;
+      if (writer) writer->write(row);
+      rows.push_back(row);
+    }
+    if (progress && !rows.empty()) {
       char fields[96];
       double noisy_per_s = double(rows.size()) * double(opt.n0 + opt.n) / std::max(progress->elapsed_seconds(), 1e-9);
       std::snprintf(fields, sizeof fields, "%.0f noisy fwd/s | correct %.3f", noisy_per_s,

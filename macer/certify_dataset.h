@@ -24,7 +24,9 @@ std::vector<int64_t> select_images(int64_t size, const ImageRange& range);
 
 // Runs CERTIFY (or PREDICT when `predict`) on `indices` of `dataset`, the model in eval mode
 // without gradients; writes each row to `writer` when given and shows progress when `label` is
-// not empty. Returns the rows.
+// not empty. Returns the rows. In a job of several ranks (macer/distributed.h) every rank calls
+// it with the same indices: the ranks take turns, rank 0 gathers, writes and returns every row
+// in index order, the others return nothing.
 std::vector<CertifyRow> certify_images(layers::Module& model, const data::Dataset& dataset, Device device,
                                        const CertifyOptions& opt, const std::vector<int64_t>& indices, bool predict,
                                        TsvWriter* writer, const std::string& label);

@@ -275,9 +275,12 @@ nlohmann::json to_json(const CertifySummary& s) {
 
 std::string summary_json(const CertifySummary& s, int indent) { return to_json(s).dump(indent); }
 
-std::string summaries_json(const std::vector<CertifySummary>& summaries, int indent) {
+std::string summaries_json(const std::vector<CertifySummary>& summaries, int indent, int world_size) {
   nlohmann::json a = nlohmann::json::array();
-  for (const auto& s : summaries) a.push_back(to_json(s));
+  for (const auto& s : summaries) {
+    a.push_back(to_json(s));
+    if (world_size > 0) a.back()["world_size"] = world_size;
+  }
   return a.dump(indent);
 }
 

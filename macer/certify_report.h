@@ -88,8 +88,9 @@ std::string file_label(const std::string& path);
 std::string summary_table(const std::vector<CertifySummary>& summaries);
 // JSON text: an object {label, images, radii, certified_accuracy, acr, abstain, mean_seconds}.
 std::string summary_json(const CertifySummary& s, int indent = -1);
-// JSON text: an array of such objects.
-std::string summaries_json(const std::vector<CertifySummary>& summaries, int indent = 2);
+// JSON text: an array of such objects; world_size > 0 adds "world_size" (the ranks that
+// certified) to each.
+std::string summaries_json(const std::vector<CertifySummary>& summaries, int indent = 2, int world_size = 0);
 
 // One curve of the plot: accuracy(r) = fraction of rows correct with radius >= r.
 struct PlotSeries {

@@ -7,12 +7,13 @@
 
 namespace macer {
 
-Progress::Progress(std::string label, int64_t total, std::string unit, int64_t plain_every)
+Progress::Progress(std::string label, int64_t total, std::string unit, int64_t plain_every, bool quiet)
     : label_(std::move(label)),
       unit_(std::move(unit)),
       total_(total),
       plain_every_(plain_every > 0 ? plain_every : 1),
       terminal_(isatty(fileno(stderr)) != 0),
+      quiet_(quiet),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
@@ -34,6 +35,7 @@ std::string format_duration(double s) {
 }
 
 void Progress::update(int64_t done, const std::string& fields, double rate_units_done) {
+  if (quiet_) return;
   auto now = std::chrono::steady_clock::now();
   bool last = done >= total_;
   if (terminal_) {
@@ -54,7 +56,7 @@ void Progress::update(int64_t done, const std::string& fields, double rate_units
 }
 
 void Progress::finish() {
-  if (terminal_) std::fprintf(stderr, "\n");
+  if (terminal_ && !quiet_) std::fprintf(stderr, "\n");
 }
 
 }  // namespace macer

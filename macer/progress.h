@@ -10,7 +10,8 @@ namespace macer {
 class Progress {
  public:
   // `unit` names what is counted ("img", "samples"); rate is counted in `rate_units` per item.
-  Progress(std::string label, int64_t total, std::string unit, int64_t plain_every);
+  // `quiet`: prints nothing (the ranks of a data-parallel job other than rank 0).
+  Progress(std::string label, int64_t total, std::string unit, int64_t plain_every, bool quiet = false);
   // Reports `done` items; `fields` are printed after the rate (e.g. "loss 0.52").
   void update(int64_t done, const std::string& fields = "", double rate_units_done = -1);
   // Ends the line on a terminal.
@@ -20,7 +21,7 @@ class Progress {
  private:
   std::string label_, unit_;
   int64_t total_, plain_every_, last_plain_ = -1;
-  bool terminal_;
+  bool terminal_, quiet_;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 

@@ -26,6 +26,7 @@
 #include "layers/registry.h"
 #include "macer/certify_dataset.h"
 #include "macer/checkpoint.h"
+#include "macer/distributed.h"
 #include "macer/noise_streams.h"
 #include "macer/objectives.h"
 #include "macer/optimizer.h"
@@ -147,18 +148,25 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
                                                              << config.certify.batch << " per phase; at most 2^19");
   }
 
-  // Outputs: checked and locked before any work, so a bad path is not found at the end.
-  ensure_writable_dir(dir, "run.checkpoint_dir");
-  s.lock_fd = lock_run_dir(dir);
+  MACER_CHECK(config.optim.batch % dist::size() == 0,
+              "optim.batch " << config.optim.batch << " does not split into " << dist::size()
+                             << " equal shares (one per rank); choose a multiple of the number of ranks");
+
+  // Outputs (rank 0 writes them all): checked and locked before any work, so that a bad path
+  // is not found at the end.
   s.checkpoint_file = dir + "/checkpoint.safetensors";
   s.log_path = config.run.log_file.empty() ? dir + "/train.jsonl" : config.run.log_file;
-  check_writable(s.log_path, "run.log_file");
-  const bool holds_run = non_empty_file(s.checkpoint_file) || non_empty_file(s.log_path);
-  const bool resumes_here = !options.resume.empty() && same_file_location(options.resume, s.checkpoint_file);
-  if (holds_run && !resumes_here && !options.overwrite)
-    throw Error(dir + " already holds a run (" + s.checkpoint_file + " or " + s.log_path +
-                "); continue it with --resume " + s.checkpoint_file + ", or replace it with --overwrite");
-  s.replace_old_run = holds_run && !resumes_here;
+  if (dist::is_root()) {
+    ensure_writable_dir(dir, "run.checkpoint_dir");
+    s.lock_fd = lock_run_dir(dir);
+    check_writable(s.log_path, "run.log_file");
+    const bool holds_run = non_empty_file(s.checkpoint_file) || non_empty_file(s.log_path);
+    const bool resumes_here = !options.resume.empty() && same_file_location(options.resume, s.checkpoint_file);
+    if (holds_run && !resumes_here && !options.overwrite)
+      throw Error(dir + " already holds a run (" + s.checkpoint_file + " or " + s.log_path +
+                  "); continue it with --resume " + s.checkpoint_file + ", or replace it with --overwrite");
+    s.replace_old_run = holds_run && !resumes_here;
+  }
 
   layers::ModelOptions mopt;
   mopt.channels = s.train_set->channels();
@@ -212,14 +220,17 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
   load_checkpoint(path, *s.model, s.sgd.get());
   s.epoch = info.epoch;
   s.step = info.step;
-  truncate_log(s.log_path, s.epoch);
+  if (dist::is_root()) truncate_log(s.log_path, s.epoch);
 }
 
 std::vector<EpochStats> Trainer::run() {
   State& s = *s_;
   const TrainConfig& c = s.cfg;
+  const bool root = dist::is_root();
+  const int world = dist::size();
   if (s.epoch >= c.optim.epochs) {
-    std::fprintf(stderr, "nothing to train: the checkpoint has completed %ld epochs and optim.epochs is %ld "
+    if (root)
+      std::fprintf(stderr, "nothing to train: the checkpoint has completed %ld epochs and optim.epochs is %ld "
                          "(raise optim.epochs to train further)\n", long(s.epoch), long(c.optim.epochs));
     return {};
   }
@@ -231,6 +242,7 @@ std::vector<EpochStats> Trainer::run() {
   lopt.drop_last = true;  // batch statistics and the MACER mean need full batches
   lopt.seed = uint64_t(c.run.seed);
   lopt.count = c.data.train_count;
+  lopt.shard = dist::rank(), lopt.shards = world;  // this rank's share of every global batch
   data::Loader loader(*s.train_set, lopt);
   MACER_CHECK(loader.batches_per_epoch() > 0,
               "training set of " << s.train_set->size() << " images gives no batch of " << c.optim.batch);
@@ -242,8 +254,11 @@ std::vector<EpochStats> Trainer::run() {
   const float sigma = float(c.objective.sigma);
   // The log is rewritten on a fresh start and appended to on resume (truncated to the checkpoint).
   const bool fresh = s.epoch == 0 || s.replace_old_run;
-  std::ofstream log(s.log_path, fresh ? std::ios::trunc : std::ios::app);
-  MACER_CHECK(log, s.log_path << ": cannot open log file for writing: " << std::strerror(errno));
+  std::ofstream log;
+  if (root) {
+    log.open(s.log_path, fresh ? std::ios::trunc : std::ios::app);
+    MACER_CHECK(log, s.log_path << ": cannot open log file for writing: " << std::strerror(errno));
+  }
   if (s.replace_old_run) {
     std::error_code ec;
     fs::remove(s.checkpoint_file, ec);  // --overwrite: the old run's checkpoint goes with its log
@@ -266,7 +281,7 @@ std::vector<EpochStats> Trainer::run() {
     int64_t batches = loader.batches_per_epoch();
     const int64_t first_step = s.step;
     Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.optim.epochs),
-                      batches, "samples", c.run.print_every);
+                      batches, "samples", c.run.print_every, /*quiet=*/!root);
     data::Batch batch;
     int64_t done = 0;
     while (loader.next(batch)) {
@@ -276,11 +291,14 @@ std::vector<EpochStats> Trainer::run() {
       // Philox counter = global step in the training stream: reproducible, never reused,
       // continues across resume, disjoint from certification's draws (macer/noise_streams.h).
       MACER_CHECK(uint64_t(s.step) <= noise::kMaxCounter, "step counter overflow");
-      Tensor noisy = ops::noisy_copies(images, k, sigma, uint64_t(c.run.seed), noise::kTraining | uint64_t(s.step));
+      // Noise keyed by the global sample: rank r's rows are inputs r*b .. r*b + b - 1 of the step.
+      Tensor noisy = ops::noisy_copies(images, k, sigma, uint64_t(c.run.seed), noise::kTraining | uint64_t(s.step),
+                                       int64_t(dist::rank()) * b);
       Var logits = s.model->forward(Var(noisy));
       ObjectiveResult r = objective(logits, labels, k, hyper);
       s.model->zero_grad();
       backward(r.loss);
+      dist::average(grads);  // data parallel: the gradient of the global batch's mean loss
       // Divergence marks, on the device: no synchronisation in the step.
       MACER_DISPATCH(s.device, first_bad_tag, 1, r.loss.value().data(), s.step, marks.data<int64_t>());
       MACER_DISPATCH(s.device, first_bad_tag, grads.numel(), grads.data(), s.step, marks.data<int64_t>() + 1);
@@ -295,19 +313,22 @@ std::vector<EpochStats> Trainer::run() {
       sums.inputs += b;
       ++done;
       // The one host read-back of a step, only when a line is printed.
-      bool print = done == batches || done % c.run.print_every == 0;
+      bool print = root && (done == batches || done % c.run.print_every == 0);
       if (print) {
         char fields[96];
         std::snprintf(fields, sizeof fields, "loss %.4f", r.loss.value().item());
-        progress.update(done, fields, double(sums.inputs * k));
+        progress.update(done, fields, double(sums.inputs * k * world));
       }
     }
     progress.finish();
     synchronize(s.device);
 
-    // The epoch's one look at the divergence marks, before anything is written.
+    // The epoch's one look at the divergence marks (the earliest over ranks), before anything
+    // is written.
     Tensor host_marks = marks.to(Device::CPU);
-    const int64_t bad_loss = host_marks.data<int64_t>()[0], bad_grad = host_marks.data<int64_t>()[1];
+    std::vector<int64_t> first_bad = {host_marks.data<int64_t>()[0], host_marks.data<int64_t>()[1]};
+    dist::min(first_bad);
+    const int64_t bad_loss = first_bad[0], bad_grad = first_bad[1];
     if (bad_loss != INT64_MAX || bad_grad != INT64_MAX) {
       int64_t bad = std::min(bad_loss, bad_grad);
       std::ostringstream os;
@@ -318,21 +339,25 @@ std::vector<EpochStats> Trainer::run() {
         os << "the last finite checkpoint is kept: " << s.checkpoint_file;
       else
         os << "no checkpoint was written";
-      throw Error(os.str());
+      throw dist::CollectiveError(os.str());  // every rank saw the same marks
     }
 
     st.seconds = progress.elapsed_seconds();
-    double steps = double(sums.losses.size());
-    st.loss = steps > 0 ? sums.sum(sums.losses) / steps : 0;
-    st.cl = sums.inputs ? sums.sum(sums.cls) / double(sums.inputs) : 0;
-    st.rl = sums.inputs ? sums.sum(sums.rls) / double(sums.inputs) : 0;
-    st.active_fraction = sums.inputs ? sums.sum(sums.actives) / double(sums.inputs) : 0;
-    st.train_accuracy = sums.inputs ? double(sums.correct.item()) / double(sums.inputs) : 0;
-    st.samples_per_second = st.seconds > 0 ? double(sums.inputs * k) / st.seconds : 0;
+    // Every rank's sums, added: the epoch's figures are those of the global batches.
+    std::vector<double> totals = {sums.sum(sums.losses), sums.sum(sums.cls), sums.sum(sums.rls),
+                                  sums.sum(sums.actives), double(sums.correct.item()), double(sums.inputs)};
+    dist::sum(totals);
+    const double steps = double(sums.losses.size()) * world, inputs = totals[5];
+    st.loss = steps > 0 ? totals[0] / steps : 0;
+    st.cl = inputs > 0 ? totals[1] / inputs : 0;
+    st.rl = inputs > 0 ? totals[2] / inputs : 0;
+    st.active_fraction = inputs > 0 ? totals[3] / inputs : 0;
+    st.train_accuracy = inputs > 0 ? totals[4] / inputs : 0;
+    st.samples_per_second = st.seconds > 0 ? inputs * k / st.seconds : 0;
     s.epoch = epoch + 1;
 
     // The checkpoint first: certification can take long, and its work must not put the epoch at risk.
-    if (s.epoch % c.run.checkpoint_every == 0 || s.epoch == c.optim.epochs) {
+    if (root && (s.epoch % c.run.checkpoint_every == 0 || s.epoch == c.optim.epochs)) {
       CheckpointInfo info;
       info.model = c.model.name;
       info.dataset = c.data.dataset;
@@ -347,7 +372,7 @@ std::vector<EpochStats> Trainer::run() {
       save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
       s.last_checkpoint = s.checkpoint_file;
     }
-    if (s.test_set && s.epoch % c.certify.every == 0) {
+    if (root && s.test_set && s.epoch % c.certify.every == 0) {  // the other ranks wait at the next step
       st.certify_json = certify_during_training(c, *s.model, *s.test_set, s.device);
       s.model->train();
     }
@@ -356,15 +381,16 @@ std::vector<EpochStats> Trainer::run() {
                                    {"active_fraction", st.active_fraction},
                                    {"train_smoothed_accuracy", st.train_accuracy},
                                    {"seconds", st.seconds}, {"samples_per_second", st.samples_per_second},
-                                   {"step", s.step}};
+                                   {"step", s.step}, {"world_size", world}};
     if (!st.certify_json.empty()) line["certify"] = nlohmann::json::parse(st.certify_json);
+    all.push_back(st);
+    if (!root) continue;
     errno = 0;
     log << line.dump() << std::endl;
     MACER_CHECK(log, s.log_path << ": writing the log failed: " << (errno ? std::strerror(errno) : "stream error"));
     std::fprintf(stderr, "epoch %ld: loss %.4f cl %.4f rl %.4f active %.3f smoothed-acc %.4f %.1fs %.0f samples/s\n",
                  long(st.epoch), st.loss, st.cl, st.rl, st.active_fraction, st.train_accuracy,
                  st.seconds, st.samples_per_second);
-    all.push_back(st);
   }
   return all;
 }

@@ -13,7 +13,7 @@
 #include "engine/ops.h"
 #include "kernels/finite_check.h"
 #include "kernels/smoothing.h"
-#include "macer/certify_resume.h"
+#include "macer/run_record.h"
 #include "macer/noise_streams.h"
 #include "macer/smoothing.h"
 

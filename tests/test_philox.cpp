@@ -81,6 +81,20 @@ TEST_CASE("noisy copies: copy j of input b at row b*k + j, drawing normals4(seed
       CHECK(std::memcmp(clean.data() + (int64_t(ib) * k + j) * d, x.data() + ib * d, size_t(d) * 4) == 0);
 }
 
+TEST_CASE("noisy copies of a slice of a batch equal those rows of the whole batch's", "[noise]") {
+  // D = 7: global quads straddle rows and slices, so the offset arithmetic is exercised.
+  const int k = 3, n = 6, d = 7;
+  Tensor x = random_tensor({n, d}, 5);
+  Tensor whole = ops::noisy_copies(x, k, 0.5f, 42, 9);
+  for (int a = 0; a < n; ++a)
+    for (int b = a + 1; b <= n; ++b) {
+      Tensor part = ops::noisy_copies(x.narrow_rows(a, b - a).clone(), k, 0.5f, 42, 9, a);
+      INFO("inputs " << a << ".." << b);
+      REQUIRE(part.numel() == int64_t(b - a) * k * d);
+      CHECK(std::memcmp(part.data(), whole.data() + int64_t(a) * k * d, part.bytes()) == 0);
+    }
+}
+
 TEST_CASE("noisy copies: the same stream gives the same bits, another stream other noise", "[noise]") {
   Tensor x = random_tensor({4, 33}, 2);
   Tensor y = ops::noisy_copies(x, 3, 0.25f, 42, 7);

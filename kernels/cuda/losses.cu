@@ -248,25 +248,24 @@ __global__ void macer_backward_kernel(MacerLossParams p, const float* logits, co
 
 // ---- noisy copies ------------------------------------------------------------------------------
 
-// Thread t makes output elements 4t .. 4t+3 from normals4(seed, counter, t); element
-// i = (b*k + j)*D + e copies x[b*D + e].
-__global__ void noisy_copies_kernel(int64_t total, int64_t per_input, int64_t features,
+// Thread t makes the output elements of global quad q = offset/4 + t: global elements 4q .. 4q+3,
+// local i = 4q + e - offset, from normals4(seed, counter, q); element i = (b*k + j)*D + f copies
+// x[b*D + f].
+__global__ void noisy_copies_kernel(int64_t total, int64_t offset, int64_t per_input, int64_t features,
                                     const float* x, float sigma, uint64_t seed, uint64_t counter,
                                     float* y) {
-  const int64_t quads = (total + 3) / 4;
+  const int64_t q0 = offset / 4, quads = (offset + total + 3) / 4 - q0;
   for (int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; t < quads;
        t += int64_t(gridDim.x) * blockDim.x) {
-    philox::F32x4 n = philox::normals4(seed, counter, uint64_t(t));
-    // (b, r, f) of element 4t, then stepped: r = i mod k*D, f = i mod D.
-    int64_t i = 4 * t, b = i / per_input, r = i - b * per_input, f = r % features;
+    philox::F32x4 n = philox::normals4(seed, counter, uint64_t(q0 + t));
+    int64_t i = 4 * (q0 + t) - offset;
 #pragma unroll
     for (int e = 0; e < 4; ++e, ++i) {
-      if (i < total) {
+      if (i >= 0 && i < total) {
+        int64_t b = i / per_input, f = (i - b * per_input) % features;
         // separate multiply and add (no FMA contraction), as the CPU computes it
         y[i] = __fadd_rn(x[b * features + f], __fmul_rn(sigma, n.v[e]));
       }
-      if (++f == features) f = 0;
-      if (++r == per_input) r = 0, ++b;
     }
   }
 }
@@ -398,9 +397,10 @@ void noisy_copies(const NoisyCopiesShape& s, const float* x, float sigma, uint64
   int64_t per_input = int64_t(s.copies) * s.features;
   int64_t total = int64_t(s.batch) * per_input;
   if (total <= 0) return;
-  int64_t quads = (total + 3) / 4;
+  int64_t offset = s.first_input * per_input;
+  int64_t quads = (offset + total + 3) / 4 - offset / 4;
   unsigned blocks = unsigned(quads / kThreads + 1 < 65536 ? quads / kThreads + 1 : 65536);
-  noisy_copies_kernel<<<blocks, kThreads, 0, stream()>>>(total, per_input, s.features, x, sigma,
+  noisy_copies_kernel<<<blocks, kThreads, 0, stream()>>>(total, offset, per_input, s.features, x, sigma,
                                                          seed, counter, y);
   MACER_LAUNCH_CHECK();
 }

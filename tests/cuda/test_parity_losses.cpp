@@ -135,9 +135,13 @@ TEST_CASE("MACER objective forward and backward: CUDA matches CPU", "[cuda][loss
 }
 
 TEST_CASE("noisy copies: CUDA matches CPU and repeats bit for bit", "[cuda][noise]") {
-  const std::vector<k::NoisyCopiesShape> shapes = {{2, 3, 75}, {4, 16, 3072}, {1, 1, 1}, {3, 5, 7}};
+  // With and without a global offset (a rank's slice of a batch), odd sizes included.
+  const std::vector<k::NoisyCopiesShape> shapes = {{2, 3, 75},    {4, 16, 3072}, {1, 1, 1},
+                                                   {3, 5, 7},     {3, 5, 7, 3},  {2, 3, 75, 1},
+                                                   {4, 16, 3072, 4}, {1, 1, 1, 5}};
   for (const k::NoisyCopiesShape& s : shapes) {
-    INFO("noisy copies B " << s.batch << ", k " << s.copies << ", D " << s.features);
+    INFO("noisy copies B " << s.batch << ", k " << s.copies << ", D " << s.features << ", first input "
+                           << s.first_input);
     const Shape ys{int64_t(s.batch) * s.copies, s.features};
     Tensor x = randn({s.batch, s.features}), gx = gpu(x);
     Tensor y = Tensor::empty(ys), gy = Tensor::empty(ys, Device::CUDA);

@@ -1,5 +1,5 @@
-// Resuming an interrupted certification: the record beside a TSV of what produced its rows
-// (flags and a fingerprint of the checkpoint), and the whole rows already written.
+// The record beside a certification TSV of what produced its rows (flags, a fingerprint of the
+// checkpoint, the shard): to resume an interrupted run and to merge the shards of one run.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -26,5 +26,13 @@ void check_run_record(const std::string& tsv_path, const std::vector<std::pair<s
 // removed from the file, the rest read back and checked to be `kind`'s layout and the first rows
 // of `planned` (the image indices of the run, in order). Returns them.
 std::vector<CertifyRow> rows_to_resume(const std::string& tsv_path, TsvKind kind, const std::vector<int64_t>& planned);
+
+// True when the TSV's record says it is one shard ("shard": "I/N") of a run.
+bool is_shard(const std::string& tsv_path);
+
+// The TSVs of all N shards of one run (--shard I/N) as one file: every shard once, records equal
+// but for the shard, every planned image ("images" of them from "start", every "skip") exactly
+// once; rows in index order. Anything else throws, naming what is missing or repeated.
+TsvFile merge_shards(const std::vector<std::string>& tsv_paths);
 
 }  // namespace macer

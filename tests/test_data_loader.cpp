@@ -224,6 +224,38 @@ TEST_CASE("loader: the prefetch thread and parallel workers give exactly the syn
   }
 }
 
+TEST_CASE("loader: shards of every batch put together are the whole batch (data parallelism)") {
+  auto ds = synthetic(250);
+  data::LoaderOptions o;
+  o.batch = 12;
+  o.shuffle = o.augment_crop = o.augment_flip = o.drop_last = true;
+  o.seed = 5;
+  data::Loader whole(*ds, o);
+  Epoch w = run_epoch(whole, 3);
+  for (int shards : {2, 3, 4}) {
+    INFO(shards << " shards");
+    std::vector<Epoch> parts;
+    for (int r = 0; r < shards; ++r) {
+      o.shard = r, o.shards = shards;
+      data::Loader part(*ds, o);
+      REQUIRE(part.batches_per_epoch() == whole.batches_per_epoch());
+      parts.push_back(run_epoch(part, 3));
+    }
+    for (size_t b = 0; b < w.images.size(); ++b) {
+      std::vector<float> images;
+      std::vector<int32_t> labels;
+      for (const Epoch& p : parts) {
+        images.insert(images.end(), p.images[b].begin(), p.images[b].end());
+        labels.insert(labels.end(), p.labels[b].begin(), p.labels[b].end());
+      }
+      CHECK(images == w.images[b]);
+      CHECK(labels == w.labels[b]);
+    }
+  }
+  o.shard = 0, o.shards = 5;  // 12 rows do not split into 5 equal shares
+  CHECK_THROWS_WITH(data::Loader(*ds, o), Catch::Contains("does not split into 5"));
+}
+
 TEST_CASE("loader: drop_last, and selection by start, count and skip") {
   auto ds = synthetic(100);
   data::LoaderOptions o;

@@ -13,12 +13,13 @@
 #include "macer/certify_report.h"
 #include "macer/checkpoint.h"
 #include "macer/config.h"
+#include "macer/mat_results.h"
 
 namespace {
 
 struct Flags {
   std::string checkpoint, model, dataset, data_dir, split = "test", mode = "hard", output, device = "auto";
-  std::string plot, json;
+  std::string plot, json, mat, normalize;
   std::vector<std::string> summarize;
   double sigma = -1, alpha = 0.001, beta = 1.0;
   int64_t n0 = 100, n = 100000, batch = 1000, start = 0, count = -1, skip = 1, image_size = 224;
@@ -41,6 +42,7 @@ void report(const Flags& fl, const std::vector<macer::CertifySummary>& summaries
 }
 
 int summarize_only(const Flags& fl) {
+  MACER_CHECK(fl.mat.empty(), "--mat is written when certifying, not with --summarize");
   std::vector<macer::CertifySummary> summaries;
   std::vector<macer::PlotSeries> series;
   for (const std::string& path : fl.summarize) {
@@ -95,9 +97,13 @@ int certify_checkpoint(const Flags& fl) {
                               << " images with " << info.classes << " classes; " << dataset << " has "
                               << mopt.channels << "x" << mopt.height << "x" << mopt.width << " with "
                               << mopt.classes);
+    MACER_CHECK(fl.normalize.empty(), "--normalize is for --model weights; " << fl.checkpoint
+                                                                          << " records its own normalization");
+    mopt.normalize = info.normalize;
     model = layers::make_model(info.model, mopt);
     load_checkpoint(fl.checkpoint, *model, nullptr);
   } else {
+    mopt.normalize = layers::normalization_preset(fl.normalize.empty() ? "none" : fl.normalize);
     model = layers::make_model(fl.model, mopt);
     layers::load_module(fl.checkpoint, *model);
   }
@@ -107,6 +113,7 @@ int certify_checkpoint(const Flags& fl) {
   opt.sigma = sigma, opt.n0 = fl.n0, opt.n = fl.n, opt.alpha = fl.alpha, opt.batch = fl.batch;
   opt.mode = parse_certify_mode(fl.mode), opt.beta = fl.beta, opt.seed = fl.seed;
   MACER_CHECK(!fl.predict || opt.mode == CertifyMode::Hard, "--predict counts votes: it takes no --mode soft/both");
+  MACER_CHECK(!fl.predict || fl.mat.empty(), "--mat holds certified radii: --predict gives none");
   TsvKind kind = fl.predict ? TsvKind::Predict : opt.mode == CertifyMode::Both ? TsvKind::Both : TsvKind::Certify;
   std::printf("%s %s on %s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s\n",
               fl.predict ? "predict" : "certify", fl.checkpoint.c_str(), device_description(device).c_str(),
@@ -121,6 +128,10 @@ int certify_checkpoint(const Flags& fl) {
   TsvFile file{fl.output, kind, rows};
   std::string label = fl.output.empty() ? file_label(fl.checkpoint) : file_label(fl.output);
   if (!fl.output.empty()) std::printf("results: %s\n", fl.output.c_str());
+  if (!fl.mat.empty()) {
+    write_mat_results(fl.mat, rows, kind, opt.mode == CertifyMode::Soft);
+    std::printf("mat: %s\n", fl.mat.c_str());
+  }
   report(fl, summarize_file(file, label), plot_series(file, label));
   return 0;
 }
@@ -154,6 +165,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", fl.seed, "noise seed (default 0)");
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");
   app.add_option("--json", fl.json, "write the summary as JSON to this file");
+  app.add_option("--mat", fl.mat, "MACER's MATLAB file: 'hard' and/or 'soft', one radius per image, -1 where wrong");
+  app.add_option("--normalize", fl.normalize, "with --model: input normalization none|cifar10|imagenet")
+      ->check(CLI::IsMember({"none", "cifar10", "imagenet"}));
   app.add_option("--summarize", fl.summarize, "summarize (and --plot) finished TSV files instead of certifying");
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
   return macer::cli::run([&] { return fl.summarize.empty() ? certify_checkpoint(fl) : summarize_only(fl); },

@@ -75,6 +75,10 @@ Trainer::Trainer(const TrainConfig& config) : s_(std::make_unique<State>()) {
   mopt.width = s.train_set->width();
   mopt.classes = s.train_set->classes();
   mopt.seed = uint64_t(config.run.seed);
+  mopt.normalize = layers::normalization_preset(config.model.normalize);
+  MACER_CHECK(!mopt.normalize.enabled() || int(mopt.normalize.mean.size()) == mopt.channels,
+              "[model] normalize = \"" << config.model.normalize << "\" has " << mopt.normalize.mean.size()
+                                        << " channels, " << config.data.dataset << " images have " << mopt.channels);
   s.model = layers::make_model(config.model.name, mopt);
   s.model->to(s.device);
   kernels::SgdParams sp;
@@ -98,6 +102,10 @@ void Trainer::resume(const std::string& path) {
   CheckpointInfo info = read_checkpoint_info(path);
   MACER_CHECK(info.model == s.cfg.model.name,
               path << ": checkpoint of model " << info.model << ", config asks for " << s.cfg.model.name);
+  const layers::Normalization want = layers::normalization_preset(s.cfg.model.normalize);
+  MACER_CHECK(info.normalize.mean == want.mean && info.normalize.std == want.std,
+              path << ": checkpoint's input normalization differs from [model] normalize = \""
+                   << s.cfg.model.normalize << "\"");
   load_checkpoint(path, *s.model, s.sgd.get());
   s.epoch = info.epoch;
   s.step = info.step;
@@ -211,6 +219,7 @@ std::vector<EpochStats> Trainer::run() {
       info.epoch = s.epoch;
       info.step = s.step;
       info.config = to_toml(c);
+      info.normalize = layers::normalization_preset(c.model.normalize);
       s.last_checkpoint = c.run.checkpoint_dir + "/checkpoint.safetensors";
       save_checkpoint(s.last_checkpoint, *s.model, s.sgd.get(), info);
     }

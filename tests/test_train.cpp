@@ -105,6 +105,29 @@ TEST_CASE("resume refuses a checkpoint of another model", "[train]") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("[model] normalize: trained with, stored in the checkpoint, checked on resume", "[train][normalize]") {
+  std::string dir = temp_dir("normalize");
+  TrainConfig c = tiny_config(dir, "gaussian", 1);
+  c.model.normalize = "cifar10";
+  Trainer t(c);
+  t.run();
+  CheckpointInfo info = read_checkpoint_info(dir + "/checkpoint.safetensors");
+  CHECK(info.normalize.mean == layers::normalization_preset("cifar10").mean);
+  CHECK(info.normalize.std == layers::normalization_preset("cifar10").std);
+  CHECK(parse_train_config(info.config, "stored config").model.normalize == "cifar10");
+  TrainConfig other = tiny_config(dir, "gaussian", 2);  // normalize = "none"
+  Trainer u(other);
+  CHECK_THROWS_WITH(u.resume(dir + "/checkpoint.safetensors"), Catch::Contains("input normalization differs"));
+  // Without the option nothing is stored.
+  std::string dir2 = temp_dir("normalize_none");
+  TrainConfig none = tiny_config(dir2, "gaussian", 1);
+  Trainer w(none);
+  w.run();
+  CHECK_FALSE(read_checkpoint_info(dir2 + "/checkpoint.safetensors").normalize.enabled());
+  fs::remove_all(dir);
+  fs::remove_all(dir2);
+}
+
 TEST_CASE("every config in configs/ starts training (on a synthetic stand-in for its data)", "[train][config]") {
   int started = 0;
   for (const auto& entry : fs::directory_iterator(std::string(MACER_SOURCE_DIR) + "/configs")) {

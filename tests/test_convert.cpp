@@ -26,7 +26,7 @@ namespace {
 const std::string& python() {
   static const std::string found = [] {
     for (const char* py : {"/usr/bin/python3", "python3"}) {
-      std::string cmd = std::string(py) + " -c 'import torch, numpy, scipy.io' >/dev/null 2>&1";
+      std::string cmd = std::string(py) + " -c 'import torch, torchvision, numpy, scipy.io' >/dev/null 2>&1";
       if (std::system(cmd.c_str()) == 0) return std::string(py);
     }
     return std::string();
@@ -53,13 +53,14 @@ Run run(const std::string& cmd) {
 
 std::string src(const std::string& rel) { return std::string(MACER_SOURCE_DIR) + "/" + rel; }
 
-// The fixtures of tests/golden/make_convert_fixtures.py, made once per run.
+// The fixtures of tests/golden/make_convert_fixtures.py, made once per run (the two ResNet-50
+// files, 100 MB each, are removed by the test that uses them).
 const std::string& fixtures() {
   static const std::string dir = [] {
     std::string d = std::string(MACER_BINARY_DIR) + "/tests/convert_tmp";
     fs::remove_all(d);
     fs::create_directories(d);
-    Run r = run(python() + " " + src("tests/golden/make_convert_fixtures.py") + " --out " + d);
+    Run r = run(python() + " " + src("tests/golden/make_convert_fixtures.py") + " --out " + d + " --resnet50");
     INFO(r.output);
     REQUIRE(r.status == 0);
     return d;
@@ -95,7 +96,8 @@ Tensor logits_of(const std::string& path, const Tensor& x, CheckpointInfo& info)
 
 std::string macer_tests_skip_reason() {
   if (python().empty())
-    return "needs python3 with torch, numpy and scipy (Debian: scripts/setup.sh python3-torch python3-scipy)";
+    return "needs python3 with torch, torchvision, numpy and scipy (Debian: scripts/setup.sh python3-torch "
+           "python3-torchvision python3-scipy)";
   return "";
 }
 
@@ -136,6 +138,36 @@ TEST_CASE("MACER, Cohen and plain ResNet-20 checkpoints convert and give PyTorch
     INFO("worst scaled error " << worst << "; against the other layout's logits " << other_worst);
     CHECK(worst <= 2e-5);
     CHECK(other_worst > 1e-2);  // the normalization matters: dropping or adding it would fail
+  }
+}
+
+TEST_CASE("torchvision's ResNet-50 and Cohen's ImageNet layout convert with ImageNet normalization",
+          "[convert][resnet50]") {
+  const std::string dir = fixtures();
+  SafetensorsFile expected = load_safetensors(dir + "/expected_resnet50.safetensors");
+  const Tensor& want = *expected.find("logits");
+  for (std::string file : {"tv_resnet50", "cohen_resnet50"}) {
+    INFO(file);
+    const std::string out = dir + "/" + file + ".safetensors";
+    Run r = convert(dir + "/" + file + ".pth", out);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CheckpointInfo info;
+    Tensor got = logits_of(out, *expected.find("input"), info);
+    CHECK(info.model == "resnet50");
+    CHECK(info.dataset == "imagefolder");
+    CHECK((info.channels == 3 && info.height == 224 && info.width == 224 && info.classes == 1000));
+    CHECK(info.normalize.std == layers::normalization_preset("imagenet").std);
+    REQUIRE(got.numel() == want.numel());
+    double worst = 0;
+    for (int64_t i = 0; i < got.numel(); ++i) {
+      const double e = want.data<double>()[i];
+      worst = std::max(worst, std::abs(got.data()[i] - e) / (1 + std::abs(e)));
+    }
+    INFO("worst scaled error " << worst);
+    CHECK(worst <= 2e-5);
+    fs::remove(dir + "/" + file + ".pth");
+    fs::remove(out);
   }
 }
 

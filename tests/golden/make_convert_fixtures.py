@@ -13,7 +13,8 @@ make_model_golden.py. Written into DIR with torch.save, as the releases hold the
   macer.pth          {'net': state_dict, 'epoch': 440}                 MACER's main.py
   macer_module.pth   the same with 'module.' keys (a DataParallel model saved whole)
   cohen.pth          {'epoch', 'arch': 'cifar_resnet20', 'state_dict' under '1.', 'optimizer'}
-                     Cohen's train.py, whose model is Sequential(NormalizeLayer, net)
+                     Cohen's train.py, whose model is Sequential(NormalizeLayer, net); in
+                     PyTorch's legacy (pre-1.6, non-zip) format, as Cohen's 2019 release
   cohen_module.pth   the same under '1.module.' (how Cohen's ResNet-50 is saved)
   plain.pth          the bare state_dict
   bad_toplevel.pth   {'model': state_dict}: no known layout
@@ -24,6 +25,13 @@ make_model_golden.py. Written into DIR with torch.save, as the releases hold the
                      eval-mode logits of the network alone and of Cohen's Sequential(
                      NormalizeLayer(Cifar-10 means and sds), net), computed in float64 on the
                      float32 weights, inputs and statistics.
+
+With --resnet50 also torchvision's ResNet-50 (random weights, seeded; BN statistics randomised),
+about 100 MB each:
+  tv_resnet50.pth       torchvision's resnet50().state_dict(), the plain layout
+  cohen_resnet50.pth    {'arch': 'resnet50', 'state_dict' under '1.module.'}: Cohen's ImageNet model
+  expected_resnet50.safetensors  input (1,3,224,224) F32 and logits (1,1000) F64 of
+                     Sequential(NormalizeLayer(ImageNet means and sds), resnet50) in float64
 """
 import argparse
 import json
@@ -41,6 +49,8 @@ from make_model_golden import CifarResNet, save_safetensors  # noqa: E402  (same
 
 CIFAR10_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR10_STD = [0.2023, 0.1994, 0.2010]
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
 def load_safetensors(path):
@@ -74,6 +84,7 @@ class NormalizeLayer(nn.Module):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True)
+    parser.add_argument("--resnet50", action="store_true", help="also torchvision's ResNet-50 (needs torchvision)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)
@@ -92,8 +103,8 @@ def main():
     save("macer.pth", {"net": sd, "epoch": 440})
     save("macer_module.pth", {"net": {"module." + k: v for k, v in sd.items()}, "epoch": 440})
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9).state_dict()
-    save("cohen.pth", {"epoch": 90, "arch": "cifar_resnet20",
-                       "state_dict": {"1." + k: v for k, v in sd.items()}, "optimizer": optimizer})
+    torch.save({"epoch": 90, "arch": "cifar_resnet20", "state_dict": {"1." + k: v for k, v in sd.items()},
+                "optimizer": optimizer}, os.path.join(args.out, "cohen.pth"), _use_new_zipfile_serialization=False)
     save("cohen_module.pth", {"epoch": 90, "arch": "cifar_resnet20",
                               "state_dict": {"1.module." + k: v for k, v in sd.items()}, "optimizer": optimizer})
     save("plain.pth", sd)
@@ -115,7 +126,34 @@ def main():
     save_safetensors(os.path.join(args.out, "expected.safetensors"),
                      [("input", x), ("logits_plain", logits_plain), ("logits_cohen", logits_cohen)],
                      {"source": "tests/golden/make_convert_fixtures.py"})
+    if args.resnet50:
+        make_resnet50(args.out)
     print("fixtures in %s" % args.out)
+
+
+def make_resnet50(out):
+    from torchvision.models import resnet50
+    torch.manual_seed(0)
+    net = resnet50()
+    rng = np.random.default_rng(50)
+    with torch.no_grad():  # BN statistics and affine terms that matter, as for ResNet-20
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                c = m.num_features
+                m.weight.copy_(torch.from_numpy(rng.uniform(0.5, 1.0, c).astype(np.float32)))
+                m.bias.copy_(torch.from_numpy(rng.uniform(-0.1, 0.1, c).astype(np.float32)))
+                m.running_mean.copy_(torch.from_numpy(rng.normal(0.0, 0.1, c).astype(np.float32)))
+                m.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, c).astype(np.float32)))
+    sd = net.state_dict()
+    torch.save(sd, os.path.join(out, "tv_resnet50.pth"))
+    torch.save({"epoch": 90, "arch": "resnet50", "state_dict": {"1.module." + k: v for k, v in sd.items()}},
+               os.path.join(out, "cohen_resnet50.pth"))
+    x = rng.uniform(0.0, 1.0, (1, 3, 224, 224)).astype(np.float32)
+    model = nn.Sequential(NormalizeLayer(IMAGENET_MEAN, IMAGENET_STD), net.double()).eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x).double()).numpy()
+    save_safetensors(os.path.join(out, "expected_resnet50.safetensors"), [("input", x), ("logits", logits)],
+                     {"source": "tests/golden/make_convert_fixtures.py"})
 
 
 if __name__ == "__main__":

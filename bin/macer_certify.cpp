@@ -121,6 +121,7 @@ int certify_checkpoint(const Flags& fl) {
               (long long)opt.batch, certify_mode_name(opt.mode));
   std::fflush(stdout);
 
+  if (!fl.mat.empty()) check_mat_writable(fl.mat);
   std::unique_ptr<TsvWriter> writer;
   if (!fl.output.empty()) writer = std::make_unique<TsvWriter>(fl.output, kind);
   std::vector<CertifyRow> rows = certify_range(*model, *set, device, opt, {fl.start, fl.count, fl.skip},

@@ -4,7 +4,9 @@
 // 8-byte tag (type, bytes) and data padded to 8 bytes: array flags, dimensions, name, real part.
 #include "macer/mat_results.h"
 
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 
 #include "kernels/check.h"
@@ -79,6 +81,14 @@ std::vector<std::pair<std::string, std::vector<double>>> mat_variables(const std
   }
   if (kind == TsvKind::Both) return {{"hard", hard}, {"soft", soft}};
   return {{soft_only ? "soft" : "hard", hard}};  // a soft-only run keeps its certificate in radius
+}
+
+void check_mat_writable(const std::string& path) {
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  MACER_CHECK(f, "cannot write " << tmp << ": " << std::strerror(errno));
+  std::fclose(f);
+  std::remove(tmp.c_str());
 }
 
 void write_mat_results(const std::string& path, const std::vector<CertifyRow>& rows, TsvKind kind, bool soft_only) {

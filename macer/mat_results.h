@@ -20,6 +20,9 @@ std::string mat5_double_rows(const std::vector<std::pair<std::string, std::vecto
 std::vector<std::pair<std::string, std::vector<double>>> mat_variables(const std::vector<CertifyRow>& rows,
                                                                         TsvKind kind, bool soft_only);
 
+// Fails early (before a long run) when PATH.tmp cannot be created; leaves nothing behind.
+void check_mat_writable(const std::string& path);
+
 // Writes mat5_double_rows(mat_variables(...)) to `path` whole or not at all. The one place
 // that writes the file (to switch to a shared atomic-write helper later).
 void write_mat_results(const std::string& path, const std::vector<CertifyRow>& rows, TsvKind kind, bool soft_only);

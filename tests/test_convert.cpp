@@ -141,6 +141,25 @@ TEST_CASE("MACER, Cohen and plain ResNet-20 checkpoints convert and give PyTorch
   }
 }
 
+TEST_CASE("MACER's MNIST LeNet converts (model and data set read from the keys)", "[convert]") {
+  const std::string dir = fixtures();
+  SafetensorsFile expected = load_safetensors(dir + "/expected_lenet.safetensors");
+  Run r = convert(dir + "/macer_lenet.pth", dir + "/macer_lenet.safetensors");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CheckpointInfo info;
+  Tensor got = logits_of(dir + "/macer_lenet.safetensors", *expected.find("input"), info);
+  CHECK(info.model == "lenet");
+  CHECK(info.dataset == "mnist");
+  CHECK((info.channels == 1 && info.height == 28 && info.width == 28 && info.classes == 10));
+  CHECK(info.sigma == 0.0);  // not recorded: macer_certify then asks for --sigma
+  CHECK_FALSE(info.normalize.enabled());
+  const Tensor& want = *expected.find("logits");
+  REQUIRE(got.numel() == want.numel());
+  for (int64_t i = 0; i < got.numel(); ++i)
+    CHECK(std::abs(got.data()[i] - want.data<double>()[i]) <= 2e-5 * (1 + std::abs(want.data<double>()[i])));
+}
+
 TEST_CASE("torchvision's ResNet-50 and Cohen's ImageNet layout convert with ImageNet normalization",
           "[convert][resnet50]") {
   const std::string dir = fixtures();
@@ -287,6 +306,18 @@ TEST_CASE("macer_certify runs on a converted Cohen checkpoint; --mat reads back 
       for (double d; in >> d;) got.push_back(d);
       CHECK(got == v->to_f64());
     }
+  }
+  // --model with --normalize builds the same model from the bare weights: the same rows.
+  Run by_model = run(std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + ckpt +
+                     " --model resnet20 --normalize cifar10 --dataset synthetic --sigma 0.25 --device cpu --count 6"
+                     " --n0 20 --n 200 --batch 100 --output " + dir + "/r_model.tsv");
+  INFO(by_model.output);
+  REQUIRE(by_model.status == 0);
+  TsvFile a = read_tsv(dir + "/r_hard.tsv"), b = read_tsv(dir + "/r_model.tsv");
+  REQUIRE(a.rows.size() == b.rows.size());
+  for (size_t i = 0; i < a.rows.size(); ++i) {
+    CHECK(a.rows[i].predict == b.rows[i].predict);
+    CHECK(a.rows[i].radius == b.rows[i].radius);
   }
   Run predict = run(certify + " --predict --mat " + dir + "/p.mat");
   CHECK(predict.status != 0);

@@ -75,5 +75,9 @@ TEST_CASE("write_mat_results writes the file whole, leaving no temporary", "[mat
   CHECK(vars[0].to_f64() == std::vector<double>{0.5});
   CHECK_THROWS_WITH(write_mat_results((dir / "no_such_dir" / "r.mat").string(), {}, TsvKind::Certify, false),
                     Catch::Contains("cannot write"));
+  CHECK_THROWS_WITH(check_mat_writable((dir / "no_such_dir" / "r.mat").string()), Catch::Contains("cannot write"));
+  check_mat_writable((dir / "ok.mat").string());
+  CHECK_FALSE(fs::exists(dir / "ok.mat.tmp"));
+  CHECK_FALSE(fs::exists(dir / "ok.mat"));
   fs::remove_all(dir);
 }

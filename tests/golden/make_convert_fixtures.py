@@ -17,6 +17,7 @@ make_model_golden.py. Written into DIR with torch.save, as the releases hold the
                      PyTorch's legacy (pre-1.6, non-zip) format, as Cohen's 2019 release
   cohen_module.pth   the same under '1.module.' (how Cohen's ResNet-50 is saved)
   plain.pth          the bare state_dict
+  macer_lenet.pth    MACER's MNIST LeNet, {'net': state_dict, 'epoch': 100} (seeded PyTorch init)
   bad_toplevel.pth   {'model': state_dict}: no known layout
   bad_key.pth        MACER's layout with one tensor renamed (layer2.1.conv1 -> layer2.1.convA)
   bad_shape.pth      MACER's layout with fc.weight transposed
@@ -25,6 +26,7 @@ make_model_golden.py. Written into DIR with torch.save, as the releases hold the
                      eval-mode logits of the network alone and of Cohen's Sequential(
                      NormalizeLayer(Cifar-10 means and sds), net), computed in float64 on the
                      float32 weights, inputs and statistics.
+  expected_lenet.safetensors  input (3,1,28,28) F32 and logits (3,10) F64 of that LeNet.
 
 With --resnet50 also torchvision's ResNet-50 (random weights, seeded; BN statistics randomised),
 about 100 MB each:
@@ -45,7 +47,7 @@ import torch.nn as nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_model_golden import CifarResNet, save_safetensors  # noqa: E402  (same folder)
+from make_model_golden import CifarResNet, LeNet, save_safetensors  # noqa: E402  (same folder)
 
 CIFAR10_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR10_STD = [0.2023, 0.1994, 0.2010]
@@ -116,6 +118,15 @@ def main():
     bad_cohen = {"1." + k: v for k, v in sd.items()}
     bad_cohen["0.means"] = torch.tensor(CIFAR10_MEAN)
     save("bad_cohen.pth", {"arch": "cifar_resnet20", "state_dict": bad_cohen})
+
+    torch.manual_seed(1)
+    lenet = LeNet()
+    save("macer_lenet.pth", {"net": lenet.state_dict(), "epoch": 100})
+    xl = np.random.default_rng(28).uniform(0.0, 1.0, (3, 1, 28, 28)).astype(np.float32)
+    with torch.no_grad():
+        logits_lenet = lenet.double().eval()(torch.from_numpy(xl).double()).numpy()
+    save_safetensors(os.path.join(args.out, "expected_lenet.safetensors"), [("input", xl), ("logits", logits_lenet)],
+                     {"source": "tests/golden/make_convert_fixtures.py"})
 
     net = net.double().eval()
     cohen = nn.Sequential(NormalizeLayer(CIFAR10_MEAN, CIFAR10_STD), net).eval()

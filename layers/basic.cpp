@@ -64,6 +64,4 @@ Normalization normalization_preset(const std::string& name) {
   throw Error("unknown normalization '" + name + "' (known: none, cifar10, imagenet)");
 }
 
-std::vector<std::string> normalization_preset_names() { return {"none", "cifar10", "imagenet"}; }
-
 }  // namespace macer::layers

@@ -61,7 +61,6 @@ struct Normalization {
 // "none" (the identity), "cifar10" or "imagenet": the channel statistics of Cohen's code.
 // Other names throw macer::Error listing these three.
 Normalization normalization_preset(const std::string& name);
-std::vector<std::string> normalization_preset_names();
 
 class ReLU : public Module {
  public:

@@ -24,7 +24,8 @@ int64_t meta_int(const std::map<std::string, std::string>& m, const std::string&
   }
 }
 
-// "0.4914,0.4822,0.4465": shortest decimals that read back as the same floats.
+// "0.491400003,0.482200003,0.446500003": nine significant digits, which read back as the
+// same floats.
 std::string float_list(const std::vector<float>& v) {
   std::string out;
   char buf[32];

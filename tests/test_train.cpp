@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
 #include <unistd.h>
 
 #include "layers/state.h"
@@ -118,6 +119,23 @@ TEST_CASE("[model] normalize: trained with, stored in the checkpoint, checked on
   TrainConfig other = tiny_config(dir, "gaussian", 2);  // normalize = "none"
   Trainer u(other);
   CHECK_THROWS_WITH(u.resume(dir + "/checkpoint.safetensors"), Catch::Contains("input normalization differs"));
+  // Malformed normalization metadata is refused, naming the file and the key.
+  SafetensorsFile file = load_safetensors(dir + "/checkpoint.safetensors");
+  const std::string bad = dir + "/bad.safetensors";
+  using Case = std::tuple<std::string, std::string, std::string>;  // key, value, message
+  for (auto [key, value, message] : {Case{"normalize_mean", "0.5,x,0.5", "not a comma-separated list"},
+                                     Case{"normalize_std", "0.2,0,0.2", "must be > 0"},
+                                     Case{"normalize_std", "0.2,0.2", "'normalize_std' 2"}}) {
+    INFO(key << " = " << value);
+    auto meta = file.metadata;
+    meta[key] = value;
+    save_safetensors(bad, file.tensors, meta);
+    CHECK_THROWS_WITH(read_checkpoint_info(bad), Catch::Contains(bad) && Catch::Contains(message));
+  }
+  auto meta = file.metadata;
+  meta.erase("normalize_std");
+  save_safetensors(bad, file.tensors, meta);
+  CHECK_THROWS_WITH(read_checkpoint_info(bad), Catch::Contains("but not both"));
   // Without the option nothing is stored.
   std::string dir2 = temp_dir("normalize_none");
   TrainConfig none = tiny_config(dir2, "gaussian", 1);

@@ -141,9 +141,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
     code from the file runs (PyTorch 1.13's weights_only mode refuses floats, which Cohen's
     optimizer state holds)."""
 
-    ALLOWED = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"),
-               ("torch._utils", "_rebuild_parameter"), ("torch", "Size"), ("torch", "device"),
-               ("torch", "float32"), ("torch", "float64"), ("torch", "float16")}
+    ALLOWED = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor"),
+               ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),
+               ("torch", "Size"), ("torch", "device"), ("torch", "float32"), ("torch", "float64"),
+               ("torch", "float16")}
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED or (module == "torch" and name.endswith("Storage")):

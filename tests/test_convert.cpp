@@ -138,6 +138,22 @@ TEST_CASE("MACER, Cohen and plain ResNet-20 checkpoints convert and give PyTorch
     INFO("worst scaled error " << worst << "; against the other layout's logits " << other_worst);
     CHECK(worst <= 2e-5);
     CHECK(other_worst > 1e-2);  // the normalization matters: dropping or adding it would fail
+
+    // macer_certify runs on it (sigma from the metadata; the synthetic set has its shape).
+    Run c = run(std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + out +
+                " --dataset synthetic --device cpu --count 2 --n0 10 --n 50 --batch 50");
+    INFO(c.output);
+    CHECK(c.status == 0);
+    CHECK(c.output.find("sigma 0.25") != std::string::npos);
+    // The same file read as another layout, or as another model, is refused.
+    const std::string wrong_format = l.cohen ? "macer" : "cohen";
+    Run w = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--format " + wrong_format);
+    CHECK(w.status != 0);
+    CHECK(w.output.find("error: ") == 0);
+    Run m = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--model resnet32");
+    CHECK(m.status != 0);
+    CHECK(m.output.find("does not match resnet32") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir + "/wrong.safetensors"));
   }
 }
 

@@ -29,7 +29,7 @@ Sizes sizes_for(const std::string& name, const Options& o) {
 
 layers::ModelOptions model_options(const std::string& model) {
   layers::ModelOptions m;
-  if (model == "lenet") m = {1, 28, 28, 10, 0};
+  if (model == "lenet") m.channels = 1, m.height = m.width = 28;
   return m;
 }
 

@@ -17,12 +17,13 @@
 #include "macer/checkpoint.h"
 #include "macer/config.h"
 #include "macer/distributed.h"
+#include "macer/mat_results.h"
 
 namespace {
 
 struct Flags {
   std::string checkpoint, model, dataset, data_dir, split = "test", mode = "hard", output, device = "auto";
-  std::string plot, json, shard;  // shard "I/N": this process certifies images I, I+N, ... of the run
+  std::string plot, json, mat, normalize, shard;  // shard "I/N": this process certifies images I, I+N, ... of the run
   std::vector<std::string> summarize;
   double sigma = -1, alpha = 0.001, beta = -1;  // beta -1: the checkpoint's objective.beta, else 1
   int64_t n0 = 100, n = 100000, batch = 1000, start = 0, count = -1, skip = 1, image_size = 224;
@@ -35,6 +36,7 @@ void check_outputs(const Flags& fl) {
   if (!fl.output.empty()) macer::check_writable(fl.output, "--output");
   if (!fl.json.empty()) macer::check_writable(fl.json, "--json");
   if (!fl.plot.empty()) macer::check_writable(fl.plot, "--plot");
+  if (!fl.mat.empty()) macer::check_writable(fl.mat, "--mat");
 }
 
 // What makes the rows of a run: --resume continues a TSV only when all of it is the same.
@@ -92,6 +94,7 @@ void report(const Flags& fl, const std::vector<macer::CertifySummary>& summaries
 
 int summarize_only(const Flags& fl) {
   check_outputs(fl);
+  MACER_CHECK(fl.mat.empty(), "--mat is written when certifying, not with --summarize");
   std::vector<macer::CertifySummary> summaries;
   std::vector<macer::PlotSeries> series;
   if (macer::is_shard(fl.summarize[0])) {  // the shards of one run: one merged result
@@ -168,9 +171,13 @@ int certify_checkpoint(const Flags& fl) {
                               << " images with " << info.classes << " classes; " << dataset << " has "
                               << mopt.channels << "x" << mopt.height << "x" << mopt.width << " with "
                               << mopt.classes);
+    MACER_CHECK(fl.normalize.empty(), "--normalize is for --model weights; " << fl.checkpoint
+                                                                          << " records its own normalization");
+    mopt.normalize = info.normalize;
     model = layers::make_model(info.model, mopt);
     load_checkpoint(fl.checkpoint, *model, nullptr);
   } else {
+    mopt.normalize = layers::normalization_preset(fl.normalize.empty() ? "none" : fl.normalize);
     model = layers::make_model(fl.model, mopt);
     layers::load_module(fl.checkpoint, *model);
   }
@@ -183,6 +190,7 @@ int certify_checkpoint(const Flags& fl) {
   opt.mode = parse_certify_mode(fl.mode), opt.beta = beta, opt.seed = fl.seed;
   opt.stream = noise::kCertify;
   MACER_CHECK(!fl.predict || opt.mode == CertifyMode::Hard, "--predict counts votes: it takes no --mode soft/both");
+  MACER_CHECK(!fl.predict || fl.mat.empty(), "--mat holds certified radii: --predict gives none");
   TsvKind kind = fl.predict ? TsvKind::Predict : opt.mode == CertifyMode::Both ? TsvKind::Both : TsvKind::Certify;
   std::vector<int64_t> indices = select_images(set->size(), {fl.start, fl.count, fl.skip});
   const int64_t planned = int64_t(indices.size());
@@ -232,6 +240,10 @@ int certify_checkpoint(const Flags& fl) {
   TsvFile file{fl.output, kind, rows};
   std::string label = fl.output.empty() ? file_label(fl.checkpoint) : file_label(fl.output);
   if (!fl.output.empty()) std::printf("results: %s\n", fl.output.c_str());
+  if (!fl.mat.empty()) {
+    write_mat_results(fl.mat, rows, kind, opt.mode == CertifyMode::Soft);
+    std::printf("mat: %s\n", fl.mat.c_str());
+  }
   report(fl, summarize_file(file, label), plot_series(file, label), dist::size());
   return 0;
 }
@@ -270,6 +282,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", fl.seed, "noise seed (default 0)");
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");
   app.add_option("--json", fl.json, "write the summary as JSON to this file");
+  app.add_option("--mat", fl.mat, "MACER's MATLAB file: 'hard' and/or 'soft', one radius per image, -1 where wrong");
+  app.add_option("--normalize", fl.normalize, "with --model: input normalization none|cifar10|imagenet")
+      ->check(CLI::IsMember({"none", "cifar10", "imagenet"}));
   app.add_option("--summarize", fl.summarize, "summarize (and --plot) finished TSV files instead of certifying");
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
   return macer::cli::run([&] { return fl.summarize.empty() ? certify_checkpoint(fl) : summarize_only(fl); },

@@ -1,6 +1,8 @@
 // Differentiable ops on Vars: each checks shapes and devices, runs the forward kernel of its
 // device, and records the hand-written backward (kernels/*.h) on the autograd tape.
 #pragma once
+#include <vector>
+
 #include "engine/autograd.h"
 
 namespace macer::ops {
@@ -31,6 +33,9 @@ Var max_pool2d(const Var& x, Pool2dParams p);
 Var avg_pool2d(const Var& x, Pool2dParams p);
 // x (N,IN), weight (OUT,IN), bias (OUT) or undefined -> (N,OUT)
 Var linear(const Var& x, const Var& weight, const Var& bias);
+// x (N,C,...) -> (x - mean[c]) / std[c] per channel: the input normalization of a model.
+// mean and std have C entries (C <= 8), every std > 0; the gradient is dy / std[c].
+Var normalize(const Var& x, const std::vector<float>& mean, const std::vector<float>& std);
 // (N, ...) -> (N, prod(...)), sharing storage; the gradient flows back unchanged.
 Var flatten(const Var& x);
 // Mean softmax cross-entropy of logits (R,C) against labels (R/group) int32 -> scalar.

@@ -10,6 +10,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
 #include "kernels/noisy_copies.h"
+#include "kernels/normalize.h"
 #include "kernels/pool.h"
 
 namespace macer::ops {
@@ -205,6 +206,34 @@ Var linear(const Var& x, const Var& weight, const Var& bias) {
         MACER_DISPATCH(dev, linear_backward_weight, s, x.value().data(), dy, weight.grad_buffer().data());
       if (bias.requires_grad())
         MACER_DISPATCH(dev, linear_backward_bias, s, dy, bias.grad_buffer().data());
+    });
+  return out;
+}
+
+Var normalize(const Var& x, const std::vector<float>& mean, const std::vector<float>& std) {
+  const Shape& xs = x.shape();
+  MACER_CHECK(xs.size() >= 2 && xs[1] == int64_t(mean.size()) && mean.size() == std.size() &&
+                  mean.size() <= size_t(kernels::kMaxNormalizeChannels),
+              "normalize: input " << shape_string(xs) << " with " << mean.size() << " means and " << std.size()
+                                  << " standard deviations (at most " << kernels::kMaxNormalizeChannels
+                                  << " channels)");
+  kernels::NormalizeShape s;
+  s.n = xs[0];
+  s.c = int(xs[1]);
+  s.hw = s.n * s.c == 0 ? 0 : x.value().numel() / (s.n * s.c);
+  for (int c = 0; c < s.c; ++c) {
+    MACER_CHECK(std[size_t(c)] > 0.0f, "normalize: standard deviation " << std[size_t(c)] << " of channel " << c);
+    s.mean[c] = mean[size_t(c)], s.std[c] = std[size_t(c)];
+  }
+  Device dev = x.device();
+  Tensor y = Tensor::empty(xs, dev);
+  MACER_DISPATCH(dev, normalize_forward, s, x.value().data(), y.data());
+  bool needs = any_requires_grad({&x});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      MACER_DISPATCH(dev, normalize_backward, s, out.grad().data(), x.grad_buffer().data());
     });
   return out;
 }

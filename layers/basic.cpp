@@ -56,4 +56,12 @@ Linear::Linear(int in, int out, std::mt19937_64& rng) {
 
 Var Linear::forward(const Var& x) { return ops::linear(x, weight, bias); }
 
+// Cohen et al.'s code (datasets.py): _CIFAR10_MEAN/_STDDEV and _IMAGENET_MEAN/_STDDEV.
+Normalization normalization_preset(const std::string& name) {
+  if (name == "none") return {};
+  if (name == "cifar10") return {{0.4914f, 0.4822f, 0.4465f}, {0.2023f, 0.1994f, 0.2010f}};
+  if (name == "imagenet") return {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+  throw Error("unknown normalization '" + name + "' (known: none, cifar10, imagenet)");
+}
+
 }  // namespace macer::layers

@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "engine/ops.h"
 #include "layers/module.h"
@@ -47,6 +49,18 @@ class Linear : public Module {
   Var forward(const Var& x) override;
   Var weight, bias;
 };
+
+// Per-channel input normalization, (x - mean[c]) / std[c], as Cohen's NormalizeLayer: the
+// first op of a model's forward, so it acts on the noisy input. No parameters and no state
+// names (it lives in checkpoint metadata); empty mean and std: the identity.
+struct Normalization {
+  std::vector<float> mean, std;
+  bool enabled() const { return !mean.empty(); }
+  Var apply(const Var& x) const { return enabled() ? ops::normalize(x, mean, std) : x; }
+};
+// "none" (the identity), "cifar10" or "imagenet": the channel statistics of Cohen's code.
+// Other names throw macer::Error listing these three.
+Normalization normalization_preset(const std::string& name);
 
 class ReLU : public Module {
  public:

@@ -4,6 +4,17 @@
 
 namespace macer::layers {
 
+namespace {
+// The model's input normalization, checked against its input channels.
+Normalization checked_normalization(const ModelOptions& opt) {
+  const Normalization& n = opt.normalize;
+  MACER_CHECK(!n.enabled() || (int(n.mean.size()) == opt.channels && n.std.size() == n.mean.size()),
+              "input normalization has " << n.mean.size() << " means and " << n.std.size()
+                                         << " standard deviations for " << opt.channels << " input channels");
+  return n;
+}
+}  // namespace
+
 BasicBlock::BasicBlock(int in, int out, int stride, std::mt19937_64& rng) {
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(in, out, 3, stride, 1, false, ConvInit::kHeFanOut, rng));
   bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(out));
@@ -65,6 +76,7 @@ CifarResNet::CifarResNet(int depth, const ModelOptions& opt) {
   MACER_CHECK(opt.height % 4 == 0 && opt.width % 4 == 0,
               "Cifar ResNet needs an input size divisible by 4, got " << opt.height << "x" << opt.width);
   int n = (depth - 2) / 6;
+  norm_ = checked_normalization(opt);
   std::mt19937_64 rng(opt.seed);
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(opt.channels, 16, 3, 1, 1, false, ConvInit::kHeFanOut, rng));
   bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(16));
@@ -83,7 +95,7 @@ CifarResNet::CifarResNet(int depth, const ModelOptions& opt) {
 }
 
 Var CifarResNet::forward(const Var& x) {
-  Var h = ops::relu(bn1_->forward(conv1_->forward(x)));
+  Var h = ops::relu(bn1_->forward(conv1_->forward(norm_.apply(x))));
   h = layer3_->forward(layer2_->forward(layer1_->forward(h)));
   int pool = static_cast<int>(h.shape()[2]);  // 8 for 32x32 inputs: the global average pool
   h = ops::avg_pool2d(h, {pool, pool, 0});
@@ -93,6 +105,7 @@ Var CifarResNet::forward(const Var& x) {
 ResNet50::ResNet50(const ModelOptions& opt) {
   MACER_CHECK(opt.height % 32 == 0 && opt.width % 32 == 0,
               "ResNet-50 needs an input size divisible by 32, got " << opt.height << "x" << opt.width);
+  norm_ = checked_normalization(opt);
   std::mt19937_64 rng(opt.seed);
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(opt.channels, 64, 7, 2, 3, false, ConvInit::kHeFanOut, rng));
   bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(64));
@@ -111,7 +124,7 @@ ResNet50::ResNet50(const ModelOptions& opt) {
 }
 
 Var ResNet50::forward(const Var& x) {
-  Var h = ops::relu(bn1_->forward(conv1_->forward(x)));
+  Var h = ops::relu(bn1_->forward(conv1_->forward(norm_.apply(x))));
   h = ops::max_pool2d(h, {3, 2, 1});
   for (auto& stage : layers_) h = stage->forward(h);
   int pool = static_cast<int>(h.shape()[2]);  // 7 for 224x224 inputs
@@ -120,6 +133,7 @@ Var ResNet50::forward(const Var& x) {
 }
 
 LeNet::LeNet(const ModelOptions& opt) {
+  norm_ = checked_normalization(opt);
   std::mt19937_64 rng(opt.seed);
   int h = ((opt.height - 4) / 2 - 4) / 2, w = ((opt.width - 4) / 2 - 4) / 2;
   MACER_CHECK(h > 0 && w > 0, "LeNet needs inputs of at least 16x16, got " << opt.height << "x" << opt.width);
@@ -131,7 +145,7 @@ LeNet::LeNet(const ModelOptions& opt) {
 }
 
 Var LeNet::forward(const Var& x) {
-  Var h = ops::max_pool2d(ops::relu(conv1_->forward(x)), {2, 2, 0});
+  Var h = ops::max_pool2d(ops::relu(conv1_->forward(norm_.apply(x))), {2, 2, 0});
   h = ops::max_pool2d(ops::relu(conv2_->forward(h)), {2, 2, 0});
   h = ops::relu(fc1_->forward(ops::flatten(h)));
   return fc2_->forward(h);

@@ -12,6 +12,7 @@ struct ModelOptions {
   int channels = 3, height = 32, width = 32;
   int classes = 10;
   uint64_t seed = 0;  // initialisation
+  Normalization normalize;  // applied to the (noisy) input first; none by default
 };
 
 // conv3x3-BN-ReLU-conv3x3-BN (+ shortcut) -ReLU; shortcut = 1x1 conv + BN ("downsample.0/1")
@@ -59,6 +60,7 @@ class CifarResNet : public Module {
   std::shared_ptr<BatchNorm2d> bn1_;
   std::shared_ptr<Stage> layer1_, layer2_, layer3_;
   std::shared_ptr<Linear> fc_;
+  Normalization norm_;
 };
 
 // torchvision resnet50: conv7x7/2, BN, ReLU, maxpool3/2, Bottleneck stages 3-4-6-3, pool, fc.
@@ -72,6 +74,7 @@ class ResNet50 : public Module {
   std::shared_ptr<BatchNorm2d> bn1_;
   std::shared_ptr<Stage> layers_[4];
   std::shared_ptr<Linear> fc_;
+  Normalization norm_;
 };
 
 // conv5x5(20)-ReLU-maxpool2, conv5x5(50)-ReLU-maxpool2, fc1(500)-ReLU, fc2(classes).
@@ -83,6 +86,7 @@ class LeNet : public Module {
  private:
   std::shared_ptr<Conv2d> conv1_, conv2_;
   std::shared_ptr<Linear> fc1_, fc2_;
+  Normalization norm_;
 };
 
 }  // namespace macer::layers

@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <sstream>
 
 #include "engine/safetensors.h"
 #include "layers/state.h"
@@ -46,6 +48,51 @@ std::string shortest(double v) {
   return std::string(buf, p);
 }
 
+// "0.491400003,0.482200003,0.446500003": nine significant digits, which read back as the
+// same floats.
+std::string float_list(const std::vector<float>& v) {
+  std::string out;
+  char buf[32];
+  for (float x : v) {
+    std::snprintf(buf, sizeof buf, "%.9g", double(x));
+    out += (out.empty() ? "" : ",") + std::string(buf);
+  }
+  return out;
+}
+
+std::vector<float> parse_float_list(const std::string& text, const std::string& key, const std::string& path) {
+  std::vector<float> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    size_t used = 0;
+    float v = 0;
+    try {
+      v = std::stof(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    MACER_CHECK(used > 0 && used == item.size() && std::isfinite(v),
+                path << ": metadata '" << key << "' is not a comma-separated list of numbers: " << text);
+    out.push_back(v);
+  }
+  return out;
+}
+
+layers::Normalization parse_normalization(const std::map<std::string, std::string>& m, const std::string& path) {
+  layers::Normalization n;
+  bool has_mean = m.count("normalize_mean") != 0, has_std = m.count("normalize_std") != 0;
+  MACER_CHECK(has_mean == has_std, path << ": metadata has one of 'normalize_mean' and 'normalize_std' but not both");
+  if (!has_mean) return n;
+  n.mean = parse_float_list(m.at("normalize_mean"), "normalize_mean", path);
+  n.std = parse_float_list(m.at("normalize_std"), "normalize_std", path);
+  MACER_CHECK(!n.mean.empty() && n.mean.size() == n.std.size(),
+              path << ": metadata 'normalize_mean' has " << n.mean.size() << " values, 'normalize_std' "
+                   << n.std.size());
+  for (float s : n.std) MACER_CHECK(s > 0, path << ": metadata 'normalize_std' holds " << s << " (must be > 0)");
+  return n;
+}
+
 CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std::string& path) {
   auto it = m.find("format");
   MACER_CHECK(it != m.end() && it->second == kFormat,
@@ -65,6 +112,10 @@ CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std
   info.sigma = meta_double(m, "sigma", path);
   MACER_CHECK(info.sigma >= 0, path << ": metadata sigma " << info.sigma << " is negative");
   info.config = m.count("config") ? m.at("config") : "";
+  info.normalize = parse_normalization(m, path);
+  MACER_CHECK(!info.normalize.enabled() || int(info.normalize.mean.size()) == info.channels,
+              path << ": metadata 'normalize_mean' has " << info.normalize.mean.size() << " values for "
+                   << info.channels << " channels");
   return info;
 }
 }  // namespace
@@ -88,6 +139,10 @@ void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* 
       {"step", std::to_string(info.step)},
       {"config", info.config},
   };
+  if (info.normalize.enabled()) {
+    meta["normalize_mean"] = float_list(info.normalize.mean);
+    meta["normalize_std"] = float_list(info.normalize.std);
+  }
   save_safetensors(path, tensors, meta);
 }
 

@@ -1,9 +1,11 @@
 // Training checkpoints: the model's state under PyTorch names, the momentum buffers as
-// "momentum.<name>", and metadata (format, model, data shape, epoch, step, resolved config).
+// "momentum.<name>", and metadata (format, model, data shape, input normalization, epoch, step,
+// resolved config).
 #pragma once
 #include <map>
 #include <string>
 
+#include "layers/basic.h"
 #include "layers/module.h"
 #include "macer/optimizer.h"
 
@@ -17,6 +19,9 @@ struct CheckpointInfo {
   int64_t epoch = 0;          // epochs completed
   int64_t step = 0;           // optimizer steps taken
   std::string config;         // resolved TOML
+  // Input normalization of the model: metadata "normalize_mean" / "normalize_std", comma-
+  // separated decimals, one per channel (absent: none).
+  layers::Normalization normalize;
 };
 
 // Written whole or not at all (temporary file, then rename).

@@ -20,6 +20,9 @@ struct TrainConfig {
   } data;
   struct Model {
     std::string name = "resnet110";
+    // Per-channel input normalization applied inside the model, after the noise (Cohen's
+    // NormalizeLayer): none (MACER's choice) | cifar10 | imagenet.
+    std::string normalize = "none";
   } model;
   struct Objective {
     std::string name = "macer";  // macer | gaussian

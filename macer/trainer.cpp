@@ -174,6 +174,10 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   mopt.width = s.train_set->width();
   mopt.classes = s.train_set->classes();
   mopt.seed = uint64_t(config.run.seed);
+  mopt.normalize = layers::normalization_preset(config.model.normalize);
+  MACER_CHECK(!mopt.normalize.enabled() || int(mopt.normalize.mean.size()) == mopt.channels,
+              "[model] normalize = \"" << config.model.normalize << "\" has " << mopt.normalize.mean.size()
+                                        << " channels, " << config.data.dataset << " images have " << mopt.channels);
   s.model = layers::make_model(config.model.name, mopt);
   s.model->to(s.device);
   kernels::SgdParams sp;
@@ -217,6 +221,19 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
     was << info.sigma, now << c.objective.sigma;
     differs("sigma", was.str(), now.str());
   }
+  const layers::Normalization want = layers::normalization_preset(c.model.normalize);
+  auto describe = [](const layers::Normalization& n) {
+    if (!n.enabled()) return std::string("none");
+    std::ostringstream os;
+    os << "mean";
+    for (float m : n.mean) os << " " << m;
+    os << ", std";
+    for (float d : n.std) os << " " << d;
+    return os.str();
+  };
+  if (info.normalize.mean != want.mean || info.normalize.std != want.std)
+    differs("input normalization", describe(info.normalize), describe(want) + " ([model] normalize = \"" +
+                                                                c.model.normalize + "\")");
   load_checkpoint(path, *s.model, s.sgd.get());
   s.epoch = info.epoch;
   s.step = info.step;
@@ -369,6 +386,7 @@ std::vector<EpochStats> Trainer::run() {
       info.epoch = s.epoch;
       info.step = s.step;
       info.config = to_toml(c);
+      info.normalize = layers::normalization_preset(c.model.normalize);
       save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
       s.last_checkpoint = s.checkpoint_file;
     }

@@ -226,6 +226,31 @@ TEST_CASE("Module::to(CPU) keeps values and the flat layout", "[models]") {
         model->flat_gradients().data() + model->parameter_count() - 10);  // fc2.bias is last
 }
 
+TEST_CASE("input normalization is the model's first op, adds no state, and is checked", "[models][normalize]") {
+  // A model with normalization on x equals the same weights without it on (x - mean) / std.
+  for (std::string name : {"resnet20", "lenet"}) {
+    INFO(name);
+    ModelOptions plain = name == "lenet" ? mnist_options() : ModelOptions{};
+    ModelOptions norm = plain;
+    norm.normalize = name == "lenet" ? layers::Normalization{{0.1307f}, {0.3081f}} : layers::normalization_preset("cifar10");
+    auto a = make_model(name, plain), b = make_model(name, norm);
+    CHECK(state_shapes(*a) == state_shapes(*b));
+    a->eval(), b->eval();
+    Tensor x = random_images({3, plain.channels, plain.height, plain.width}, 77);
+    NoGradGuard no_grad;
+    Tensor want = a->forward(ops::normalize(Var(x), norm.normalize.mean, norm.normalize.std)).value();
+    Tensor got = b->forward(Var(x)).value();
+    CHECK(got.to_vector() == want.to_vector());
+    CHECK(got.to_vector() != a->forward(Var(x)).value().to_vector());
+  }
+  CHECK(layers::normalization_preset("none").mean.empty());
+  CHECK(layers::normalization_preset("imagenet").std == std::vector<float>{0.229f, 0.224f, 0.225f});
+  CHECK_THROWS_WITH(layers::normalization_preset("svhn"), Catch::Contains("known: none, cifar10, imagenet"));
+  ModelOptions bad = mnist_options();
+  bad.normalize = layers::normalization_preset("cifar10");
+  CHECK_THROWS_WITH(make_model("lenet", bad), Catch::Contains("3 means and 3 standard deviations for 1 input"));
+}
+
 TEST_CASE("the registry knows its models and refuses others", "[models]") {
   auto names = layers::model_names();
   for (const char* n : {"lenet", "resnet20", "resnet110", "resnet50"})

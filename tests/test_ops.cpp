@@ -16,6 +16,7 @@
 #include "kernels/cross_entropy.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
+#include "kernels/normalize.h"
 #include "kernels/pool.h"
 #include "kernels/sgd.h"
 
@@ -129,6 +130,40 @@ TEST_CASE("relu, add and flatten: forwards and gradients", "[ops][grad]") {
   REQUIRE(flat.shape() == Shape{3, 18});
   require_close(flat.value().view(f.shape()), f, 0, 0, "flatten keeps the values in order");
   check_gradients([](const std::vector<Var>& v) { return ops::flatten(v[0]); }, {f});
+}
+
+// ---- input normalization ------------------------------------------------------------------
+
+TEST_CASE("normalize: (x - mean[c]) / std[c] per channel, gradient dy / std[c]", "[ops][normalize][grad]") {
+  const std::vector<float> mean = {0.4914f, 0.4822f, 0.4465f}, sd = {0.2023f, 0.1994f, 0.2010f};
+  for (Shape shape : {Shape{2, 3, 4, 5}, Shape{5, 3}, Shape{1, 3, 1, 7}}) {
+    INFO("x " << shape_string(shape));
+    Tensor x = random_tensor(shape, 41, 0.0f, 1.0f);
+    Tensor y = ops::normalize(Var(x), mean, sd).value();
+    const int64_t hw = x.numel() / (shape[0] * 3);
+    std::vector<float> want(size_t(x.numel()));
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const size_t c = size_t((i / hw) % 3);
+      want[size_t(i)] = float((double(x.data()[i]) - mean[c]) / sd[c]);
+    }
+    require_close(y, Tensor::from_vector(want, shape), 1e-6, 1e-6, "forward");
+    check_gradients([&](const std::vector<Var>& v) { return ops::normalize(v[0], mean, sd); }, {x});
+  }
+  // One channel (MNIST) and the gradient reaching an op before it.
+  check_gradients([](const std::vector<Var>& v) { return ops::normalize(ops::relu(v[0]), {0.5f}, {0.25f}); },
+                  {spaced_tensor({3, 1, 2, 2}, 42)});
+}
+
+TEST_CASE("normalize's backward accumulates; bad statistics are refused", "[ops][normalize]") {
+  kernels::NormalizeShape ks;
+  ks.n = 2, ks.c = 2, ks.hw = 3, ks.std[0] = 0.5f, ks.std[1] = 4.0f;
+  Tensor dx = Tensor::full({2, 2, 3}, 1.0f), dy = Tensor::full({2, 2, 3}, 2.0f);
+  kernels::cpu::normalize_backward(ks, dy.data(), dx.data());  // dx = 1 + 2 / std[c]
+  for (int64_t i = 0; i < 12; ++i) CHECK(dx.data()[i] == ((i / 3) % 2 == 0 ? 5.0f : 1.5f));
+  CHECK_THROWS_WITH(ops::normalize(Var(random_tensor({2, 3, 2}, 44)), {0.f, 0.f}, {1.f, 1.f}),
+                    Catch::Contains("normalize: input"));
+  CHECK_THROWS_WITH(ops::normalize(Var(random_tensor({2, 2, 2}, 45)), {0.f, 0.f}, {1.f, 0.f}),
+                    Catch::Contains("standard deviation 0"));
 }
 
 // ---- pooling ------------------------------------------------------------------------------

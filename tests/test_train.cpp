@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <tuple>
 #include <unistd.h>
 
 #include "layers/state.h"
@@ -109,6 +110,50 @@ TEST_CASE("resume refuses a checkpoint of another model", "[train]") {
   resume.resume = dir + "/checkpoint.safetensors";
   CHECK_THROWS_WITH(Trainer(c, resume), Catch::Contains("model lenet"));
   fs::remove_all(dir);
+}
+
+TEST_CASE("[model] normalize: trained with, stored in the checkpoint, checked on resume", "[train][normalize]") {
+  std::string dir = temp_dir("normalize");
+  TrainConfig c = tiny_config(dir, "gaussian", 1);
+  c.model.normalize = "cifar10";
+  {
+    Trainer t(c);
+    t.run();
+  }
+  CheckpointInfo info = read_checkpoint_info(dir + "/checkpoint.safetensors");
+  CHECK(info.normalize.mean == layers::normalization_preset("cifar10").mean);
+  CHECK(info.normalize.std == layers::normalization_preset("cifar10").std);
+  CHECK(parse_train_config(info.config, "stored config").model.normalize == "cifar10");
+  TrainConfig other = tiny_config(dir, "gaussian", 2);  // normalize = "none"
+  TrainerOptions resume;
+  resume.resume = dir + "/checkpoint.safetensors";
+  CHECK_THROWS_WITH(Trainer(other, resume), Catch::Contains("trained with input normalization mean") &&
+                                                Catch::Contains("--allow-changes"));
+  // Malformed normalization metadata is refused, naming the file and the key.
+  SafetensorsFile file = load_safetensors(dir + "/checkpoint.safetensors");
+  const std::string bad = dir + "/bad.safetensors";
+  using Case = std::tuple<std::string, std::string, std::string>;  // key, value, message
+  for (auto [key, value, message] : {Case{"normalize_mean", "0.5,x,0.5", "not a comma-separated list"},
+                                     Case{"normalize_std", "0.2,0,0.2", "must be > 0"},
+                                     Case{"normalize_std", "0.2,0.2", "'normalize_std' 2"}}) {
+    INFO(key << " = " << value);
+    auto meta = file.metadata;
+    meta[key] = value;
+    save_safetensors(bad, file.tensors, meta);
+    CHECK_THROWS_WITH(read_checkpoint_info(bad), Catch::Contains(bad) && Catch::Contains(message));
+  }
+  auto meta = file.metadata;
+  meta.erase("normalize_std");
+  save_safetensors(bad, file.tensors, meta);
+  CHECK_THROWS_WITH(read_checkpoint_info(bad), Catch::Contains("but not both"));
+  // Without the option nothing is stored.
+  std::string dir2 = temp_dir("normalize_none");
+  TrainConfig none = tiny_config(dir2, "gaussian", 1);
+  Trainer w(none);
+  w.run();
+  CHECK_FALSE(read_checkpoint_info(dir2 + "/checkpoint.safetensors").normalize.enabled());
+  fs::remove_all(dir);
+  fs::remove_all(dir2);
 }
 
 TEST_CASE("every config in configs/ starts training (on a synthetic stand-in for its data)", "[train][config]") {

@@ -79,7 +79,9 @@ TEST_CASE("divergence stops training with an error and keeps the last finite che
   // The epochs before the bad one were checkpointed and logged; the bad one is neither.
   CheckpointInfo info = read_checkpoint_info(ckpt);
   CHECK(info.epoch == bad_epoch - 1);
-  auto model = layers::make_model("lenet", {3, 32, 32, 3});
+  layers::ModelOptions shape;  // the synthetic set's 3x32x32 images of 3 classes
+  shape.classes = 3;
+  auto model = layers::make_model("lenet", shape);
   CHECK_NOTHROW(load_checkpoint(ckpt, *model, nullptr));  // refuses non-finite weights, so finite
   std::vector<int64_t> want;
   for (int64_t e = 1; e < bad_epoch; ++e) want.push_back(e);
@@ -166,7 +168,9 @@ TEST_CASE("checkpoints with non-finite weights or negative epochs are refused", 
   rewrite(dir + "/nan.safetensors", [](SafetensorsFile& g) { g.tensors[0].second.data()[3] = std::nanf(""); });
   rewrite(dir + "/negative.safetensors", [](SafetensorsFile& g) { g.metadata["epoch"] = "-2"; });
   rewrite(dir + "/huge.safetensors", [](SafetensorsFile& g) { g.metadata["step"] = "99999999999999999999999"; });
-  auto model = layers::make_model("lenet", {3, 32, 32, 3});
+  layers::ModelOptions shape;  // the synthetic set's 3x32x32 images of 3 classes
+  shape.classes = 3;
+  auto model = layers::make_model("lenet", shape);
   CHECK_THROWS_WITH(load_checkpoint(dir + "/nan.safetensors", *model, nullptr), Catch::Contains("NaN or infinite"));
   CHECK_THROWS_WITH(read_checkpoint_info(dir + "/negative.safetensors"), Catch::Contains("must not be negative"));
   CHECK_THROWS_WITH(read_checkpoint_info(dir + "/huge.safetensors"),

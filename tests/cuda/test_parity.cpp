@@ -1,5 +1,5 @@
 // CPU-vs-CUDA parity of the layer kernels: convolution, linear, batch norm, elementwise ops,
-// pooling and SGD, on fresh random inputs at several (odd, strided, padded) sizes.
+// pooling, input normalization and SGD, on fresh random inputs at several (odd, strided, padded) sizes.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
@@ -12,6 +12,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
+#include "kernels/normalize.h"
 #include "kernels/pool.h"
 #include "kernels/sgd.h"
 
@@ -160,6 +161,27 @@ TEST_CASE("elementwise ops: CUDA matches CPU exactly", "[cuda][elementwise]") {
     kc::fill(n, 2.5f, y.data());
     kg::fill(n, 2.5f, gy.data());
     expect_close(gy, y, 0.0f, 0.0f, "fill");
+  }
+}
+
+TEST_CASE("input normalization forward and backward: CUDA matches CPU", "[cuda][normalize]") {
+  struct Case { int64_t n; int c; int64_t hw; };
+  const std::vector<Case> cases = {{4, 3, 1024}, {7, 1, 784}, {1, 3, 50176}, {3, 8, 5}, {5, 3, 1}};
+  for (const Case& cs : cases) {
+    INFO("normalize n " << cs.n << ", c " << cs.c << ", hw " << cs.hw);
+    k::NormalizeShape s;
+    s.n = cs.n, s.c = cs.c, s.hw = cs.hw;
+    for (int c = 0; c < cs.c; ++c) s.mean[c] = 0.1f + 0.1f * c, s.std[c] = 0.2f + 0.03f * c;
+    const Shape xs{cs.n, cs.c, cs.hw};
+    Tensor x = randn(xs, 0.5f, 0.5f), dy = randn(xs), dx = randn(xs);
+    Tensor gx = gpu(x), gdy = gpu(dy), gdx = gpu(dx);
+    Tensor y = Tensor::empty(xs), gy = Tensor::empty(xs, Device::CUDA);
+    kc::normalize_forward(s, x.data(), y.data());
+    kg::normalize_forward(s, gx.data(), gy.data());
+    expect_close(gy, y, 1e-6f, 1e-7f, "normalize forward");
+    kc::normalize_backward(s, dy.data(), dx.data());  // accumulates into random dx
+    kg::normalize_backward(s, gdy.data(), gdx.data());
+    expect_close(gdx, dx, 1e-6f, 1e-7f, "normalize backward");
   }
 }
 

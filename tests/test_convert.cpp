@@ -1,0 +1,342 @@
+// End-to-end tests of scripts/convert_checkpoint.py with PyTorch (python3-torch, python3-scipy):
+// MACER, Cohen and plain ResNet-20 checkpoints give PyTorch's logits here, wrong layouts are
+// refused, macer_certify runs on a converted model and its --mat file reads back in scipy.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "data/mat5.h"
+#include "layers/registry.h"
+#include "layers/state.h"
+#include "macer/certify_report.h"
+#include "macer/checkpoint.h"
+
+using namespace macer;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A Python that has torch, numpy and scipy: Debian's first (a pyenv shim may shadow it).
+const std::string& python() {
+  static const std::string found = [] {
+    for (const char* py : {"/usr/bin/python3", "python3"}) {
+      std::string cmd = std::string(py) + " -c 'import torch, torchvision, numpy, scipy.io' >/dev/null 2>&1";
+      if (std::system(cmd.c_str()) == 0) return std::string(py);
+    }
+    return std::string();
+  }();
+  return found;
+}
+
+struct Run {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Run run(const std::string& cmd) {
+  Run r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(p);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string src(const std::string& rel) { return std::string(MACER_SOURCE_DIR) + "/" + rel; }
+
+// The fixtures of tests/golden/make_convert_fixtures.py, made once per run (the two ResNet-50
+// files, 100 MB each, are removed by the test that uses them).
+const std::string& fixtures() {
+  static const std::string dir = [] {
+    std::string d = std::string(MACER_BINARY_DIR) + "/tests/convert_tmp";
+    fs::remove_all(d);
+    fs::create_directories(d);
+    Run r = run(python() + " " + src("tests/golden/make_convert_fixtures.py") + " --out " + d + " --resnet50");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    return d;
+  }();
+  return dir;
+}
+
+Run convert(const std::string& in, const std::string& out, const std::string& extra = "") {
+  return run(python() + " " + src("scripts/convert_checkpoint.py") + " " + in + " " + out + " " + extra);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// Eval-mode logits of a converted checkpoint, built the way macer_certify builds it.
+Tensor logits_of(const std::string& path, const Tensor& x, CheckpointInfo& info) {
+  info = read_checkpoint_info(path);
+  layers::ModelOptions mopt;
+  mopt.channels = info.channels, mopt.height = info.height, mopt.width = info.width;
+  mopt.classes = info.classes, mopt.normalize = info.normalize;
+  auto model = layers::make_model(info.model, mopt);
+  load_checkpoint(path, *model, nullptr);
+  model->eval();
+  NoGradGuard no_grad;
+  return model->forward(Var(x)).value();
+}
+
+}  // namespace
+
+std::string macer_tests_skip_reason() {
+  if (python().empty())
+    return "needs python3 with torch, torchvision, numpy and scipy (Debian: scripts/setup.sh python3-torch "
+           "python3-torchvision python3-scipy)";
+  return "";
+}
+
+TEST_CASE("MACER, Cohen and plain ResNet-20 checkpoints convert and give PyTorch's logits", "[convert]") {
+  const std::string dir = fixtures();
+  SafetensorsFile expected = load_safetensors(dir + "/expected.safetensors");
+  const Tensor& x = *expected.find("input");
+  struct Layout {
+    std::string file;
+    bool cohen;
+  };
+  for (const Layout& l : {Layout{"macer", false}, Layout{"macer_module", false}, Layout{"plain", false},
+                          Layout{"cohen", true}, Layout{"cohen_module", true}}) {
+    INFO(l.file);
+    const std::string out = dir + "/" + l.file + ".safetensors";
+    Run r = convert(dir + "/" + l.file + ".pth", out, "--sigma 0.25");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CheckpointInfo info;
+    Tensor got = logits_of(out, x, info);
+    CHECK(info.model == "resnet20");
+    CHECK(info.dataset == "cifar10");
+    CHECK(info.sigma == 0.25);
+    CHECK(info.epoch == (l.cohen ? 90 : l.file == "plain" ? 0 : 440));
+    CHECK(info.normalize.enabled() == l.cohen);
+    if (l.cohen) CHECK(info.normalize.mean == layers::normalization_preset("cifar10").mean);
+    // fp32 against PyTorch's float64 on the same float32 numbers: |a - e| <= 2e-5 (1 + |e|), as
+    // in tests/test_golden.cpp (measured here: about 5e-7).
+    const Tensor& want = *expected.find(l.cohen ? "logits_cohen" : "logits_plain");
+    const Tensor& other = *expected.find(l.cohen ? "logits_plain" : "logits_cohen");
+    REQUIRE(got.numel() == want.numel());
+    double worst = 0, other_worst = 0;
+    for (int64_t i = 0; i < got.numel(); ++i) {
+      const double e = want.data<double>()[i], o = other.data<double>()[i];
+      worst = std::max(worst, std::abs(got.data()[i] - e) / (1 + std::abs(e)));
+      other_worst = std::max(other_worst, std::abs(got.data()[i] - o) / (1 + std::abs(o)));
+    }
+    INFO("worst scaled error " << worst << "; against the other layout's logits " << other_worst);
+    CHECK(worst <= 2e-5);
+    CHECK(other_worst > 1e-2);  // the normalization matters: dropping or adding it would fail
+
+    // macer_certify runs on it (sigma from the metadata; the synthetic set has its shape).
+    Run c = run(std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + out +
+                " --dataset synthetic --device cpu --count 2 --n0 10 --n 50 --batch 50");
+    INFO(c.output);
+    CHECK(c.status == 0);
+    CHECK(c.output.find("sigma 0.25") != std::string::npos);
+    // The same file read as another layout, or as another model, is refused.
+    const std::string wrong_format = l.cohen ? "macer" : "cohen";
+    Run w = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--format " + wrong_format);
+    CHECK(w.status != 0);
+    CHECK(w.output.find("error: ") == 0);
+    Run m = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--model resnet32");
+    CHECK(m.status != 0);
+    CHECK(m.output.find("does not match resnet32") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir + "/wrong.safetensors"));
+  }
+}
+
+TEST_CASE("MACER's MNIST LeNet converts (model and data set read from the keys)", "[convert]") {
+  const std::string dir = fixtures();
+  SafetensorsFile expected = load_safetensors(dir + "/expected_lenet.safetensors");
+  Run r = convert(dir + "/macer_lenet.pth", dir + "/macer_lenet.safetensors");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CheckpointInfo info;
+  Tensor got = logits_of(dir + "/macer_lenet.safetensors", *expected.find("input"), info);
+  CHECK(info.model == "lenet");
+  CHECK(info.dataset == "mnist");
+  CHECK((info.channels == 1 && info.height == 28 && info.width == 28 && info.classes == 10));
+  CHECK(info.sigma == 0.0);  // not recorded: macer_certify then asks for --sigma
+  CHECK_FALSE(info.normalize.enabled());
+  const Tensor& want = *expected.find("logits");
+  REQUIRE(got.numel() == want.numel());
+  for (int64_t i = 0; i < got.numel(); ++i)
+    CHECK(std::abs(got.data()[i] - want.data<double>()[i]) <= 2e-5 * (1 + std::abs(want.data<double>()[i])));
+}
+
+TEST_CASE("torchvision's ResNet-50 and Cohen's ImageNet layout convert with ImageNet normalization",
+          "[convert][resnet50]") {
+  const std::string dir = fixtures();
+  SafetensorsFile expected = load_safetensors(dir + "/expected_resnet50.safetensors");
+  const Tensor& want = *expected.find("logits");
+  for (std::string file : {"tv_resnet50", "cohen_resnet50"}) {
+    INFO(file);
+    const std::string out = dir + "/" + file + ".safetensors";
+    Run r = convert(dir + "/" + file + ".pth", out);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CheckpointInfo info;
+    Tensor got = logits_of(out, *expected.find("input"), info);
+    CHECK(info.model == "resnet50");
+    CHECK(info.dataset == "imagefolder");
+    CHECK((info.channels == 3 && info.height == 224 && info.width == 224 && info.classes == 1000));
+    CHECK(info.normalize.std == layers::normalization_preset("imagenet").std);
+    REQUIRE(got.numel() == want.numel());
+    double worst = 0;
+    for (int64_t i = 0; i < got.numel(); ++i) {
+      const double e = want.data<double>()[i];
+      worst = std::max(worst, std::abs(got.data()[i] - e) / (1 + std::abs(e)));
+    }
+    INFO("worst scaled error " << worst);
+    CHECK(worst <= 2e-5);
+    fs::remove(dir + "/" + file + ".pth");
+    fs::remove(out);
+  }
+}
+
+TEST_CASE("the converter refuses wrong layouts with one error line naming the keys", "[convert]") {
+  const std::string dir = fixtures();
+  struct Bad {
+    std::string in, extra, message;
+  };
+  const std::vector<Bad> cases = {
+      {"bad_toplevel.pth", "", "unknown layout"},
+      {"bad_toplevel.pth", "", "top-level keys: model"},
+      {"bad_key.pth", "", "unexpected keys: layer2.1.convA.weight"},
+      {"bad_key.pth", "", "missing: layer2.1.conv1.weight"},
+      {"bad_shape.pth", "", "fc.weight (64, 10) (model: (10, 64))"},
+      {"bad_cohen.pth", "", "unexpected keys: 0.means"},
+      {"macer.pth", "--format cohen", "looks like the macer layout, not cohen"},
+      {"macer.pth", "--model resnet56", "does not match resnet56"},
+      {"no_such_file.pth", "", "no_such_file.pth: no such file"},
+      {"expected.safetensors", "", "cannot read it as a PyTorch checkpoint"},
+  };
+  for (const Bad& b : cases) {
+    INFO(b.in << " " << b.extra);
+    const std::string out = dir + "/refused.safetensors";
+    Run r = convert(dir + "/" + b.in, out, b.extra);
+    INFO(r.output);
+    CHECK(r.status != 0);
+    auto lines = lines_of(r.output);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].rfind("error: ", 0) == 0);
+    CHECK(lines[0].find(b.message) != std::string::npos);
+    CHECK_FALSE(fs::exists(out));
+    CHECK_FALSE(fs::exists(out + ".tmp"));
+  }
+}
+
+TEST_CASE("the converter's tensor list is the one layers/models.cpp builds", "[convert]") {
+  struct Case {
+    std::string model;
+    int c, h, w, k;
+  };
+  for (const Case& cs : {Case{"lenet", 1, 28, 28, 10}, Case{"resnet20", 3, 32, 32, 10},
+                         Case{"resnet110", 3, 32, 32, 10}, Case{"resnet50", 3, 224, 224, 1000}}) {
+    INFO(cs.model);
+    Run r = run(python() + " " + src("scripts/convert_checkpoint.py") + " --list " + cs.model + " --list-input " +
+                std::to_string(cs.c) + "," + std::to_string(cs.h) + "," + std::to_string(cs.w) + "," +
+                std::to_string(cs.k));
+    REQUIRE(r.status == 0);
+    layers::ModelOptions mopt;
+    mopt.channels = cs.c, mopt.height = cs.h, mopt.width = cs.w, mopt.classes = cs.k;
+    auto model = layers::make_model(cs.model, mopt);
+    std::vector<std::string> want;
+    for (auto& [name, t] : layers::state_dict(*model)) {
+      std::string dims;
+      for (int64_t d : t.shape()) dims += (dims.empty() ? "" : ",") + std::to_string(d);
+      want.push_back(name + " " + dims);
+    }
+    CHECK(lines_of(r.output) == want);
+  }
+}
+
+TEST_CASE("macer_certify runs on a converted Cohen checkpoint; --mat reads back in scipy", "[convert][mat]") {
+  const std::string dir = fixtures();
+  const std::string ckpt = dir + "/cohen_mat.safetensors";
+  REQUIRE(convert(dir + "/cohen.pth", ckpt, "--sigma 0.25").status == 0);
+  const std::string certify = std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + ckpt +
+                              " --dataset synthetic --device cpu --count 6 --n0 20 --n 200 --batch 100";
+  for (std::string mode : {"both", "hard", "soft"}) {
+    INFO("--mode " << mode);
+    const std::string tsv = dir + "/r_" + mode + ".tsv", mat = dir + "/r_" + mode + ".mat";
+    Run r = run(certify + " --mode " + mode + " --output " + tsv + " --mat " + mat);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    TsvFile rows = read_tsv(tsv);
+    REQUIRE(rows.rows.size() == 6);
+    // Our own reader: the exact doubles, against the TSV's rounded radii ("{:.3}").
+    auto vars = data::mat5::read_file(mat);
+    std::vector<std::string> names;
+    for (auto& v : vars) names.push_back(v.name);
+    CHECK(names == (mode == "both" ? std::vector<std::string>{"hard", "soft"} : std::vector<std::string>{mode}));
+    for (auto& v : vars) {
+      CHECK(v.dims == std::vector<int64_t>{1, 6});
+      std::vector<double> values = v.to_f64();
+      for (size_t i = 0; i < 6; ++i) {
+        const CertifyRow& row = rows.rows[i];
+        const bool soft_col = mode == "both" && v.name == "soft";
+        const bool correct = soft_col ? row.soft_correct : row.correct;
+        const double radius = soft_col ? row.soft_radius : row.radius;
+        if (correct)
+          CHECK(values[i] == Approx(radius).epsilon(5e-3).margin(1e-3));
+        else
+          CHECK(values[i] == -1.0);
+      }
+    }
+    // scipy.io.loadmat, as MACER's users read the file: names, 1 x N, float64, same values.
+    Run py = run(python() +
+                 " -c \"import sys, scipy.io; m = scipy.io.loadmat(sys.argv[1]); "
+                 "[print(k, m[k].shape[0], m[k].shape[1], m[k].dtype, *[repr(float(x)) for x in m[k].ravel()]) "
+                 "for k in sorted(m) if not k.startswith('__')]\" " +
+                 mat);
+    INFO(py.output);
+    REQUIRE(py.status == 0);
+    auto lines = lines_of(py.output);
+    REQUIRE(lines.size() == vars.size());
+    for (size_t j = 0; j < lines.size(); ++j) {
+      std::istringstream in(lines[j]);
+      std::string name, dtype;
+      int64_t rows_n = 0, cols = 0;
+      in >> name >> rows_n >> cols >> dtype;
+      const data::mat5::Array* v = nullptr;
+      for (auto& a : vars)
+        if (a.name == name) v = &a;
+      REQUIRE(v);
+      CHECK(rows_n == 1);
+      CHECK(cols == 6);
+      CHECK(dtype == "float64");
+      std::vector<double> got;
+      for (double d; in >> d;) got.push_back(d);
+      CHECK(got == v->to_f64());
+    }
+  }
+  // --model with --normalize builds the same model from the bare weights: the same rows.
+  Run by_model = run(std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + ckpt +
+                     " --model resnet20 --normalize cifar10 --dataset synthetic --sigma 0.25 --device cpu --count 6"
+                     " --n0 20 --n 200 --batch 100 --output " + dir + "/r_model.tsv");
+  INFO(by_model.output);
+  REQUIRE(by_model.status == 0);
+  TsvFile a = read_tsv(dir + "/r_hard.tsv"), b = read_tsv(dir + "/r_model.tsv");
+  REQUIRE(a.rows.size() == b.rows.size());
+  for (size_t i = 0; i < a.rows.size(); ++i) {
+    CHECK(a.rows[i].predict == b.rows[i].predict);
+    CHECK(a.rows[i].radius == b.rows[i].radius);
+  }
+  Run predict = run(certify + " --predict --mat " + dir + "/p.mat");
+  CHECK(predict.status != 0);
+  CHECK(predict.output.find("error: --mat holds certified radii") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir + "/p.mat"));
+}

@@ -214,17 +214,16 @@ int certify_checkpoint(const Flags& fl) {
   std::unique_ptr<TsvWriter> writer;
   if (root && !fl.output.empty()) {
     auto record = run_record(fl, dataset, dir, sigma, beta);
-    record.emplace_back("images", std::to_string(planned));
     if (shards > 1) record.emplace_back("shard", fl.shard);
     bool resuming = fl.resume && std::filesystem::exists(fl.output, ec);
-    if (resuming) {
+    if (resuming) {  // the rows must come from the same run; --count may have grown
       check_run_record(fl.output, record);
       rows = rows_to_resume(fl.output, kind, indices);
       std::printf("resume: %zu of %zu images already in %s\n", rows.size(), indices.size(), fl.output.c_str());
       indices.erase(indices.begin(), indices.begin() + int64_t(rows.size()));
-    } else {
-      write_run_record(fl.output, record);
     }
+    record.emplace_back("images", std::to_string(planned));  // what the run will hold: for merging shards
+    write_run_record(fl.output, record);
     writer = std::make_unique<TsvWriter>(fl.output, kind, resuming);
   }
   std::vector<int64_t> resumed = {int64_t(rows.size())};  // the other ranks skip what rank 0 kept

@@ -148,9 +148,10 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
                                                              << config.certify.batch << " per phase; at most 2^19");
   }
 
-  MACER_CHECK(config.optim.batch % dist::size() == 0,
-              "optim.batch " << config.optim.batch << " does not split into " << dist::size()
-                             << " equal shares (one per rank); choose a multiple of the number of ranks");
+  if (config.optim.batch % dist::size() != 0)  // every rank finds it: reported once
+    throw dist::CollectiveError("optim.batch " + std::to_string(config.optim.batch) + " does not split into " +
+                                std::to_string(dist::size()) +
+                                " equal shares (one per rank); choose a multiple of the number of ranks");
 
   // Outputs (rank 0 writes them all): checked and locked before any work, so that a bad path
   // is not found at the end.

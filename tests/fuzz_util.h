@@ -43,7 +43,8 @@ inline const std::vector<uint64_t>& interesting() {
 }
 
 // Where a mutation lands: half the time among the first `hot` bytes (where headers and length
-// fields sit), else anywhere; `align` rounds down to 4 bytes, as most integer fields sit.
+// fields sit), else anywhere; half the time rounded down to a multiple of 4, where most
+// integer fields sit.
 inline size_t pick_offset(const Bytes& b, Rng& r, size_t hot) {
   if (b.empty()) return 0;
   size_t at = r.below(2) && hot > 0 ? r.below(std::min(hot, b.size())) : r.below(b.size());

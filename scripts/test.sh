@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
 # The test command: installs what is needed, builds everything (the CUDA code too when nvcc is
-# there) and runs ctest. CUDA tests report themselves skipped on a machine without a GPU.
+# there) and runs ctest; then builds the CPU code again under AddressSanitizer + UBSan
+# (build-asan) and runs the CPU suite there. CUDA tests report themselves skipped without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh python3-torch python3-torchvision python3-scipy  # tests/test_convert.cpp
 CMAKE_ARGS="-DMACER_TESTS=ON -DMACER_BENCH=ON ${CMAKE_ARGS:-}" scripts/build.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
+echo "test.sh: build and tests took ${SECONDS} s"
+
+# The sanitizer pass (MACER_SKIP_SANITIZE=1 skips it): any ASan, LeakSanitizer or UBSan report
+# aborts the test that made it, and ctest fails.
+if [ "${MACER_SKIP_SANITIZE:-0}" != 1 ]; then
+  start=$SECONDS
+  asan_dir=${ASAN_BUILD_DIR:-build-asan}
+  BUILD_DIR=$asan_dir CMAKE_ARGS="-DMACER_SANITIZE=ON -DMACER_CUDA=OFF -DMACER_TESTS=ON -DMACER_BENCH=OFF" \
+    scripts/build.sh
+  ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1 \
+  UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+    ctest --test-dir "$asan_dir" --output-on-failure -j "$(nproc)"
+  echo "test.sh: sanitizer build and tests took $((SECONDS - start)) s"
+fi

@@ -1,5 +1,5 @@
 // data/ tests, part 2: SVHN .mat files (MATLAB level 5), plain and miCOMPRESSED elements,
-// from a small writer here and from scipy's savemat (tests/data/svhn); broken files fail clearly.
+// from the writer in mat5_test_util.h and from scipy's savemat (tests/data/svhn); broken files fail clearly.
 #include <catch2/catch.hpp>
 
 #include <cstring>
@@ -7,6 +7,7 @@
 #include "data/dataset.h"
 #include "data/mat5.h"
 #include "data_test_util.h"
+#include "mat5_test_util.h"
 #include "kernels/check.h"
 
 using namespace macer;
@@ -15,64 +16,6 @@ using Catch::Matchers::Contains;
 namespace m5 = macer::data::mat5;
 
 namespace {
-
-void put_le32(Bytes& b, uint32_t v) {
-  for (int s = 0; s < 32; s += 8) b.push_back(uint8_t(v >> s));
-}
-
-// A data element: the small format when it fits in 4 bytes (and `small`), else tag + padded data.
-Bytes element(uint32_t type, const Bytes& data, bool small = true) {
-  Bytes b;
-  if (small && data.size() <= 4) {
-    put_le32(b, type | uint32_t(data.size()) << 16);
-    b.insert(b.end(), data.begin(), data.end());
-    b.resize(8, 0);
-    return b;
-  }
-  put_le32(b, type);
-  put_le32(b, uint32_t(data.size()));
-  b.insert(b.end(), data.begin(), data.end());
-  b.resize((b.size() + 7) / 8 * 8, 0);
-  return b;
-}
-
-// An miMATRIX element: array flags, dimensions, name, real part stored as `data_type`.
-Bytes matrix(const std::string& name, int mx_class, const std::vector<int32_t>& dims, uint32_t data_type,
-             const Bytes& real) {
-  Bytes flags, d, inner;
-  put_le32(flags, uint32_t(mx_class));
-  put_le32(flags, 0);
-  for (int32_t v : dims) put_le32(d, uint32_t(v));
-  for (const Bytes& e : {element(m5::miUINT32, flags, false), element(m5::miINT32, d, false),
-                         element(m5::miINT8, Bytes(name.begin(), name.end())), element(data_type, real)})
-    inner.insert(inner.end(), e.begin(), e.end());
-  return element(m5::miMATRIX, inner, false);
-}
-
-// An miCOMPRESSED element holding `elem` (no padding, as MATLAB and scipy write it).
-Bytes compressed(const Bytes& elem) {
-  uLongf n = compressBound(uLong(elem.size()));
-  Bytes z(n);
-  compress2(z.data(), &n, elem.data(), uLong(elem.size()), 6);
-  z.resize(n);
-  Bytes b;
-  put_le32(b, m5::miCOMPRESSED);
-  put_le32(b, uint32_t(z.size()));
-  b.insert(b.end(), z.begin(), z.end());
-  return b;
-}
-
-Bytes header(const std::string& text = "MATLAB 5.0 MAT-file, Platform: test, written by test_data_svhn",
-             uint16_t version = 0x0100, const char* endian = "IM") {
-  Bytes b(text.begin(), text.end());
-  b.resize(116, ' ');
-  b.resize(124, 0);  // subsystem data offset
-  b.push_back(uint8_t(version & 0xff));
-  b.push_back(uint8_t(version >> 8));
-  b.push_back(uint8_t(endian[0]));
-  b.push_back(uint8_t(endian[1]));
-  return b;
-}
 
 uint8_t svhn_pixel(int r, int c, int ch, int i) { return uint8_t((7 * r + 13 * c + 50 * ch + 31 * i) % 256); }
 
@@ -83,18 +26,6 @@ Bytes svhn_x(int n) {
     for (int ch = 0; ch < 3; ++ch)
       for (int c = 0; c < 32; ++c)
         for (int r = 0; r < 32; ++r) b[size_t(r + 32 * c + 1024 * ch + 3072 * i)] = svhn_pixel(r, c, ch, i);
-  return b;
-}
-
-Bytes doubles(const std::vector<double>& v) {
-  Bytes b(v.size() * 8);
-  std::memcpy(b.data(), v.data(), b.size());
-  return b;
-}
-
-Bytes concat(std::initializer_list<Bytes> parts) {
-  Bytes b;
-  for (const Bytes& p : parts) b.insert(b.end(), p.begin(), p.end());
   return b;
 }
 

@@ -15,17 +15,12 @@
 #define STBI_FAILURE_USERMSG
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
 #define STB_IMAGE_RESIZE_STATIC
-// stb_image from third_party/ (v2.30), not the system's 2.27, whose JPEG Huffman table builder
-// writes out of bounds on crafted files (found by tests/test_fuzz_data.cpp, fixed upstream in 2.28).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#include "third_party/stb/stb_image.h"
-#pragma GCC diagnostic pop
+#include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 
 #include "data/formats.h"
 #include "data/io.h"
+#include "data/jpeg_check.h"
 #include "kernels/check.h"
 
 namespace macer::data {
@@ -111,7 +106,11 @@ class ImageFolderDataset : public Dataset {
     check_index(i);
     const std::string& path = files_[size_t(i)];
     int w = 0, h = 0, n = 0;
-    std::unique_ptr<unsigned char, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &n, 3), stbi_image_free);
+    const std::vector<uint8_t> bytes = io::read_file(path);
+    check_jpeg_tables(bytes.data(), bytes.size(), path);  // before stb_image 2.27 sees them
+    MACER_CHECK(bytes.size() <= size_t(INT32_MAX), path << ": image file too large");
+    std::unique_ptr<unsigned char, void (*)(void*)> px(
+        stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &n, 3), stbi_image_free);
     MACER_CHECK(px != nullptr, path << ": cannot decode image (" << stbi_failure_reason() << ")");
     MACER_CHECK(w > 0 && h > 0, path << ": empty image");
 

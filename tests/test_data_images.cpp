@@ -7,6 +7,7 @@
 #include <stb/stb_image_write.h>
 
 #include "data/dataset.h"
+#include "data/jpeg_check.h"
 #include "data/loader.h"
 #include "data_test_util.h"
 #include "kernels/check.h"
@@ -114,6 +115,30 @@ TEST_CASE("image folders: resize of the shorter side, JPEG decoding, train and v
   fs::rename(dir.path / "val", dir.path / "elsewhere");
   REQUIRE_THROWS_WITH(open_folder(dir.file("train"), 14, "test"),
                       Contains(dir.file("train") + ": a 'train' folder, but no sibling test/ or val/ folder"));
+}
+
+TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before stb_image decodes it") {
+  TempDir dir("images_dht");
+  const std::string d = dir.path.string();
+  const std::string jpg = dir.file("train/a/x.jpg");
+  write_jpg(jpg, 16, 16, make_pixels(16, 16, 3, pattern));
+  REQUIRE_NOTHROW(image_bytes(*open_folder(d, 8), 0));  // the file as written decodes
+  // Raise the first DHT table's 16-code count so the table declares over 256 codes.
+  Bytes b = read_bytes(jpg);
+  size_t dht = 0;
+  for (size_t i = 2; i + 1 < b.size(); ++i)
+    if (b[i] == 0xFF && b[i + 1] == 0xC4) {
+      dht = i;
+      break;
+    }
+  REQUIRE(dht > 0);
+  b[dht + 4 + 16] = 250;  // count of 16-bit codes of the first table
+  write_bytes(jpg, b);
+  REQUIRE_THROWS_WITH(image_bytes(*open_folder(d, 8), 0), Contains(jpg) && Contains("Huffman table declares"));
+  // The check alone: not a JPEG, or a truncated one, is left to the decoder.
+  const uint8_t png_magic[4] = {0x89, 'P', 'N', 'G'};
+  REQUIRE_NOTHROW(data::check_jpeg_tables(png_magic, 4, "x"));
+  REQUIRE_NOTHROW(data::check_jpeg_tables(b.data(), dht + 3, "x"));
 }
 
 TEST_CASE("broken image folders give one error naming the path and the fault") {

@@ -7,9 +7,9 @@
 
 namespace macer::data {
 
-// Walks the marker segments of a JPEG (bytes starting FF D8; anything else is left alone) and
-// throws macer::Error naming `path` when a DHT segment holds a table of more than 256 codes or
-// runs past its segment. Truncated or otherwise odd files are left for the decoder to refuse.
+// Walks the marker segments of a JPEG (bytes starting FF D8; anything else is left alone) as the
+// decoder will, and throws macer::Error naming `path` when a DHT segment holds a table of more
+// than 256 codes. Other faults are left for the decoder to refuse.
 void check_jpeg_tables(const uint8_t* bytes, size_t size, const std::string& path);
 
 }  // namespace macer::data

@@ -49,6 +49,7 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
   };
   return {{"checkpoint", macer::file_fingerprint(fl.checkpoint)},
           {"model", fl.model.empty() ? "(from the checkpoint)" : fl.model},
+          {"normalize", fl.normalize.empty() ? "(from the checkpoint, or none)" : fl.normalize},
           {"dataset", dataset},
           {"data_dir", dir},
           {"split", fl.split},

@@ -2,22 +2,18 @@
 // images with a checkpoint, Cohen's TSV, the summary table/JSON and a plot; or --summarize TSVs.
 #include <CLI/CLI.hpp>
 
-#include "bin/cli.h"
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <sstream>
 
-#include "data/dataset.h"
-#include "layers/registry.h"
-#include "layers/state.h"
+#include "bin/cli.h"
 #include "macer/certify_dataset.h"
 #include "macer/certify_report.h"
-#include "macer/run_record.h"
-#include "macer/checkpoint.h"
-#include "macer/config.h"
+#include "macer/certify_source.h"
 #include "macer/distributed.h"
 #include "macer/mat_results.h"
+#include "macer/run_record.h"
 
 namespace {
 
@@ -123,7 +119,6 @@ int summarize_only(const Flags& fl) {
 
 int certify_checkpoint(const Flags& fl) {
   using namespace macer;
-  MACER_CHECK(!fl.checkpoint.empty(), "--checkpoint is required (or --summarize FILE.tsv ...)");
   const auto [shard, shards] = parse_shard(fl.shard);
   MACER_CHECK(shards == 1 || dist::size() == 1, "--shard splits a run without MPI; under mpirun the ranks share it");
   const bool root = dist::is_root();  // rank 0 opens and writes every output
@@ -135,59 +130,22 @@ int certify_checkpoint(const Flags& fl) {
   }
   Device device = parse_device(fl.device);
   require_device(device);
-
-  // The model and its input shape: from the checkpoint's metadata, or --model for weights made
-  // elsewhere (then the data set gives the shape).
-  CheckpointInfo info;
-  TrainConfig stored;  // the training config stored in the checkpoint: default data settings
-  bool have_info = fl.model.empty();
-  if (have_info) {
-    info = read_checkpoint_info(fl.checkpoint);
-    if (!info.config.empty()) stored = parse_train_config(info.config, fl.checkpoint + " (stored config)");
-  }
-  std::string dataset = !fl.dataset.empty() ? fl.dataset : have_info ? info.dataset : "";
-  MACER_CHECK(!dataset.empty(), "--dataset is required (the checkpoint does not name one)");
-  std::string dir = !fl.data_dir.empty() ? fl.data_dir : have_info && dataset == stored.data.dataset ? stored.data.dir : "";
-  double sigma = fl.sigma >= 0 ? fl.sigma : have_info ? info.sigma : -1;
-  MACER_CHECK(sigma > 0, "--sigma is required (the checkpoint does not record one)");
-
-  data::DatasetOptions dopt;
-  dopt.image_size = int(have_info && fl.image_size == 224 ? stored.data.image_size : fl.image_size);
-  dopt.synthetic_size = stored.data.synthetic_size;
-  dopt.seed = uint64_t(stored.run.seed);
-  if (have_info) {
-    dopt.synthetic_channels = info.channels, dopt.synthetic_height = info.height;
-    dopt.synthetic_width = info.width, dopt.synthetic_classes = info.classes;
-  }
-  auto set = data::open_dataset(dataset, dir, fl.split, dopt);
-
-  layers::ModelOptions mopt;
-  mopt.channels = set->channels(), mopt.height = set->height(), mopt.width = set->width();
-  mopt.classes = set->classes();
-  std::unique_ptr<layers::Module> model;
-  if (have_info) {
-    MACER_CHECK(info.channels == mopt.channels && info.height == mopt.height && info.width == mopt.width &&
-                    info.classes == mopt.classes,
-                fl.checkpoint << " was trained on " << info.channels << "x" << info.height << "x" << info.width
-                              << " images with " << info.classes << " classes; " << dataset << " has "
-                              << mopt.channels << "x" << mopt.height << "x" << mopt.width << " with "
-                              << mopt.classes);
-    MACER_CHECK(fl.normalize.empty(), "--normalize is for --model weights; " << fl.checkpoint
-                                                                          << " records its own normalization");
-    mopt.normalize = info.normalize;
-    model = layers::make_model(info.model, mopt);
-    load_checkpoint(fl.checkpoint, *model, nullptr);
-  } else {
-    mopt.normalize = layers::normalization_preset(fl.normalize.empty() ? "none" : fl.normalize);
-    model = layers::make_model(fl.model, mopt);
-    layers::load_module(fl.checkpoint, *model);
-  }
+  CertifySourceOptions so;
+  so.checkpoint = fl.checkpoint, so.model = fl.model, so.normalize = fl.normalize;
+  so.dataset = fl.dataset, so.data_dir = fl.data_dir, so.split = fl.split;
+  so.sigma = fl.sigma, so.image_size = fl.image_size;
+  CertifySource src = open_certify_source(so);
+  const std::string& dataset = src.dataset;
+  const std::string& dir = src.data_dir;
+  const double sigma = src.sigma;
+  auto& set = src.set;
+  auto& model = src.model;
   model->to(device);
 
   CertifyOptions opt;
   opt.sigma = sigma, opt.n0 = fl.n0, opt.n = fl.n, opt.alpha = fl.alpha, opt.batch = fl.batch;
   // Soft certification bounds softmax(beta z): by default the beta the model was trained with.
-  double beta = fl.beta > 0 ? fl.beta : have_info && !info.config.empty() ? stored.objective.beta : 1.0;
+  double beta = fl.beta > 0 ? fl.beta : src.train_beta > 0 ? src.train_beta : 1.0;
   opt.mode = parse_certify_mode(fl.mode), opt.beta = beta, opt.seed = fl.seed;
   opt.stream = noise::kCertify;
   MACER_CHECK(!fl.predict || opt.mode == CertifyMode::Hard, "--predict counts votes: it takes no --mode soft/both");

@@ -1,0 +1,61 @@
+// macer/certify_source.h: checkpoint metadata (model, data set, shape, sigma, normalization and
+// the stored training config) resolved against the command line's overrides.
+#include "macer/certify_source.h"
+
+#include "layers/registry.h"
+#include "layers/state.h"
+#include "macer/checkpoint.h"
+#include "macer/config.h"
+
+namespace macer {
+
+CertifySource open_certify_source(const CertifySourceOptions& o) {
+  MACER_CHECK(!o.checkpoint.empty(), "--checkpoint is required (or --summarize FILE.tsv ...)");
+  CheckpointInfo info;
+  TrainConfig stored;  // the training config stored in the checkpoint: default data settings
+  const bool have_info = o.model.empty();
+  if (have_info) {
+    info = read_checkpoint_info(o.checkpoint);
+    if (!info.config.empty()) stored = parse_train_config(info.config, o.checkpoint + " (stored config)");
+  }
+  CertifySource src;
+  src.dataset = !o.dataset.empty() ? o.dataset : have_info ? info.dataset : "";
+  MACER_CHECK(!src.dataset.empty(), "--dataset is required (the checkpoint does not name one)");
+  src.data_dir = !o.data_dir.empty() ? o.data_dir : have_info && src.dataset == stored.data.dataset ? stored.data.dir : "";
+  src.sigma = o.sigma >= 0 ? o.sigma : have_info ? info.sigma : -1;
+  MACER_CHECK(src.sigma > 0, "--sigma is required (the checkpoint does not record one)");
+  if (have_info && !info.config.empty()) src.train_beta = stored.objective.beta;
+
+  data::DatasetOptions dopt;
+  dopt.image_size = int(have_info && o.image_size == 224 ? stored.data.image_size : o.image_size);
+  dopt.synthetic_size = stored.data.synthetic_size;
+  dopt.seed = uint64_t(stored.run.seed);
+  if (have_info) {
+    dopt.synthetic_channels = info.channels, dopt.synthetic_height = info.height;
+    dopt.synthetic_width = info.width, dopt.synthetic_classes = info.classes;
+  }
+  src.set = data::open_dataset(src.dataset, src.data_dir, o.split, dopt);
+
+  layers::ModelOptions mopt;
+  mopt.channels = src.set->channels(), mopt.height = src.set->height(), mopt.width = src.set->width();
+  mopt.classes = src.set->classes();
+  if (have_info) {
+    MACER_CHECK(info.channels == mopt.channels && info.height == mopt.height && info.width == mopt.width &&
+                    info.classes == mopt.classes,
+                o.checkpoint << " was trained on " << info.channels << "x" << info.height << "x" << info.width
+                             << " images with " << info.classes << " classes; " << src.dataset << " has "
+                             << mopt.channels << "x" << mopt.height << "x" << mopt.width << " with " << mopt.classes);
+    MACER_CHECK(o.normalize.empty(),
+                "--normalize is for --model weights; " << o.checkpoint << " records its own normalization");
+    mopt.normalize = info.normalize;
+    src.model = layers::make_model(info.model, mopt);
+    load_checkpoint(o.checkpoint, *src.model, nullptr);
+  } else {
+    mopt.normalize = layers::normalization_preset(o.normalize.empty() ? "none" : o.normalize);
+    src.model = layers::make_model(o.model, mopt);
+    layers::load_module(o.checkpoint, *src.model);
+  }
+  return src;
+}
+
+}  // namespace macer

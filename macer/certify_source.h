@@ -1,0 +1,33 @@
+// What macer_certify certifies: a checkpoint's model and the data set it names (or weights made
+// elsewhere with --model, and the data set named on the command line), checked against each other.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "data/dataset.h"
+#include "layers/module.h"
+
+namespace macer {
+
+struct CertifySourceOptions {
+  std::string checkpoint;
+  std::string model;      // registry name for weights made elsewhere; empty: read the checkpoint's metadata
+  std::string normalize;  // with `model` only: none | cifar10 | imagenet (empty: none)
+  std::string dataset, data_dir, split = "test";  // empty dataset / data_dir: the checkpoint's
+  double sigma = -1;                                // < 0: the checkpoint's
+  int64_t image_size = 224;                         // imagefolder; 224: the checkpoint's when it has one
+};
+
+struct CertifySource {
+  std::unique_ptr<data::Dataset> set;
+  std::unique_ptr<layers::Module> model;  // weights loaded, on the CPU
+  std::string dataset, data_dir;          // as resolved
+  double sigma = 0;
+  double train_beta = -1;                 // the training objective's beta; -1 when unknown
+};
+
+// Opens the data set and builds and loads the model; throws macer::Error on anything that does
+// not fit (no data set or sigma given or recorded, another input shape or class count, ...).
+CertifySource open_certify_source(const CertifySourceOptions& options);
+
+}  // namespace macer

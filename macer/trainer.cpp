@@ -100,9 +100,8 @@ int lock_run_dir(const std::string& dir) {
                                         << " is locked); wait for it or choose another run.checkpoint_dir");
     throw Error(path + ": cannot lock: " + std::strerror(why));
   }
-  std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) == 0 && ::write(fd, pid.data(), pid.size()) < 0) {
-  }  // the pid is a courtesy to the reader; the lock is what matters
+  std::string pid = std::to_string(::getpid()) + "\n";  // a courtesy to the reader; the lock is what matters
+  if (::ftruncate(fd, 0) == 0) (void)!::write(fd, pid.data(), pid.size());
   return fd;
 }
 

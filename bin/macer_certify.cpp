@@ -19,7 +19,7 @@ namespace {
 
 struct Flags {
   std::string checkpoint, model, dataset, data_dir, split = "test", mode = "hard", output, device = "auto";
-  std::string plot, json, mat, normalize, shard;  // shard "I/N": this process certifies images I, I+N, ... of the run
+  std::string plot, json, mat, normalize, shard, inference = "folded";  // shard "I/N": this process certifies images I, I+N, ... of the run
   std::vector<std::string> summarize;
   double sigma = -1, alpha = 0.001, beta = -1;  // beta -1: the checkpoint's objective.beta, else 1
   int64_t n0 = 100, n = 100000, batch = 1000, start = 0, count = -1, skip = 1, image_size = 224;
@@ -59,7 +59,8 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
           {"beta", num(beta)},
           {"seed", std::to_string(fl.seed)},
           {"start", std::to_string(fl.start)},
-          {"skip", std::to_string(fl.skip)}};
+          {"skip", std::to_string(fl.skip)},
+          {"inference", fl.inference}};
 }
 
 // --shard I/N as (I, N); (0, 1) when not given.
@@ -134,13 +135,13 @@ int certify_checkpoint(const Flags& fl) {
   so.checkpoint = fl.checkpoint, so.model = fl.model, so.normalize = fl.normalize;
   so.dataset = fl.dataset, so.data_dir = fl.data_dir, so.split = fl.split;
   so.sigma = fl.sigma, so.image_size = fl.image_size;
+  so.device = device, so.fold_batchnorm = fl.inference == "folded";
   CertifySource src = open_certify_source(so);
   const std::string& dataset = src.dataset;
   const std::string& dir = src.data_dir;
   const double sigma = src.sigma;
   auto& set = src.set;
   auto& model = src.model;
-  model->to(device);
 
   CertifyOptions opt;
   opt.sigma = sigma, opt.n0 = fl.n0, opt.n = fl.n, opt.alpha = fl.alpha, opt.batch = fl.batch;
@@ -162,11 +163,11 @@ int certify_checkpoint(const Flags& fl) {
   char beta_note[48] = "";
   if (opt.mode != CertifyMode::Hard) std::snprintf(beta_note, sizeof beta_note, ", beta %g", beta);
   if (root)
-    std::printf("%s %s on %s%s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s%s\n",
+    std::printf("%s %s on %s%s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s%s%s\n",
                 fl.predict ? "predict" : "certify", fl.checkpoint.c_str(), device_description(device).c_str(),
                 dist::size() > 1 ? (" x " + std::to_string(dist::size()) + " ranks").c_str() : "", dataset.c_str(),
                 fl.split.c_str(), sigma, (long long)opt.n0, (long long)opt.n, opt.alpha, (long long)opt.batch,
-                certify_mode_name(opt.mode), beta_note);
+                certify_mode_name(opt.mode), beta_note, src.folded ? ", batch norm folded" : "");
 
   // Everything is valid: only now are outputs opened. --resume keeps the whole rows of the same run.
   std::vector<CertifyRow> rows;
@@ -235,6 +236,9 @@ int main(int argc, char** argv) {
   auto* resume = app.add_flag("--resume", fl.resume,
                               "continue an interrupted --output: keep its whole rows, certify the images after them");
   app.add_flag("--overwrite", fl.overwrite, "replace an existing --output")->excludes(resume);
+  app.add_option("--inference", fl.inference,
+                 "folded: batch norms folded into the convolutions (default); model: the network as trained")
+      ->check(CLI::IsMember({"folded", "model"}));
   app.add_option("--shard", fl.shard, "I/N: certify every N-th image of the run from its I-th (job arrays, no MPI)");
   app.add_option("--device", fl.device, "cpu|cuda|auto (default auto)")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   app.add_option("--seed", fl.seed, "noise seed (default 0)");

@@ -2,6 +2,7 @@
 // the stored training config) resolved against the command line's overrides.
 #include "macer/certify_source.h"
 
+#include "layers/folded.h"
 #include "layers/registry.h"
 #include "layers/state.h"
 #include "macer/checkpoint.h"
@@ -54,6 +55,15 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
     mopt.normalize = layers::normalization_preset(o.normalize.empty() ? "none" : o.normalize);
     src.model = layers::make_model(o.model, mopt);
     layers::load_module(o.checkpoint, *src.model);
+  }
+  src.model->eval();
+  std::unique_ptr<layers::Module> folded;
+  if (o.fold_batchnorm) folded = layers::fold_batchnorm(*src.model, have_info ? info.model : o.model, mopt, o.device);
+  if (folded) {
+    src.model = std::move(folded);
+    src.folded = true;
+  } else {
+    src.model->to(o.device);
   }
   return src;
 }

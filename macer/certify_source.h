@@ -16,11 +16,14 @@ struct CertifySourceOptions {
   std::string dataset, data_dir, split = "test";  // empty dataset / data_dir: the checkpoint's
   double sigma = -1;                                // < 0: the checkpoint's
   int64_t image_size = 224;                         // imagefolder; 224: the checkpoint's when it has one
+  Device device = Device::CPU;                      // where the model is put
+  bool fold_batchnorm = true;                       // the inference form (layers/folded.h) where it has one
 };
 
 struct CertifySource {
   std::unique_ptr<data::Dataset> set;
-  std::unique_ptr<layers::Module> model;  // weights loaded, on the CPU
+  std::unique_ptr<layers::Module> model;  // weights loaded, in eval mode, on options.device
+  bool folded = false;                    // model is the batch-norm-folded inference form
   std::string dataset, data_dir;          // as resolved
   double sigma = 0;
   double train_beta = -1;                 // the training objective's beta; -1 when unknown

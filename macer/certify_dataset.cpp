@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "engine/autograd.h"
+#include "layers/folded.h"
 #include "macer/distributed.h"
 #include "macer/progress.h"
 
@@ -120,7 +121,12 @@ std::string certify_during_training(const TrainConfig& c, layers::Module& model,
   opt.seed = uint64_t(c.run.seed);
   opt.stream = noise::kTrainingCertify;  // draws apart from training's and macer_certify's
   auto indices = select_images(test.size(), {c.certify.start, c.certify.count, c.certify.skip});
-  auto rows = certify_images(model, test, device, opt, indices, /*predict=*/false, nullptr, "certify");
+  // The network's inference form, as macer_certify certifies it (layers/folded.h).
+  layers::ModelOptions mopt;
+  mopt.normalize = layers::normalization_preset(c.model.normalize);
+  model.eval();
+  std::unique_ptr<layers::Module> folded = layers::fold_batchnorm(model, c.model.name, mopt, device);
+  auto rows = certify_images(folded ? *folded : model, test, device, opt, indices, /*predict=*/false, nullptr, "certify");
   CertifySummary s = summarize(rows, "epoch");
   std::fprintf(stderr, "%s", summary_table({s}).c_str());
   return summary_json(s);

@@ -32,7 +32,8 @@ std::vector<CertifyRow> certify_images(layers::Module& model, const data::Datase
                                        TsvWriter* writer, const std::string& label);
 
 // The [certify] section of a training config on `test_set` (opened when training starts), with
-// the training seed in the in-training certification noise stream: a JSON summary for the log.
+// the training seed in the in-training certification noise stream, the model in its inference
+// form (batch norms folded, layers/folded.h): a JSON summary for the log.
 std::string certify_during_training(const TrainConfig& config, layers::Module& model, const data::Dataset& test_set,
                                     Device device);
 

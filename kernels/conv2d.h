@@ -1,5 +1,6 @@
 // 2-d convolution (NCHW, OIHW weights, square stride and padding, optional bias): one
-// declaration, a CPU implementation (im2col + sgemm) and a CUDA one (cuDNN).
+// declaration; on the CPU a fast path (oneDNN when built with it) and the plain reference
+// cpu::ref (im2col + sgemm) that tests check it against; on the GPU cuDNN.
 #pragma once
 
 namespace macer::kernels {
@@ -26,7 +27,16 @@ struct Conv2dShape {
   void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias);
 
 namespace cpu { MACER_CONV2D_API }
+namespace cpu::ref { MACER_CONV2D_API }
 namespace cuda { MACER_CONV2D_API }
 #undef MACER_CONV2D_API
+
+namespace cpu {
+// Which implementation cpu::conv2d_* run: the fast path when the build has one (oneDNN), else
+// the reference. MACER_CPU_CONV=reference in the environment starts with the reference.
+bool conv2d_fast_path_built();
+void conv2d_use_reference(bool on);
+bool conv2d_using_reference();
+}  // namespace cpu
 
 }  // namespace macer::kernels

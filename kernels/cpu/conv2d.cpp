@@ -39,18 +39,22 @@ void conv2d_backward_weight(const Conv2dShape& sh, const float* x, const float* 
 }
 
 // dbias[k] += sum over (n, p, q) of dy[n][k][p][q]: one thread per block of channels, each
-// channel summed in double in a fixed order, so the result does not depend on the threads.
+// channel summed in double in eight interleaved partial sums (so the adds pipeline) that are
+// combined in a fixed order: the result does not depend on the threads.
 void conv2d_backward_bias(const Conv2dShape& sh, const float* dy, float* dbias) {
   if (g_reference) return ref::conv2d_backward_bias(sh, dy, dbias);
   const int64_t PQ = int64_t(sh.out_h()) * sh.out_w();
   parallel_for(sh.k, int64_t(sh.n) * PQ, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
-      double sum = 0;
+      double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       for (int n = 0; n < sh.n; ++n) {
         const float* d = dy + (int64_t(n) * sh.k + k) * PQ;
-        for (int64_t i = 0; i < PQ; ++i) sum += d[i];
+        int64_t i = 0;
+        for (; i + 8 <= PQ; i += 8)
+          for (int l = 0; l < 8; ++l) part[l] += d[i + l];
+        for (; i < PQ; ++i) part[i % 8] += d[i];
       }
-      dbias[k] += float(sum);
+      dbias[k] += float(((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])));
     }
   });
 }

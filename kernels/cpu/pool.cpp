@@ -8,7 +8,39 @@
 
 namespace macer::kernels::cpu {
 
+namespace {
+
+// The common 2x2, stride 2, no padding window (LeNet): always inside the plane, visited in the
+// general loop's order (row by row), a later value winning only when strictly greater.
+void maxpool_2x2(const Pool2dShape& s, const float* x, float* y, int32_t* argmax) {
+  const int ph = s.out_h(), pw = s.out_w(), W = s.w;
+  parallel_for(int64_t(s.n) * s.c, int64_t(s.h) * s.w, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const float* xp = x + plane * s.h * W;
+      float* yp = y + plane * ph * pw;
+      int32_t* ap = argmax + plane * ph * pw;
+      for (int oh = 0; oh < ph; ++oh) {
+        const float* r0 = xp + 2 * oh * W;
+        const float* r1 = r0 + W;
+        for (int ow = 0; ow < pw; ++ow) {
+          const int i = 2 * ow;
+          float best = r0[i];
+          int32_t at = 2 * oh * W + i;
+          if (r0[i + 1] > best) best = r0[i + 1], at = 2 * oh * W + i + 1;
+          if (r1[i] > best) best = r1[i], at = (2 * oh + 1) * W + i;
+          if (r1[i + 1] > best) best = r1[i + 1], at = (2 * oh + 1) * W + i + 1;
+          yp[oh * pw + ow] = best;
+          ap[oh * pw + ow] = at;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void maxpool_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax) {
+  if (s.kernel == 2 && s.stride == 2 && s.pad == 0) return maxpool_2x2(s, x, y, argmax);
   const int ph = s.out_h(), pw = s.out_w();
   parallel_for(int64_t(s.n) * s.c, int64_t(s.h) * s.w, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {

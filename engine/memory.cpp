@@ -3,6 +3,7 @@
 // and kept in per-size free lists; a cudaMalloc that fails empties the cache, retries.
 #include "engine/memory.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "kernels/check.h"
+#include "kernels/cpu/parallel.h"
 #ifdef MACER_HAVE_CUDA
 #include "kernels/cuda/context.h"
 #endif
@@ -202,8 +204,12 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 
 void zero_bytes(void* dst, Device device, size_t bytes) {
   if (bytes == 0) return;
-  if (device == Device::CPU) {
-    std::memset(dst, 0, bytes);
+  if (device == Device::CPU) {  // in 64 KiB pieces over the cores (gradient buffers are large)
+    const int64_t piece = int64_t(64) << 10, pieces = (int64_t(bytes) + piece - 1) / piece;
+    kernels::cpu::parallel_for(pieces, piece / 4, [=](int64_t b, int64_t e) {
+      const int64_t begin = b * piece, end = std::min<int64_t>(e * piece, int64_t(bytes));
+      std::memset(static_cast<char*>(dst) + begin, 0, size_t(end - begin));
+    });
     return;
   }
 #ifdef MACER_HAVE_CUDA

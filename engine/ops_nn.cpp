@@ -47,14 +47,10 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
   if (needs)
     record([=]() {
       if (!out.grad().defined()) return;
-      const float* dy = out.grad().data();
-      if (x.requires_grad())
-        MACER_DISPATCH(dev, conv2d_backward_data, s, dy, weight.value().data(), x.grad_buffer().data());
-      if (weight.requires_grad())
-        MACER_DISPATCH(dev, conv2d_backward_weight, s, x.value().data(), dy,
-                       weight.grad_buffer().data());
-      if (bias.requires_grad())
-        MACER_DISPATCH(dev, conv2d_backward_bias, s, dy, bias.grad_buffer().data());
+      MACER_DISPATCH(dev, conv2d_backward, s, x.value().data(), out.grad().data(), weight.value().data(),
+                     x.requires_grad() ? x.grad_buffer().data() : nullptr,
+                     weight.requires_grad() ? weight.grad_buffer().data() : nullptr,
+                     bias.requires_grad() ? bias.grad_buffer().data() : nullptr);
     });
   return out;
 }

@@ -17,6 +17,8 @@ struct Conv2dShape {
 // backward_data:   dx (N,C,H,W) += conv_transpose(dy, weight)
 // backward_weight: dweight (K,C,R,S) += correlation of x and dy
 // backward_bias:   dbias (K) += sum of dy over N, P, Q
+// backward:        the three above in one call, each skipped when its output is null (the CPU
+//                  fast path then brings dy into its layout once for both convolutions)
 #define MACER_CONV2D_API                                                                     \
   void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight,             \
                       const float* bias, float* y);                                         \
@@ -24,7 +26,9 @@ struct Conv2dShape {
                             float* dx);                                                     \
   void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy,         \
                               float* dweight);                                              \
-  void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias);
+  void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias);             \
+  void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy,                \
+                       const float* weight, float* dx, float* dweight, float* dbias);
 
 namespace cpu { MACER_CONV2D_API }
 namespace cpu::ref { MACER_CONV2D_API }

@@ -38,6 +38,13 @@ void conv2d_backward_weight(const Conv2dShape& sh, const float* x, const float* 
   dnnl_conv::backward_weight(sh, x, dy, dweight);
 }
 
+void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx,
+                     float* dweight, float* dbias) {
+  if (g_reference || sh.n == 0) return ref::conv2d_backward(sh, x, dy, weight, dx, dweight, dbias);
+  if (dx || dweight) dnnl_conv::backward(sh, x, dy, weight, dx, dweight);
+  if (dbias) conv2d_backward_bias(sh, dy, dbias);
+}
+
 // dbias[k] += sum over (n, p, q) of dy[n][k][p][q]: one thread per block of channels, each
 // channel summed in double in eight interleaved partial sums (so the adds pipeline) that are
 // combined in a fixed order: the result does not depend on the threads.

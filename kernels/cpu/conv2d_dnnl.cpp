@@ -243,6 +243,44 @@ void backward_weight(const Conv2dShape& s, const float* x, const float* dy, floa
   });
 }
 
+void backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight, float* dx,
+              float* dweight) {
+  if (!dx || !dweight) {
+    if (dx) backward_data(s, dy, weight, dx);
+    if (dweight) backward_weight(s, x, dy, dweight);
+    return;
+  }
+  run("convolution backward", [&] {
+    Plans& plans = plans_for(s);
+    if (!plans.bwd_data) plans.bwd_data = std::make_unique<BackwardDataPlan>(plans.descs);
+    if (!plans.bwd_weight) plans.bwd_weight = std::make_unique<BackwardWeightPlan>(plans.descs);
+    BackwardDataPlan& d = *plans.bwd_data;
+    BackwardWeightPlan& w = *plans.bwd_weight;
+    dnnl::stream& st = cpu_stream();
+    // dy in the layout both want, brought in once (both operands use the kDst buffer); the data
+    // pass's kSrc and kWei buffers are consumed before the weights pass overwrites them.
+    const bool share = d.ddst.inner.get_desc() == w.ddst.inner.get_desc();
+    bring_in(st, d.ddst, d.ddst_in, dy);
+    bring_in(st, d.wei, d.wei_in, weight);
+    d.dsrc.bind(dx);
+    d.conv.execute(st, {{DNNL_ARG_DIFF_DST, d.ddst.inner}, {DNNL_ARG_WEIGHTS, d.wei.inner},
+                        {DNNL_ARG_DIFF_SRC, d.dsrc.inner}});
+    d.dsrc_add.execute(st, d.dsrc.inner, d.dsrc.user);  // dx += diff_src
+    bring_in(st, w.src, w.src_in, x);
+    if (share) {
+      w.ddst.bind(dy);
+      w.ddst.inner.set_data_handle(d.ddst.inner.get_data_handle());
+    } else {
+      bring_in(st, w.ddst, w.ddst_in, dy);
+    }
+    w.dwei.bind(dweight);
+    w.conv.execute(st, {{DNNL_ARG_SRC, w.src.inner}, {DNNL_ARG_DIFF_DST, w.ddst.inner},
+                        {DNNL_ARG_DIFF_WEIGHTS, w.dwei.inner}});
+    w.dwei_add.execute(st, w.dwei.inner, w.dwei.user);  // dweight += diff_weights
+    st.wait();
+  });
+}
+
 }  // namespace macer::kernels::cpu::dnnl_conv
 
 #else  // no oneDNN in this build: kernels/cpu/conv2d.cpp always takes the reference
@@ -256,6 +294,9 @@ void backward_data(const Conv2dShape&, const float*, const float*, float*) {
   MACER_CHECK(false, "this build has no oneDNN");
 }
 void backward_weight(const Conv2dShape&, const float*, const float*, float*) {
+  MACER_CHECK(false, "this build has no oneDNN");
+}
+void backward(const Conv2dShape&, const float*, const float*, const float*, float*, float*) {
   MACER_CHECK(false, "this build has no oneDNN");
 }
 }  // namespace macer::kernels::cpu::dnnl_conv

@@ -139,4 +139,11 @@ void conv2d_backward_bias(const Conv2dShape& sh, const float* dy, float* dbias) 
   }
 }
 
+void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx,
+                     float* dweight, float* dbias) {
+  if (dx) conv2d_backward_data(sh, dy, weight, dx);
+  if (dweight) conv2d_backward_weight(sh, x, dy, dweight);
+  if (dbias) conv2d_backward_bias(sh, dy, dbias);
+}
+
 }  // namespace macer::kernels::cpu::ref

@@ -14,7 +14,10 @@ void relu_forward(int64_t n, const float* x, float* y) {
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx) {
   parallel_for(n, 1, [=](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+    for (int64_t i = b; i < e; ++i) {
+      const float g = dy[i];  // loaded unconditionally: the loop becomes a vector select
+      dx[i] += y[i] > 0.0f ? g : 0.0f;
+    }
   });
 }
 

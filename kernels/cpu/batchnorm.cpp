@@ -1,7 +1,7 @@
 // CPU batch normalisation (kernels/batchnorm.h), PyTorch's definition: biased variance to
-// normalise, unbiased variance in the running estimate; statistics summed in double. Channels
-// are split over the threads and each channel is summed in one fixed order (eight interleaved
-// partial sums, combined pairwise), so the number of threads changes no bit.
+// normalise, unbiased variance in the running estimate; statistics in one pass each, summed in
+// float blocks gathered in double (see channel_sums). Channels are split over the threads and
+// each channel is summed in one fixed order, so the number of threads changes no bit.
 #include "kernels/batchnorm.h"
 
 #include <cmath>
@@ -13,24 +13,38 @@ namespace macer::kernels::cpu {
 
 namespace {
 
-// Eight partial sums in double: lane l takes the elements i = l (mod 8) of each row.
-struct Lanes {
-  double v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  double total() const { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+// Sums over one channel's N rows of HW values: each row in blocks of at most 512 values, each
+// block summed in eight float lanes (so the adds vectorise and pipeline), every block's lanes
+// added into double partials; one fixed order, whatever the number of threads.
+constexpr int kBlock = 512;
+struct Sums {
+  double a = 0, b = 0;
 };
 
-// sum over the channel's N rows of f(i, row offset), f returning the term as double
-template <class Term>
-double channel_sum(const BatchNormShape& s, int64_t c, Term term) {
-  Lanes acc;
+// sum of term_a(j) and of term_b(j) over the channel, j the flat index of x[n][c][i]
+template <class TermA, class TermB>
+Sums channel_sums(const BatchNormShape& s, int64_t c, TermA term_a, TermB term_b) {
+  Sums out;
   for (int n = 0; n < s.n; ++n) {
-    const int64_t off = (int64_t(n) * s.c + c) * s.hw;
-    int i = 0;
-    for (; i + 8 <= s.hw; i += 8)
-      for (int l = 0; l < 8; ++l) acc.v[l] += term(off + i + l);
-    for (; i < s.hw; ++i) acc.v[i % 8] += term(off + i);
+    const int64_t row = (int64_t(n) * s.c + c) * s.hw;
+    for (int i0 = 0; i0 < s.hw; i0 += kBlock) {
+      const int i1 = i0 + kBlock < s.hw ? i0 + kBlock : s.hw;
+      float la[8] = {0, 0, 0, 0, 0, 0, 0, 0}, lb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int i = i0;
+      for (; i + 8 <= i1; i += 8)
+        for (int l = 0; l < 8; ++l) {
+          la[l] += term_a(row + i + l);
+          lb[l] += term_b(row + i + l);
+        }
+      for (; i < i1; ++i) {
+        la[i % 8] += term_a(row + i);
+        lb[i % 8] += term_b(row + i);
+      }
+      out.a += (double(la[0]) + la[1] + la[2] + la[3]) + (double(la[4]) + la[5] + la[6] + la[7]);
+      out.b += (double(lb[0]) + lb[1] + lb[2] + lb[3]) + (double(lb[4]) + lb[5] + lb[6] + lb[7]);
+    }
   }
-  return acc.total();
+  return out;
 }
 
 }  // namespace
@@ -40,11 +54,18 @@ void batchnorm_forward_train(const BatchNormShape& s, const float* x, const floa
   const int64_t m = int64_t(s.n) * s.hw;
   parallel_for(s.c, 3 * m, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      const double mean = channel_sum(s, c, [&](int64_t j) { return double(x[j]); }) / double(m);
-      const double sumsq = channel_sum(s, c, [&](int64_t j) {
-        const double d = double(x[j]) - mean;
-        return d * d;
-      });
+      // Two passes: the mean, then the sum of squared deviations from it (no cancellation).
+      const auto none = [](int64_t) { return 0.0f; };
+      const double mean = channel_sums(s, c, [&](int64_t j) { return x[j]; }, none).a / double(m);
+      const float meanf = float(mean);
+      const double sumsq = channel_sums(
+                               s, c,
+                               [&](int64_t j) {
+                                 const float d = x[j] - meanf;
+                                 return d * d;
+                               },
+                               none)
+                               .a;
       const double var = sumsq / double(m);  // biased: used to normalise
       const double invstd = 1.0 / std::sqrt(var + s.eps);
       save_mean[c] = float(mean);
@@ -85,9 +106,10 @@ void batchnorm_backward(const BatchNormShape& s, const float* dy, const float* x
     for (int64_t c = c0; c < c1; ++c) {
       const double mean = save_mean[c], invstd = save_invstd[c];
       // sum dy and sum dy * xhat = invstd * sum dy (x - mean) over the channel
-      const double sum_dy = channel_sum(s, c, [&](int64_t j) { return double(dy[j]); });
-      const double sum_dy_xhat =
-          invstd * channel_sum(s, c, [&](int64_t j) { return double(dy[j]) * (double(x[j]) - mean); });
+      const float meanf = float(mean);
+      const Sums sums = channel_sums(
+          s, c, [&](int64_t j) { return dy[j]; }, [&](int64_t j) { return dy[j] * (x[j] - meanf); });
+      const double sum_dy = sums.a, sum_dy_xhat = invstd * sums.b;
       dbeta[c] += float(sum_dy);
       dgamma[c] += float(sum_dy_xhat);
       // dx = gamma invstd / M (M dy - sum dy - xhat sum dy*xhat), expanded per channel into
@@ -95,7 +117,6 @@ void batchnorm_backward(const BatchNormShape& s, const float* dy, const float* x
       // C = -gamma invstd sum_dy / M (coefficients in double, the elementwise step in float)
       const double k = gamma[c] * invstd / m;
       const float A = float(k * m), B = float(-k * invstd * sum_dy_xhat), C = float(-k * sum_dy);
-      const float meanf = float(mean);
       for (int n = 0; n < s.n; ++n) {
         const int64_t off = (int64_t(n) * s.c + c) * s.hw;
         const float *xp = x + off, *dyp = dy + off;

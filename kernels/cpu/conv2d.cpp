@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels/cpu/conv2d_dnnl.h"
+#include "kernels/cpu/conv2d_unfold.h"
 #include "kernels/cpu/parallel.h"
 
 namespace macer::kernels::cpu {
@@ -17,6 +18,15 @@ bool reference_from_env() {
   return v && std::strcmp(v, "reference") == 0;
 }
 std::atomic<bool> g_reference{reference_from_env() || !dnnl_conv::built()};
+// Which fast kernel a shape takes, chosen by measurement (bench/RESULTS.md, 2026-11-26): oneDNN's
+// direct kernels work on blocks of 16 channels, so counts like LeNet's 20 and 50 are padded and
+// run at a fraction of the rate the unfolding (im2col + one sgemm per group) reaches there. Inputs
+// of at most 4 channels (the stems) have their own direct kernel and stay on oneDNN.
+bool use_unfold(const Conv2dShape& sh) {
+  const bool blocks = sh.k % 16 == 0 && (sh.c % 16 == 0 || sh.c <= 4);
+  return !blocks;
+}
+
 }  // namespace
 
 bool conv2d_fast_path_built() { return dnnl_conv::built(); }
@@ -25,23 +35,31 @@ bool conv2d_using_reference() { return g_reference; }
 
 void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y) {
   if (g_reference || sh.n == 0) return ref::conv2d_forward(sh, x, weight, bias, y);
+  if (use_unfold(sh)) return unfold_conv::forward(sh, x, weight, bias, y);
   dnnl_conv::forward(sh, x, weight, bias, y);
 }
 
 void conv2d_backward_data(const Conv2dShape& sh, const float* dy, const float* weight, float* dx) {
   if (g_reference || sh.n == 0) return ref::conv2d_backward_data(sh, dy, weight, dx);
+  if (use_unfold(sh)) return unfold_conv::backward_data(sh, dy, weight, dx);
   dnnl_conv::backward_data(sh, dy, weight, dx);
 }
 
 void conv2d_backward_weight(const Conv2dShape& sh, const float* x, const float* dy, float* dweight) {
   if (g_reference || sh.n == 0) return ref::conv2d_backward_weight(sh, x, dy, dweight);
+  if (use_unfold(sh)) return unfold_conv::backward_weight(sh, x, dy, dweight);
   dnnl_conv::backward_weight(sh, x, dy, dweight);
 }
 
 void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx,
                      float* dweight, float* dbias) {
   if (g_reference || sh.n == 0) return ref::conv2d_backward(sh, x, dy, weight, dx, dweight, dbias);
-  if (dx || dweight) dnnl_conv::backward(sh, x, dy, weight, dx, dweight);
+  if (use_unfold(sh)) {
+    if (dx) unfold_conv::backward_data(sh, dy, weight, dx);
+    if (dweight) unfold_conv::backward_weight(sh, x, dy, dweight);
+  } else if (dx || dweight) {
+    dnnl_conv::backward(sh, x, dy, weight, dx, dweight);
+  }
   if (dbias) conv2d_backward_bias(sh, dy, dbias);
 }
 

@@ -8,7 +8,6 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -28,11 +27,11 @@ dnnl::engine& cpu_engine() {
   return e;
 }
 
-// Buffers for tensors in the primitives' layouts, one per role and shared by every shape
-// (calls run one at a time), grown to the largest size asked for.
+// Buffers for tensors in the primitives' layouts, one per role and per thread, shared by every
+// shape (a thread runs one call at a time), grown to the largest size asked for.
 enum Role { kSrc, kWei, kDst, kCount };
 float* role_buffer(Role role, size_t bytes) {
-  static std::vector<float> buffers[kCount];
+  thread_local std::vector<float> buffers[kCount];
   std::vector<float>& b = buffers[role];
   if (b.size() * sizeof(float) < bytes) b.resize((bytes + sizeof(float) - 1) / sizeof(float));
   return b.data();
@@ -151,22 +150,19 @@ struct Plans {
   explicit Plans(const Conv2dShape& s) : descs(s) {}
 };
 
-// Plans by shape. Convolutions run one at a time (the engine's ops are called from one
-// thread); the map is small: one entry per distinct shape, cleared if it ever grows large.
-std::mutex g_mutex;
-std::map<std::tuple<int, int, int, int, int, int, int, int, int>, std::unique_ptr<Plans>> g_plans;
-
+// Plans by shape, per thread (threads that convolve at the same time share nothing here); the
+// map is small: one entry per distinct shape, cleared if it ever grows large.
 Plans& plans_for(const Conv2dShape& s) {
-  std::lock_guard<std::mutex> lock(g_mutex);
+  thread_local std::map<std::tuple<int, int, int, int, int, int, int, int, int>, std::unique_ptr<Plans>> plans;
   auto key = std::make_tuple(s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad);
-  auto it = g_plans.find(key);
-  if (it != g_plans.end()) return *it->second;
-  if (g_plans.size() >= 256) g_plans.clear();
-  return *(g_plans[key] = std::make_unique<Plans>(s));
+  auto it = plans.find(key);
+  if (it != plans.end()) return *it->second;
+  if (plans.size() >= 256) plans.clear();
+  return *(plans[key] = std::make_unique<Plans>(s));
 }
 
 dnnl::stream& cpu_stream() {
-  static dnnl::stream st(cpu_engine());
+  thread_local dnnl::stream st(cpu_engine());
   return st;
 }
 

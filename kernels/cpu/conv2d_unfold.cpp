@@ -86,9 +86,10 @@ void im2col_rows(const Conv2dShape& sh, const float* x, float* col, int64_t ld) 
           }
           const float* in = x + (int64_t(c) * sh.h + ih) * sh.w;  // iw = q*stride - pad + s
           std::fill(out, out + lo, 0.0f);
-          if (sh.stride == 1)
-            std::memcpy(out + lo, in + (lo - sh.pad + s), size_t(hi - lo) * sizeof(float));
-          else
+          if (sh.stride == 1) {
+            const float* from = in + (s - sh.pad);  // short runs: a loop beats a memcpy call
+            for (int q = lo; q < hi; ++q) out[q] = from[q];
+          } else
             for (int q = lo; q < hi; ++q) out[q] = in[q * sh.stride - sh.pad + s];
           std::fill(out + hi, out + Q, 0.0f);
         }

@@ -22,13 +22,18 @@ void maxpool_2x2(const Pool2dShape& s, const float* x, float* y, int32_t* argmax
       for (int oh = 0; oh < ph; ++oh) {
         const float* r0 = xp + 2 * oh * W;
         const float* r1 = r0 + W;
+        const int32_t top = 2 * oh * W, bottom = top + W;
         for (int ow = 0; ow < pw; ++ow) {
           const int i = 2 * ow;
+          // branch-free selects (the comparisons are unpredictable); strict > keeps the first
           float best = r0[i];
-          int32_t at = 2 * oh * W + i;
-          if (r0[i + 1] > best) best = r0[i + 1], at = 2 * oh * W + i + 1;
-          if (r1[i] > best) best = r1[i], at = (2 * oh + 1) * W + i;
-          if (r1[i + 1] > best) best = r1[i + 1], at = (2 * oh + 1) * W + i + 1;
+          int32_t at = top + i;
+          const bool b1 = r0[i + 1] > best;
+          best = b1 ? r0[i + 1] : best, at = b1 ? top + i + 1 : at;
+          const bool b2 = r1[i] > best;
+          best = b2 ? r1[i] : best, at = b2 ? bottom + i : at;
+          const bool b3 = r1[i + 1] > best;
+          best = b3 ? r1[i + 1] : best, at = b3 ? bottom + i + 1 : at;
           yp[oh * pw + ow] = best;
           ap[oh * pw + ow] = at;
         }

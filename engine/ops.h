@@ -18,6 +18,7 @@ struct BatchNormParams {
   bool training = true;
   float momentum = 0.1f;
   float eps = 1e-5f;
+  bool relu = false;  // then a ReLU on the output: relu(batch_norm(x)), fused on the CPU
 };
 
 // x (N,C,H,W), weight (K,C,R,S), bias (K) or undefined -> (N,K,P,Q)

@@ -67,10 +67,15 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   kernels::BatchNormShape s{int(xs[0]), int(c), int(xs.size() == 4 ? xs[2] * xs[3] : 1), p.eps,
                             p.momentum};
   Device dev = x.device();
+  // With p.relu the CPU kernels apply the ReLU in their own pass (s.relu); elsewhere it runs after.
+  const bool fused = p.relu && dev == Device::CPU;
+  s.relu = fused;
+  const int64_t numel = shape_numel(xs);
   Tensor y = Tensor::empty(xs, dev);
   if (!p.training) {
     MACER_DISPATCH(dev, batchnorm_forward_eval, s, x.value().data(), gamma.value().data(),
                    beta.value().data(), running_mean.data(), running_var.data(), y.data());
+    if (p.relu && !fused) MACER_DISPATCH(dev, relu_forward, numel, y.data(), y.data());
     MACER_CHECK(!any_requires_grad({&x, &gamma, &beta}),
                 "batch_norm: gradients through eval mode are not supported; use train() or NoGradGuard");
     return Var(y);
@@ -81,6 +86,7 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   MACER_DISPATCH(dev, batchnorm_forward_train, s, x.value().data(), gamma.value().data(),
                  beta.value().data(), running_mean.data(), running_var.data(), y.data(),
                  save_mean.data(), save_invstd.data());
+  if (p.relu && !fused) MACER_DISPATCH(dev, relu_forward, numel, y.data(), y.data());
   bool needs = any_requires_grad({&x, &gamma, &beta});
   Var out = make_output(y, needs);
   if (needs)
@@ -90,9 +96,21 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
       Tensor dx = x.requires_grad() ? x.grad_buffer() : Tensor::zeros(xs, dev);
       Tensor dg = gamma.requires_grad() ? gamma.grad_buffer() : Tensor::zeros({c}, dev);
       Tensor db = beta.requires_grad() ? beta.grad_buffer() : Tensor::zeros({c}, dev);
-      MACER_DISPATCH(dev, batchnorm_backward, s, out.grad().data(), x.value().data(),
-                     gamma.value().data(), save_mean.data(), save_invstd.data(), dx.data(),
-                     dg.data(), db.data());
+      if (fused) {  // g = dy where y > 0, inside the batch norm backward
+        kernels::cpu::batchnorm_relu_backward(s, out.grad().data(), out.value().data(), x.value().data(),
+                                              gamma.value().data(), save_mean.data(), save_invstd.data(),
+                                              dx.data(), dg.data(), db.data());
+        return;
+      }
+      const float* dy = out.grad().data();
+      Tensor masked;  // the ReLU's backward first, when it ran as its own kernel
+      if (p.relu) {
+        masked = Tensor::zeros(xs, dev);
+        MACER_DISPATCH(dev, relu_backward, numel, out.value().data(), dy, masked.data());
+        dy = masked.data();
+      }
+      MACER_DISPATCH(dev, batchnorm_backward, s, dy, x.value().data(), gamma.value().data(), save_mean.data(),
+                     save_invstd.data(), dx.data(), dg.data(), db.data());
     });
   return out;
 }

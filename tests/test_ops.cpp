@@ -37,6 +37,51 @@ TEST_CASE("batch norm gradients of x, gamma and beta in training mode (4-d and 2
   }
 }
 
+// The fused relu(batch_norm(x)) (BatchNormParams::relu; one kernel each way on the CPU) against the
+// two ops one after the other: outputs, running statistics and all three gradients, both modes.
+TEST_CASE("batch norm with a fused ReLU equals relu(batch_norm) in values and gradients", "[ops][bn][grad]") {
+  for (Shape shape : {Shape{6, 5, 7, 9}, Shape{9, 4}, Shape{3, 2, 33, 17}}) {
+    INFO("x " << shape_string(shape));
+    const int64_t c = shape[1];
+    Tensor x = random_tensor(shape, 31, -1.0f, 2.0f), g0 = random_tensor({c}, 32, 0.5f, 1.5f), b0 = random_tensor({c}, 33);
+    Tensor dy = random_tensor(shape, 34);
+    struct Run {
+      Tensor y, dx, dg, db, rm, rv, eval;
+    };
+    auto run = [&](bool fused) {
+      Var xv(x.clone(), true), g(g0.clone(), true), b(b0.clone(), true);
+      Run r{Tensor(), Tensor(), Tensor(), Tensor(), Tensor::zeros({c}), Tensor::full({c}, 1.0f), Tensor()};
+      ops::BatchNormParams p;
+      p.relu = fused;
+      Var y = ops::batch_norm(xv, g, b, r.rm, r.rv, p);
+      if (!fused) y = ops::relu(y);
+      backward(weighted_sum(y, to_doubles(dy)));
+      r.y = y.value(), r.dx = xv.grad(), r.dg = g.grad(), r.db = b.grad();
+      NoGradGuard no_grad;
+      p.training = false;
+      Var e = ops::batch_norm(Var(x), Var(g0), Var(b0), r.rm, r.rv, p);
+      r.eval = fused ? e.value() : ops::relu(e).value();
+      return r;
+    };
+    Run fused = run(true), plain = run(false);
+    require_close(fused.y, plain.y, 1e-6, 1e-6, "forward");
+    require_close(fused.rm, plain.rm, 1e-6, 1e-7, "running mean");
+    require_close(fused.rv, plain.rv, 1e-6, 1e-7, "running var");
+    require_close(fused.dx, plain.dx, 1e-5, 1e-5, "dx");
+    require_close(fused.dg, plain.dg, 1e-5, 1e-5, "dgamma");
+    require_close(fused.db, plain.db, 1e-5, 1e-5, "dbeta");
+    require_close(fused.eval, plain.eval, 1e-6, 1e-6, "eval mode");
+    // Finite differences through the fused op itself, on the small shapes: in a large channel a
+    // step of every input moves all its outputs and some of them across the ReLU's kink.
+    if (shape_numel(shape) > 2000) continue;
+    Tensor rm = Tensor::zeros({c}), rv = Tensor::full({c}, 1.0f);
+    ops::BatchNormParams p;
+    p.relu = true;
+    check_gradients([&](const std::vector<Var>& v) { return ops::batch_norm(v[0], v[1], v[2], rm, rv, p); },
+                    {x, g0, b0}, {true, true, true}, GradCheckOptions{1e-3, 3e-2, 3e-3});
+  }
+}
+
 TEST_CASE("batch norm follows PyTorch: biased variance to normalise, unbiased running var, eval mode",
           "[ops][bn]") {
   for (Shape shape : {Shape{5, 3, 2, 3}, Shape{8, 3}}) {

@@ -4,6 +4,7 @@
 // each channel is summed in one fixed order, so the number of threads changes no bit.
 #include "kernels/batchnorm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -78,7 +79,10 @@ void batchnorm_forward_train(const BatchNormShape& s, const float* x, const floa
       for (int n = 0; n < s.n; ++n) {
         const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
         float* yp = y + (int64_t(n) * s.c + c) * s.hw;
-        for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
+        if (s.relu)
+          for (int i = 0; i < s.hw; ++i) yp[i] = std::max(a * xp[i] + b, 0.0f);
+        else
+          for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
       }
     }
   });
@@ -93,38 +97,60 @@ void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float
       for (int n = 0; n < s.n; ++n) {
         const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
         float* yp = y + (int64_t(n) * s.c + c) * s.hw;
-        for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
+        if (s.relu)
+          for (int i = 0; i < s.hw; ++i) yp[i] = std::max(a * xp[i] + b, 0.0f);
+        else
+          for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
       }
     }
   });
 }
 
-void batchnorm_backward(const BatchNormShape& s, const float* dy, const float* x, const float* gamma,
-                        const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
+namespace {
+
+// The BN backward on g = dy, or with kRelu on g = dy where y > 0, else 0.
+template <bool kRelu>
+void backward_impl(const BatchNormShape& s, const float* dy, const float* y, const float* x, const float* gamma,
+                   const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
   const double m = double(int64_t(s.n) * s.hw);
+  const auto g = [=](int64_t j) {
+    if constexpr (kRelu) return y[j] > 0.0f ? dy[j] : 0.0f;
+    return dy[j];
+  };
   parallel_for(s.c, 3 * int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const double mean = save_mean[c], invstd = save_invstd[c];
-      // sum dy and sum dy * xhat = invstd * sum dy (x - mean) over the channel
+      // sum g and sum g * xhat = invstd * sum g (x - mean) over the channel
       const float meanf = float(mean);
       const Sums sums = channel_sums(
-          s, c, [&](int64_t j) { return dy[j]; }, [&](int64_t j) { return dy[j] * (x[j] - meanf); });
+          s, c, [&](int64_t j) { return g(j); }, [&](int64_t j) { return g(j) * (x[j] - meanf); });
       const double sum_dy = sums.a, sum_dy_xhat = invstd * sums.b;
       dbeta[c] += float(sum_dy);
       dgamma[c] += float(sum_dy_xhat);
-      // dx = gamma invstd / M (M dy - sum dy - xhat sum dy*xhat), expanded per channel into
-      // dx += A dy + B (x - mean) + C: A = gamma invstd, B = -gamma invstd^2 sum_dy_xhat / M,
-      // C = -gamma invstd sum_dy / M (coefficients in double, the elementwise step in float)
+      // dx = gamma invstd / M (M g - sum g - xhat sum g*xhat), expanded per channel into
+      // dx += A g + B (x - mean) + C: A = gamma invstd, B = -gamma invstd^2 sum_g_xhat / M,
+      // C = -gamma invstd sum_g / M (coefficients in double, the elementwise step in float)
       const double k = gamma[c] * invstd / m;
       const float A = float(k * m), B = float(-k * invstd * sum_dy_xhat), C = float(-k * sum_dy);
       for (int n = 0; n < s.n; ++n) {
         const int64_t off = (int64_t(n) * s.c + c) * s.hw;
-        const float *xp = x + off, *dyp = dy + off;
-        float* dxp = dx + off;
-        for (int i = 0; i < s.hw; ++i) dxp[i] += A * dyp[i] + B * (xp[i] - meanf) + C;
+        for (int i = 0; i < s.hw; ++i) dx[off + i] += A * g(off + i) + B * (x[off + i] - meanf) + C;
       }
     }
   });
+}
+
+}  // namespace
+
+void batchnorm_backward(const BatchNormShape& s, const float* dy, const float* x, const float* gamma,
+                        const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
+  backward_impl<false>(s, dy, nullptr, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+}
+
+void batchnorm_relu_backward(const BatchNormShape& s, const float* dy, const float* y, const float* x,
+                             const float* gamma, const float* save_mean, const float* save_invstd, float* dx,
+                             float* dgamma, float* dbeta) {
+  backward_impl<true>(s, dy, y, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
 }
 
 }  // namespace macer::kernels::cpu

@@ -114,8 +114,9 @@ void backward_impl(const BatchNormShape& s, const float* dy, const float* y, con
                    const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
   const double m = double(int64_t(s.n) * s.hw);
   const auto g = [=](int64_t j) {
-    if constexpr (kRelu) return y[j] > 0.0f ? dy[j] : 0.0f;
-    return dy[j];
+    const float d = dy[j];  // loaded unconditionally, so the mask is a vector select
+    if constexpr (kRelu) return y[j] > 0.0f ? d : 0.0f;
+    return d;
   };
   parallel_for(s.c, 3 * int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {

@@ -150,6 +150,27 @@ Var add(const Var& a, const Var& b) {
   return out;
 }
 
+Var add_relu(const Var& a, const Var& b) {
+  MACER_CHECK(a.shape() == b.shape(),
+              "add_relu: shapes " << shape_string(a.shape()) << " and " << shape_string(b.shape()));
+  check_same_device(a, b, "add_relu");
+  Device dev = a.device();
+  if (dev != Device::CPU) return relu(add(a, b));  // the GPU runs the two ops
+  int64_t n = a.value().numel();
+  Tensor y = Tensor::empty(a.shape(), dev);
+  kernels::cpu::add_relu_forward(n, a.value().data(), b.value().data(), y.data());
+  bool needs = any_requires_grad({&a, &b});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      kernels::cpu::add_relu_backward(n, out.value().data(), out.grad().data(),
+                                      a.requires_grad() ? a.grad_buffer().data() : nullptr,
+                                      b.requires_grad() ? b.grad_buffer().data() : nullptr);
+    });
+  return out;
+}
+
 namespace {
 kernels::Pool2dShape pool_shape(const Var& x, Pool2dParams p, const char* op) {
   const Shape& xs = x.shape();

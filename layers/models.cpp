@@ -22,7 +22,7 @@ Var BasicBlock::forward(const Var& x) {
   Var h = bn1_->forward_relu(conv1_->forward(x));
   h = bn2_->forward(conv2_->forward(h));
   Var shortcut = down_conv_ ? down_bn_->forward(down_conv_->forward(x)) : x;
-  return ops::relu(ops::add(h, shortcut));
+  return ops::add_relu(h, shortcut);
 }
 
 Bottleneck::Bottleneck(int in, int width, int stride, std::mt19937_64& rng) {
@@ -47,7 +47,7 @@ Var Bottleneck::forward(const Var& x) {
   h = bn2_->forward_relu(conv2_->forward(h));
   h = bn3_->forward(conv3_->forward(h));
   Var shortcut = down_conv_ ? down_bn_->forward(down_conv_->forward(x)) : x;
-  return ops::relu(ops::add(h, shortcut));
+  return ops::add_relu(h, shortcut);
 }
 
 void Stage::add(std::shared_ptr<Module> block) {

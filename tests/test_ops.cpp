@@ -204,6 +204,29 @@ void naive_pools(const Tensor& x, ops::Pool2dParams p, std::vector<float>& mx, s
 }
 }  // namespace
 
+// The fused relu(a + b) of the residual blocks against relu(add(a, b)), also with a == b.
+TEST_CASE("add_relu equals relu(add) in values and gradients", "[ops][grad]") {
+  const Shape shape{3, 4, 5, 7};
+  Tensor a0 = random_tensor(shape, 41), b0 = random_tensor(shape, 42), dy = random_tensor(shape, 43);
+  for (bool same : {false, true}) {
+    INFO((same ? "a and b the same variable" : "two variables"));
+    auto run = [&](bool fused) {
+      Var a(a0.clone(), true), b(b0.clone(), true);
+      const Var& second = same ? a : b;
+      Var y = fused ? ops::add_relu(a, second) : ops::relu(ops::add(a, second));
+      backward(weighted_sum(y, to_doubles(dy)));
+      return std::vector<Tensor>{y.value(), a.grad(), same ? a.grad() : b.grad()};
+    };
+    std::vector<Tensor> fused = run(true), plain = run(false);
+    for (size_t i = 0; i < fused.size(); ++i) require_close(fused[i], plain[i], 0.0, 0.0, "output/gradient");
+  }
+  // Finite differences away from the kink: a + b = 2c with |c| >= 0.2, half of them negative.
+  Tensor c = random_tensor(shape, 44, 0.2f, 1.0f);
+  for (int64_t i = 0; i < c.numel(); i += 2) c.data()[i] = -c.data()[i];
+  check_gradients([](const std::vector<Var>& v) { return ops::add_relu(v[0], v[1]); }, {c, c.clone()},
+                  {true, true});
+}
+
 TEST_CASE("max and average pooling: forwards against naive windows, and gradients", "[ops][pool][grad]") {
   struct Case { int h, w, kernel, stride, pad; };
   const Case cases[] = {{6, 6, 2, 2, 0}, {7, 5, 3, 2, 1}, {8, 8, 8, 8, 0},  // global 8x8 (ResNet-110)

@@ -45,4 +45,24 @@ void scale(int64_t n, float alpha, float* dst) {
   });
 }
 
+void add_relu_forward(int64_t n, const float* a, const float* b, float* y) {
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float v = a[i] + b[i];
+      y[i] = v > 0.0f ? v : 0.0f;
+    }
+  });
+}
+
+void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db) {
+  parallel_for(n, 2, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float d = dy[i];
+      const float g = y[i] > 0.0f ? d : 0.0f;
+      if (da) da[i] += g;
+      if (db) db[i] += g;
+    }
+  });
+}
+
 }  // namespace macer::kernels::cpu

@@ -37,19 +37,23 @@ Register noisy("noisy_copies", "x (B,3,32,32) -> (B*16,3,32,32) + sigma N(0,1), 
 
 // The distinct convolutions of the Cifar ResNet-110 (32x32 input): stem, three stage widths,
 // the two stride-2 3x3 convs and the two 1x1 projections.
+// LeNet's two (28x28 MNIST input) at the batch of its MACER step, B*k = 1024, on both devices.
+// MACER_CPU_CONV=reference in the environment times the CPU reference instead of the fast path.
 struct ConvCase {
   const char* name;
   int c, k, hw, r, stride, pad;
+  bool lenet = false;
 };
 const ConvCase kResNetConvs[] = {
     {"conv_stem_3to16_32", 3, 16, 32, 3, 1, 1},   {"conv_16to16_32", 16, 16, 32, 3, 1, 1},
     {"conv_16to32_s2", 16, 32, 32, 3, 2, 1},      {"conv_32to32_16", 32, 32, 16, 3, 1, 1},
     {"conv_32to64_s2", 32, 64, 16, 3, 2, 1},      {"conv_64to64_8", 64, 64, 8, 3, 1, 1},
     {"conv_1x1_16to32_s2", 16, 32, 32, 1, 2, 0},  {"conv_1x1_32to64_s2", 32, 64, 16, 1, 2, 0},
+    {"conv_lenet_1to20_28", 1, 20, 28, 5, 1, 0, true}, {"conv_lenet_20to50_12", 20, 50, 12, 5, 1, 0, true},
 };
 
 Result run_conv(const ConvCase& cc, int pass, const Options& o) {
-  int n = batch_or(o, 1024, 32);
+  int n = cc.lenet ? batch_or(o, 1024, 1024) : batch_or(o, 1024, 32);
   kernels::Conv2dShape s{n, cc.c, cc.hw, cc.hw, cc.k, cc.r, cc.r, cc.stride, cc.pad};
   Tensor x = random_tensor({n, cc.c, cc.hw, cc.hw}, o.device, 2);
   Tensor w = random_tensor({cc.k, cc.c, cc.r, cc.r}, o.device, 3);
@@ -73,7 +77,7 @@ struct RegisterConvs {
       for (int pass = 0; pass < 3; ++pass) {
         static const char* kPass[] = {"fwd", "bwd_data", "bwd_filter"};
         std::string name = std::string(cc.name) + "." + kPass[pass];
-        registry().push_back({name, "ResNet-110 convolution at batch 1024 (GPU) / 32 (CPU)",
+        registry().push_back({name, cc.lenet ? "LeNet convolution at batch 1024" : "ResNet-110 convolution at batch 1024 (GPU) / 32 (CPU)",
                               [cc, pass](const Options& o) { return run_conv(cc, pass, o); }});
       }
   }

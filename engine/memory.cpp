@@ -1,7 +1,9 @@
-// Host allocation (64-byte aligned) and the CUDA caching allocator: blocks are rounded up to
-// 512 bytes and kept in per-size free lists; a cudaMalloc that fails empties the cache, retries.
+// Host allocation (64-byte aligned; large blocks kept by size for reuse, so a steady training
+// step maps no fresh pages) and the CUDA caching allocator: blocks are rounded up to 512 bytes
+// and kept in per-size free lists; a cudaMalloc that fails empties the cache, retries.
 #include "engine/memory.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "kernels/check.h"
+#include "kernels/cpu/parallel.h"
 #ifdef MACER_HAVE_CUDA
 #include "kernels/cuda/context.h"
 #endif
@@ -18,11 +21,57 @@ namespace macer {
 
 namespace {
 
+// Large host blocks come back to free lists by exact (64-byte rounded) size instead of going
+// to the C library, which maps blocks this large afresh on every allocation and page-faults them
+// in again. Shapes repeat from step to step, so the lists serve nearly every request. Small
+// blocks go straight to malloc; at most kHostCacheMax bytes are held, the rest is freed.
+class HostCache {
+ public:
+  static constexpr size_t kMinCached = size_t(256) << 10;  // 256 KiB
+  static constexpr size_t kHostCacheMax = size_t(2) << 30;  // 2 GiB
+
+  std::shared_ptr<void> allocate(size_t bytes) {
+    const size_t rounded = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
+    if (rounded < kMinCached) return std::shared_ptr<void>(checked_alloc(rounded, bytes), [](void* q) { std::free(q); });
+    void* p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(rounded);
+      if (it != free_.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+        cached_ -= rounded;
+      }
+    }
+    if (!p) p = checked_alloc(rounded, bytes);
+    return std::shared_ptr<void>(p, [this, rounded](void* q) { give_back(q, rounded); });
+  }
+
+ private:
+  static void* checked_alloc(size_t rounded, size_t bytes) {
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p) throw OutOfMemory("out of host memory allocating " + std::to_string(bytes) + " bytes");
+    return p;
+  }
+  void give_back(void* q, size_t rounded) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_ + rounded <= kHostCacheMax) {
+        free_[rounded].push_back(q);
+        cached_ += rounded;
+        return;
+      }
+    }
+    std::free(q);
+  }
+  std::mutex mutex_;
+  std::map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
 std::shared_ptr<void> allocate_host(size_t bytes) {
-  size_t rounded = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-  if (!p) throw OutOfMemory("out of host memory allocating " + std::to_string(bytes) + " bytes");
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  static HostCache* cache = new HostCache();  // never destroyed: blocks may outlive main()
+  return cache->allocate(bytes);
 }
 
 #ifdef MACER_HAVE_CUDA
@@ -155,8 +204,12 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 
 void zero_bytes(void* dst, Device device, size_t bytes) {
   if (bytes == 0) return;
-  if (device == Device::CPU) {
-    std::memset(dst, 0, bytes);
+  if (device == Device::CPU) {  // in 64 KiB pieces over the cores (gradient buffers are large)
+    const int64_t piece = int64_t(64) << 10, pieces = (int64_t(bytes) + piece - 1) / piece;
+    kernels::cpu::parallel_for(pieces, piece / 4, [=](int64_t b, int64_t e) {
+      const int64_t begin = b * piece, end = std::min<int64_t>(e * piece, int64_t(bytes));
+      std::memset(static_cast<char*>(dst) + begin, 0, size_t(end - begin));
+    });
     return;
   }
 #ifdef MACER_HAVE_CUDA

@@ -20,6 +20,7 @@ struct BatchNormParams {
   bool training = true;
   float momentum = 0.1f;
   float eps = 1e-5f;
+  bool relu = false;  // then a ReLU on the output: relu(batch_norm(x)), fused on the CPU
 };
 
 // x (N,C,H,W), weight (K,C,R,S), bias (K) or undefined -> (N,K,P,Q)
@@ -29,6 +30,7 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
                Tensor& running_var, BatchNormParams p);
 Var relu(const Var& x);
 Var add(const Var& a, const Var& b);
+Var add_relu(const Var& a, const Var& b);  // relu(add(a, b)) as one op (fused on the CPU)
 Var max_pool2d(const Var& x, Pool2dParams p);
 Var avg_pool2d(const Var& x, Pool2dParams p);
 // x (N,IN), weight (OUT,IN), bias (OUT) or undefined -> (N,OUT)

@@ -48,14 +48,10 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
   if (needs)
     record([=]() {
       if (!out.grad().defined()) return;
-      const float* dy = out.grad().data();
-      if (x.requires_grad())
-        MACER_DISPATCH(dev, conv2d_backward_data, s, dy, weight.value().data(), x.grad_buffer().data());
-      if (weight.requires_grad())
-        MACER_DISPATCH(dev, conv2d_backward_weight, s, x.value().data(), dy,
-                       weight.grad_buffer().data());
-      if (bias.requires_grad())
-        MACER_DISPATCH(dev, conv2d_backward_bias, s, dy, bias.grad_buffer().data());
+      MACER_DISPATCH(dev, conv2d_backward, s, x.value().data(), out.grad().data(), weight.value().data(),
+                     x.requires_grad() ? x.grad_buffer().data() : nullptr,
+                     weight.requires_grad() ? weight.grad_buffer().data() : nullptr,
+                     bias.requires_grad() ? bias.grad_buffer().data() : nullptr);
     });
   return out;
 }
@@ -72,10 +68,15 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   kernels::BatchNormShape s{int(xs[0]), int(c), int(xs.size() == 4 ? xs[2] * xs[3] : 1), p.eps,
                             p.momentum};
   Device dev = x.device();
+  // With p.relu the CPU kernels apply the ReLU in their own pass (s.relu); elsewhere it runs after.
+  const bool fused = p.relu && dev == Device::CPU;
+  s.relu = fused;
+  const int64_t numel = shape_numel(xs);
   Tensor y = Tensor::empty(xs, dev);
   if (!p.training) {
     MACER_DISPATCH(dev, batchnorm_forward_eval, s, x.value().data(), gamma.value().data(),
                    beta.value().data(), running_mean.data(), running_var.data(), y.data());
+    if (p.relu && !fused) MACER_DISPATCH(dev, relu_forward, numel, y.data(), y.data());
     MACER_CHECK(!any_requires_grad({&x, &gamma, &beta}),
                 "batch_norm: gradients through eval mode are not supported; use train() or NoGradGuard");
     return Var(y);
@@ -86,6 +87,7 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   MACER_DISPATCH(dev, batchnorm_forward_train, s, x.value().data(), gamma.value().data(),
                  beta.value().data(), running_mean.data(), running_var.data(), y.data(),
                  save_mean.data(), save_invstd.data());
+  if (p.relu && !fused) MACER_DISPATCH(dev, relu_forward, numel, y.data(), y.data());
   bool needs = any_requires_grad({&x, &gamma, &beta});
   Var out = make_output(y, needs);
   if (needs)
@@ -95,9 +97,21 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
       Tensor dx = x.requires_grad() ? x.grad_buffer() : Tensor::zeros(xs, dev);
       Tensor dg = gamma.requires_grad() ? gamma.grad_buffer() : Tensor::zeros({c}, dev);
       Tensor db = beta.requires_grad() ? beta.grad_buffer() : Tensor::zeros({c}, dev);
-      MACER_DISPATCH(dev, batchnorm_backward, s, out.grad().data(), x.value().data(),
-                     gamma.value().data(), save_mean.data(), save_invstd.data(), dx.data(),
-                     dg.data(), db.data());
+      if (fused) {  // g = dy where y > 0, inside the batch norm backward
+        kernels::cpu::batchnorm_relu_backward(s, out.grad().data(), out.value().data(), x.value().data(),
+                                              gamma.value().data(), save_mean.data(), save_invstd.data(),
+                                              dx.data(), dg.data(), db.data());
+        return;
+      }
+      const float* dy = out.grad().data();
+      Tensor masked;  // the ReLU's backward first, when it ran as its own kernel
+      if (p.relu) {
+        masked = Tensor::zeros(xs, dev);
+        MACER_DISPATCH(dev, relu_backward, numel, out.value().data(), dy, masked.data());
+        dy = masked.data();
+      }
+      MACER_DISPATCH(dev, batchnorm_backward, s, dy, x.value().data(), gamma.value().data(), save_mean.data(),
+                     save_invstd.data(), dx.data(), dg.data(), db.data());
     });
   return out;
 }
@@ -133,6 +147,27 @@ Var add(const Var& a, const Var& b) {
       if (!out.grad().defined()) return;
       if (a.requires_grad()) MACER_DISPATCH(dev, accumulate, n, out.grad().data(), a.grad_buffer().data());
       if (b.requires_grad()) MACER_DISPATCH(dev, accumulate, n, out.grad().data(), b.grad_buffer().data());
+    });
+  return out;
+}
+
+Var add_relu(const Var& a, const Var& b) {
+  MACER_CHECK(a.shape() == b.shape(),
+              "add_relu: shapes " << shape_string(a.shape()) << " and " << shape_string(b.shape()));
+  check_same_device(a, b, "add_relu");
+  Device dev = a.device();
+  if (dev != Device::CPU) return relu(add(a, b));  // the GPU runs the two ops
+  int64_t n = a.value().numel();
+  Tensor y = Tensor::empty(a.shape(), dev);
+  kernels::cpu::add_relu_forward(n, a.value().data(), b.value().data(), y.data());
+  bool needs = any_requires_grad({&a, &b});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      kernels::cpu::add_relu_backward(n, out.value().data(), out.grad().data(),
+                                      a.requires_grad() ? a.grad_buffer().data() : nullptr,
+                                      b.requires_grad() ? b.grad_buffer().data() : nullptr);
     });
   return out;
 }

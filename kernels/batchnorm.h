@@ -8,6 +8,7 @@ struct BatchNormShape {
   int n, c, hw;  // x viewed as (N, C, H*W)
   float eps = 1e-5f;
   float momentum = 0.1f;
+  bool relu = false;  // CPU forwards only: y = max(BN(x), 0) in the same pass (CUDA: always false)
 };
 
 // forward_train: mean_c, var_c (biased) over N*HW; y = (x - mean) * invstd * gamma + beta;
@@ -32,5 +33,14 @@ struct BatchNormShape {
 namespace cpu { MACER_BATCHNORM_API }
 namespace cuda { MACER_BATCHNORM_API }
 #undef MACER_BATCHNORM_API
+
+namespace cpu {
+// Backward of y = relu(BN(x)) in one kernel (the CPU half of ops::batch_norm with relu; on the
+// GPU the op runs relu_backward, then batchnorm_backward): the BN backward above applied to
+// g = dy where y > 0, else 0. y is the fused forward's output.
+void batchnorm_relu_backward(const BatchNormShape& s, const float* dy, const float* y, const float* x,
+                             const float* gamma, const float* save_mean, const float* save_invstd, float* dx,
+                             float* dgamma, float* dbeta);
+}  // namespace cpu
 
 }  // namespace macer::kernels

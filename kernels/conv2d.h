@@ -1,5 +1,6 @@
 // 2-d convolution (NCHW, OIHW weights, square stride and padding, optional bias): one
-// declaration, a CPU implementation (im2col + sgemm) and a CUDA one (cuDNN).
+// declaration; on the CPU a fast path (oneDNN when built with it) and the plain reference
+// cpu::ref (im2col + sgemm) that tests check it against; on the GPU cuDNN.
 #pragma once
 
 namespace macer::kernels {
@@ -16,6 +17,8 @@ struct Conv2dShape {
 // backward_data:   dx (N,C,H,W) += conv_transpose(dy, weight)
 // backward_weight: dweight (K,C,R,S) += correlation of x and dy
 // backward_bias:   dbias (K) += sum of dy over N, P, Q
+// backward:        the three above in one call, each skipped when its output is null (the CPU
+//                  fast path then brings dy into its layout once for both convolutions)
 #define MACER_CONV2D_API                                                                     \
   void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight,             \
                       const float* bias, float* y);                                         \
@@ -23,10 +26,21 @@ struct Conv2dShape {
                             float* dx);                                                     \
   void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy,         \
                               float* dweight);                                              \
-  void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias);
+  void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias);             \
+  void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy,                \
+                       const float* weight, float* dx, float* dweight, float* dbias);
 
 namespace cpu { MACER_CONV2D_API }
+namespace cpu::ref { MACER_CONV2D_API }
 namespace cuda { MACER_CONV2D_API }
 #undef MACER_CONV2D_API
+
+namespace cpu {
+// Which implementation cpu::conv2d_* run: the fast path when the build has one (oneDNN), else
+// the reference. MACER_CPU_CONV=reference in the environment starts with the reference.
+bool conv2d_fast_path_built();
+void conv2d_use_reference(bool on);
+bool conv2d_using_reference();
+}  // namespace cpu
 
 }  // namespace macer::kernels

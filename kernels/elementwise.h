@@ -23,4 +23,13 @@ namespace cpu { MACER_ELEMENTWISE_API }
 namespace cuda { MACER_ELEMENTWISE_API }
 #undef MACER_ELEMENTWISE_API
 
+// The residual block's relu(a + b) fused on the CPU (ops::add_relu; on the GPU it runs as
+// add_forward, relu_forward, then relu_backward and two accumulates):
+// add_relu_forward:  y = max(a + b, 0)
+// add_relu_backward: g = dy * [y > 0]; da += g (when da), db += g (when db)
+namespace cpu {
+void add_relu_forward(int64_t n, const float* a, const float* b, float* y);
+void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db);
+}  // namespace cpu
+
 }  // namespace macer::kernels

@@ -49,6 +49,13 @@ Var BatchNorm2d::forward(const Var& x) {
   return ops::batch_norm(x, weight, bias, *running_mean_, *running_var_, p);
 }
 
+Var BatchNorm2d::forward_relu(const Var& x) {
+  ops::BatchNormParams p;
+  p.training = training();
+  p.relu = true;
+  return ops::batch_norm(x, weight, bias, *running_mean_, *running_var_, p);
+}
+
 Linear::Linear(int in, int out, std::mt19937_64& rng) {
   weight = register_parameter("weight", init_uniform_fan_in({out, in}, in, rng));
   bias = register_parameter("bias", init_uniform_fan_in({out}, in, rng));

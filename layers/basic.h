@@ -36,6 +36,7 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int channels);
   Var forward(const Var& x) override;
+  Var forward_relu(const Var& x);  // relu(forward(x)) as one op (fused on the CPU)
   Var weight, bias;
 
  private:

@@ -30,10 +30,10 @@ BasicBlock::BasicBlock(int in, int out, int stride, std::mt19937_64& rng) {
 }
 
 Var BasicBlock::forward(const Var& x) {
-  Var h = ops::relu(bn1_->forward(conv1_->forward(x)));
+  Var h = bn1_->forward_relu(conv1_->forward(x));
   h = bn2_->forward(conv2_->forward(h));
   Var shortcut = down_conv_ ? down_bn_->forward(down_conv_->forward(x)) : x;
-  return ops::relu(ops::add(h, shortcut));
+  return ops::add_relu(h, shortcut);
 }
 
 Bottleneck::Bottleneck(int in, int width, int stride, std::mt19937_64& rng) {
@@ -54,11 +54,11 @@ Bottleneck::Bottleneck(int in, int width, int stride, std::mt19937_64& rng) {
 }
 
 Var Bottleneck::forward(const Var& x) {
-  Var h = ops::relu(bn1_->forward(conv1_->forward(x)));
-  h = ops::relu(bn2_->forward(conv2_->forward(h)));
+  Var h = bn1_->forward_relu(conv1_->forward(x));
+  h = bn2_->forward_relu(conv2_->forward(h));
   h = bn3_->forward(conv3_->forward(h));
   Var shortcut = down_conv_ ? down_bn_->forward(down_conv_->forward(x)) : x;
-  return ops::relu(ops::add(h, shortcut));
+  return ops::add_relu(h, shortcut);
 }
 
 void Stage::add(std::shared_ptr<Module> block) {
@@ -95,7 +95,7 @@ CifarResNet::CifarResNet(int depth, const ModelOptions& opt) {
 }
 
 Var CifarResNet::forward(const Var& x) {
-  Var h = ops::relu(bn1_->forward(conv1_->forward(norm_.apply(x))));
+  Var h = bn1_->forward_relu(conv1_->forward(norm_.apply(x)));
   h = layer3_->forward(layer2_->forward(layer1_->forward(h)));
   int pool = static_cast<int>(h.shape()[2]);  // 8 for 32x32 inputs: the global average pool
   h = ops::avg_pool2d(h, {pool, pool, 0});
@@ -124,7 +124,7 @@ ResNet50::ResNet50(const ModelOptions& opt) {
 }
 
 Var ResNet50::forward(const Var& x) {
-  Var h = ops::relu(bn1_->forward(conv1_->forward(norm_.apply(x))));
+  Var h = bn1_->forward_relu(conv1_->forward(norm_.apply(x)));
   h = ops::max_pool2d(h, {3, 2, 1});
   for (auto& stage : layers_) h = stage->forward(h);
   int pool = static_cast<int>(h.shape()[2]);  // 7 for 224x224 inputs

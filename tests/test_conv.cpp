@@ -1,5 +1,6 @@
-// Tests of 2-d convolution (kernels/cpu/conv2d.cpp through engine/ops.h and directly): forward
-// and all three backward kernels against direct loops in double, and finite-difference gradients.
+// Tests of 2-d convolution (kernels/cpu/conv2d*.cpp through engine/ops.h and directly): forward and
+// all three backward kernels against direct loops in double, the fast path against the reference
+// cpu::ref on random inputs, and finite-difference gradients.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -90,7 +91,12 @@ TEST_CASE("conv2d forward equals the direct sum in double", "[conv]") {
 
 // The kernels directly, on a batch large enough to be split into several im2col groups (the last
 // one partial): forward overwrites, and the three backward kernels accumulate onto what is there.
+// Both CPU implementations: the reference and the fast path (oneDNN when built with it).
 TEST_CASE("conv2d kernels over several image groups: forward overwrites, backwards accumulate", "[conv]") {
+  const bool reference = GENERATE(true, false);
+  INFO((reference ? "reference" : "fast path"));
+  if (!reference && !kernels::cpu::conv2d_fast_path_built()) WARN("no fast CPU convolution in this build");
+  kernels::cpu::conv2d_use_reference(reference);
   const ConvCase cases[] = {
       {30, 16, 32, 32, 4, 3, 3, 1, 1, true},  // ~147k column floats per image: groups of 28 and 2
       {5, 3, 11, 9, 6, 3, 3, 2, 1, true},     // one group
@@ -127,7 +133,62 @@ TEST_CASE("conv2d kernels over several image groups: forward overwrites, backwar
     require_close(dw, as_tensor(dw_ref, ws), 1e-4, 2e-3, "backward weight");
     require_close(db, as_tensor(db_ref, {cs.k}), 1e-5, 1e-3, "backward bias");
   }
+  kernels::cpu::conv2d_use_reference(false);
 }
+
+// The fast path against the plain reference (cpu::ref, im2col + sgemm) on random inputs: the
+// shapes of LeNet and the Cifar ResNets, 1-channel and small-channel inputs, odd sizes, strides,
+// paddings and batches; forward, backward data, weights and bias, all accumulating onto noise.
+TEST_CASE("conv2d fast path equals the reference implementation", "[conv]") {
+  if (!kernels::cpu::conv2d_fast_path_built()) {
+    WARN("this build has no fast CPU convolution (oneDNN): the reference runs everywhere");
+    return;
+  }
+  const ConvCase cases[] = {
+      {7, 1, 28, 28, 20, 5, 5, 1, 0, true},   // LeNet conv1, odd batch
+      {5, 20, 12, 12, 50, 5, 5, 1, 0, true},  // LeNet conv2
+      {9, 3, 32, 32, 16, 3, 3, 1, 1, false},  // ResNet stem
+      {4, 16, 32, 32, 16, 3, 3, 1, 1, false}, {3, 16, 32, 32, 32, 3, 3, 2, 1, false},
+      {3, 16, 32, 32, 32, 1, 1, 2, 0, false}, {2, 64, 8, 8, 64, 3, 3, 1, 1, false},
+      {3, 5, 13, 11, 7, 3, 3, 2, 1, true},    // odd everything
+      {2, 3, 9, 10, 6, 5, 3, 1, 2, true},     // non-square kernel, wide padding
+      {1, 17, 7, 7, 3, 1, 1, 1, 0, false},    {6, 2, 6, 5, 4, 3, 3, 3, 0, true},
+      {32, 64, 8, 8, 64, 3, 3, 1, 1, false},  {24, 32, 16, 16, 64, 3, 3, 2, 1, false},  // larger batches
+      {32, 16, 32, 32, 16, 3, 3, 1, 1, false},
+  };
+  for (const ConvCase& cs : cases) {
+    INFO(describe(cs));
+    const kernels::Conv2dShape s = shape_of(cs);
+    const Shape xs{cs.n, cs.c, cs.h, cs.w}, ws{cs.k, cs.c, cs.r, cs.s}, ys{cs.n, cs.k, s.out_h(), s.out_w()};
+    Tensor x = random_tensor(xs, 21), w = random_tensor(ws, 22), b = random_tensor({cs.k}, 23);
+    Tensor dy = random_tensor(ys, 24);
+    const float* bias = cs.bias ? b.data() : nullptr;
+    struct Out {
+      Tensor y, dx, dw, db;
+    };
+    auto run = [&](bool reference) {
+      kernels::cpu::conv2d_use_reference(reference);
+      Out o{Tensor::full(ys, NAN), random_tensor(xs, 25), random_tensor(ws, 26), random_tensor({cs.k}, 27)};
+      kernels::cpu::conv2d_forward(s, x.data(), w.data(), bias, o.y.data());
+      if (reference) {  // the three kernels one by one
+        kernels::cpu::conv2d_backward_data(s, dy.data(), w.data(), o.dx.data());
+        kernels::cpu::conv2d_backward_weight(s, x.data(), dy.data(), o.dw.data());
+        kernels::cpu::conv2d_backward_bias(s, dy.data(), o.db.data());
+      } else {  // the combined call the autograd makes (dy brought into the fast layout once)
+        kernels::cpu::conv2d_backward(s, x.data(), dy.data(), w.data(), o.dx.data(), o.dw.data(), o.db.data());
+      }
+      return o;
+    };
+    Out ref = run(true), fast = run(false);
+    kernels::cpu::conv2d_use_reference(false);
+    require_close(fast.y, ref.y, 1e-4, 1e-4, "forward");
+    require_close(fast.dx, ref.dx, 1e-4, 1e-4, "backward data");
+    require_close(fast.dw, ref.dw, 1e-4, 1e-3, "backward weight");
+    require_close(fast.db, ref.db, 1e-5, 1e-4, "backward bias");
+  }
+}
+
+
 
 TEST_CASE("conv2d gradients of input, weight and bias: stride 1/2, padding 0/1/2, odd sizes", "[conv][grad]") {
   const ConvCase cases[] = {

@@ -8,6 +8,7 @@
 #include <limits>
 #include <sstream>
 
+#include "kernels/conv2d.h"
 #include "layers/registry.h"
 #include "layers/state.h"
 
@@ -125,8 +126,20 @@ Comparison compare_gradient(const std::string& name, const std::vector<float>& g
   return c;
 }
 
+// Runs the CPU convolutions on the reference (cpu::ref) for the life of the guard. The golden
+// steps check the model against float64 on the oracle path: there, one rounding-level change in a
+// pre-activation near zero flips a ReLU and moves single gradient elements by far more than
+// kGradTol (the fast path, whose sums run in another order, does that on ResNet-20's batch of 4).
+// test_conv checks the fast path against this reference op by op.
+struct ReferenceConvolutions {
+  bool was = kernels::cpu::conv2d_using_reference();
+  ReferenceConvolutions() { kernels::cpu::conv2d_use_reference(true); }
+  ~ReferenceConvolutions() { kernels::cpu::conv2d_use_reference(was); }
+};
+
 // One training-mode step as the fixture script takes it, compared item by item.
 std::vector<Comparison> golden_step(layers::Module& model, const SafetensorsFile& g, bool has_bn) {
+  ReferenceConvolutions reference;
   std::vector<Comparison> out;
   model.train();
   model.zero_grad();

@@ -38,6 +38,51 @@ TEST_CASE("batch norm gradients of x, gamma and beta in training mode (4-d and 2
   }
 }
 
+// The fused relu(batch_norm(x)) (BatchNormParams::relu; one kernel each way on the CPU) against the
+// two ops one after the other: outputs, running statistics and all three gradients, both modes.
+TEST_CASE("batch norm with a fused ReLU equals relu(batch_norm) in values and gradients", "[ops][bn][grad]") {
+  for (Shape shape : {Shape{6, 5, 7, 9}, Shape{9, 4}, Shape{3, 2, 33, 17}}) {
+    INFO("x " << shape_string(shape));
+    const int64_t c = shape[1];
+    Tensor x = random_tensor(shape, 31, -1.0f, 2.0f), g0 = random_tensor({c}, 32, 0.5f, 1.5f), b0 = random_tensor({c}, 33);
+    Tensor dy = random_tensor(shape, 34);
+    struct Run {
+      Tensor y, dx, dg, db, rm, rv, eval;
+    };
+    auto run = [&](bool fused) {
+      Var xv(x.clone(), true), g(g0.clone(), true), b(b0.clone(), true);
+      Run r{Tensor(), Tensor(), Tensor(), Tensor(), Tensor::zeros({c}), Tensor::full({c}, 1.0f), Tensor()};
+      ops::BatchNormParams p;
+      p.relu = fused;
+      Var y = ops::batch_norm(xv, g, b, r.rm, r.rv, p);
+      if (!fused) y = ops::relu(y);
+      backward(weighted_sum(y, to_doubles(dy)));
+      r.y = y.value(), r.dx = xv.grad(), r.dg = g.grad(), r.db = b.grad();
+      NoGradGuard no_grad;
+      p.training = false;
+      Var e = ops::batch_norm(Var(x), Var(g0), Var(b0), r.rm, r.rv, p);
+      r.eval = fused ? e.value() : ops::relu(e).value();
+      return r;
+    };
+    Run fused = run(true), plain = run(false);
+    require_close(fused.y, plain.y, 1e-6, 1e-6, "forward");
+    require_close(fused.rm, plain.rm, 1e-6, 1e-7, "running mean");
+    require_close(fused.rv, plain.rv, 1e-6, 1e-7, "running var");
+    require_close(fused.dx, plain.dx, 1e-5, 1e-5, "dx");
+    require_close(fused.dg, plain.dg, 1e-5, 1e-5, "dgamma");
+    require_close(fused.db, plain.db, 1e-5, 1e-5, "dbeta");
+    require_close(fused.eval, plain.eval, 1e-6, 1e-6, "eval mode");
+    // Finite differences through the fused op itself, on the small shapes: in a large channel a
+    // step of every input moves all its outputs and some of them across the ReLU's kink.
+    if (shape_numel(shape) > 2000) continue;
+    Tensor rm = Tensor::zeros({c}), rv = Tensor::full({c}, 1.0f);
+    ops::BatchNormParams p;
+    p.relu = true;
+    check_gradients([&](const std::vector<Var>& v) { return ops::batch_norm(v[0], v[1], v[2], rm, rv, p); },
+                    {x, g0, b0}, {true, true, true}, GradCheckOptions{1e-3, 3e-2, 3e-3});
+  }
+}
+
 TEST_CASE("batch norm follows PyTorch: biased variance to normalise, unbiased running var, eval mode",
           "[ops][bn]") {
   for (Shape shape : {Shape{5, 3, 2, 3}, Shape{8, 3}}) {
@@ -193,6 +238,29 @@ void naive_pools(const Tensor& x, ops::Pool2dParams p, std::vector<float>& mx, s
       }
 }
 }  // namespace
+
+// The fused relu(a + b) of the residual blocks against relu(add(a, b)), also with a == b.
+TEST_CASE("add_relu equals relu(add) in values and gradients", "[ops][grad]") {
+  const Shape shape{3, 4, 5, 7};
+  Tensor a0 = random_tensor(shape, 41), b0 = random_tensor(shape, 42), dy = random_tensor(shape, 43);
+  for (bool same : {false, true}) {
+    INFO((same ? "a and b the same variable" : "two variables"));
+    auto run = [&](bool fused) {
+      Var a(a0.clone(), true), b(b0.clone(), true);
+      const Var& second = same ? a : b;
+      Var y = fused ? ops::add_relu(a, second) : ops::relu(ops::add(a, second));
+      backward(weighted_sum(y, to_doubles(dy)));
+      return std::vector<Tensor>{y.value(), a.grad(), same ? a.grad() : b.grad()};
+    };
+    std::vector<Tensor> fused = run(true), plain = run(false);
+    for (size_t i = 0; i < fused.size(); ++i) require_close(fused[i], plain[i], 0.0, 0.0, "output/gradient");
+  }
+  // Finite differences away from the kink: a + b = 2c with |c| >= 0.2, half of them negative.
+  Tensor c = random_tensor(shape, 44, 0.2f, 1.0f);
+  for (int64_t i = 0; i < c.numel(); i += 2) c.data()[i] = -c.data()[i];
+  check_gradients([](const std::vector<Var>& v) { return ops::add_relu(v[0], v[1]); }, {c, c.clone()},
+                  {true, true});
+}
 
 TEST_CASE("max and average pooling: forwards against naive windows, and gradients", "[ops][pool][grad]") {
   struct Case { int h, w, kernel, stride, pad; };

@@ -1,85 +1,157 @@
-// CPU reference of batch normalisation (kernels/batchnorm.h), PyTorch's definition: biased
-// variance to normalise, unbiased variance in the running estimate; sums in double.
+// CPU batch normalisation (kernels/batchnorm.h), PyTorch's definition: biased variance to
+// normalise, unbiased variance in the running estimate; statistics in one pass each, summed in
+// float blocks gathered in double (see channel_sums). Channels are split over the threads and
+// each channel is summed in one fixed order, so the number of threads changes no bit.
 #include "kernels/batchnorm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/parallel.h"
+
 namespace macer::kernels::cpu {
 
-void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
-                             float* running_mean, float* running_var, float* y, float* save_mean,
-                             float* save_invstd) {
-  const int64_t m = int64_t(s.n) * s.hw;
-  for (int c = 0; c < s.c; ++c) {
-    double sum = 0, sumsq = 0;
-    for (int n = 0; n < s.n; ++n) {
-      const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
-      for (int i = 0; i < s.hw; ++i) sum += xp[i];
-    }
-    double mean = sum / double(m);
-    for (int n = 0; n < s.n; ++n) {
-      const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
-      for (int i = 0; i < s.hw; ++i) sumsq += (xp[i] - mean) * (xp[i] - mean);
-    }
-    double var = sumsq / double(m);  // biased: used to normalise
-    double invstd = 1.0 / std::sqrt(var + s.eps);
-    save_mean[c] = float(mean);
-    save_invstd[c] = float(invstd);
-    running_mean[c] = float((1.0 - s.momentum) * running_mean[c] + s.momentum * mean);
-    double unbiased = m > 1 ? sumsq / double(m - 1) : var;
-    running_var[c] = float((1.0 - s.momentum) * running_var[c] + s.momentum * unbiased);
-    float a = float(gamma[c] * invstd), b = float(beta[c] - mean * gamma[c] * invstd);
-    for (int n = 0; n < s.n; ++n) {
-      const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
-      float* yp = y + (int64_t(n) * s.c + c) * s.hw;
-      for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
+namespace {
+
+// Sums over one channel's N rows of HW values: each row in blocks of at most 512 values, each
+// block summed in eight float lanes (so the adds vectorise and pipeline), every block's lanes
+// added into double partials; one fixed order, whatever the number of threads.
+constexpr int kBlock = 512;
+struct Sums {
+  double a = 0, b = 0;
+};
+
+// sum of term_a(j) and of term_b(j) over the channel, j the flat index of x[n][c][i]
+template <class TermA, class TermB>
+Sums channel_sums(const BatchNormShape& s, int64_t c, TermA term_a, TermB term_b) {
+  Sums out;
+  for (int n = 0; n < s.n; ++n) {
+    const int64_t row = (int64_t(n) * s.c + c) * s.hw;
+    for (int i0 = 0; i0 < s.hw; i0 += kBlock) {
+      const int i1 = i0 + kBlock < s.hw ? i0 + kBlock : s.hw;
+      float la[8] = {0, 0, 0, 0, 0, 0, 0, 0}, lb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int i = i0;
+      for (; i + 8 <= i1; i += 8)
+        for (int l = 0; l < 8; ++l) {
+          la[l] += term_a(row + i + l);
+          lb[l] += term_b(row + i + l);
+        }
+      for (; i < i1; ++i) {
+        la[i % 8] += term_a(row + i);
+        lb[i % 8] += term_b(row + i);
+      }
+      out.a += (double(la[0]) + la[1] + la[2] + la[3]) + (double(la[4]) + la[5] + la[6] + la[7]);
+      out.b += (double(lb[0]) + lb[1] + lb[2] + lb[3]) + (double(lb[4]) + lb[5] + lb[6] + lb[7]);
     }
   }
+  return out;
+}
+
+}  // namespace
+
+void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
+                             float* running_mean, float* running_var, float* y, float* save_mean, float* save_invstd) {
+  const int64_t m = int64_t(s.n) * s.hw;
+  parallel_for(s.c, 3 * m, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      // Two passes: the mean, then the sum of squared deviations from it (no cancellation).
+      const auto none = [](int64_t) { return 0.0f; };
+      const double mean = channel_sums(s, c, [&](int64_t j) { return x[j]; }, none).a / double(m);
+      const float meanf = float(mean);
+      const double sumsq = channel_sums(
+                               s, c,
+                               [&](int64_t j) {
+                                 const float d = x[j] - meanf;
+                                 return d * d;
+                               },
+                               none)
+                               .a;
+      const double var = sumsq / double(m);  // biased: used to normalise
+      const double invstd = 1.0 / std::sqrt(var + s.eps);
+      save_mean[c] = float(mean);
+      save_invstd[c] = float(invstd);
+      running_mean[c] = float((1.0 - s.momentum) * running_mean[c] + s.momentum * mean);
+      const double unbiased = m > 1 ? sumsq / double(m - 1) : var;
+      running_var[c] = float((1.0 - s.momentum) * running_var[c] + s.momentum * unbiased);
+      // y = a x + b with a = gamma invstd, b = beta - mean gamma invstd
+      const float a = float(gamma[c] * invstd), b = float(beta[c] - mean * gamma[c] * invstd);
+      for (int n = 0; n < s.n; ++n) {
+        const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
+        float* yp = y + (int64_t(n) * s.c + c) * s.hw;
+        if (s.relu)
+          for (int i = 0; i < s.hw; ++i) yp[i] = std::max(a * xp[i] + b, 0.0f);
+        else
+          for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
+      }
+    }
+  });
 }
 
 void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, float* y) {
-  for (int c = 0; c < s.c; ++c) {
-    float invstd = 1.0f / std::sqrt(running_var[c] + s.eps);
-    float a = gamma[c] * invstd, b = beta[c] - running_mean[c] * a;
-    for (int n = 0; n < s.n; ++n) {
-      const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
-      float* yp = y + (int64_t(n) * s.c + c) * s.hw;
-      for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
+  parallel_for(s.c, int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const float invstd = 1.0f / std::sqrt(running_var[c] + s.eps);
+      const float a = gamma[c] * invstd, b = beta[c] - running_mean[c] * a;
+      for (int n = 0; n < s.n; ++n) {
+        const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
+        float* yp = y + (int64_t(n) * s.c + c) * s.hw;
+        if (s.relu)
+          for (int i = 0; i < s.hw; ++i) yp[i] = std::max(a * xp[i] + b, 0.0f);
+        else
+          for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
+      }
     }
-  }
+  });
 }
+
+namespace {
+
+// The BN backward on g = dy, or with kRelu on g = dy where y > 0, else 0.
+template <bool kRelu>
+void backward_impl(const BatchNormShape& s, const float* dy, const float* y, const float* x, const float* gamma,
+                   const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
+  const double m = double(int64_t(s.n) * s.hw);
+  const auto g = [=](int64_t j) {
+    const float d = dy[j];  // loaded unconditionally, so the mask is a vector select
+    if constexpr (kRelu) return y[j] > 0.0f ? d : 0.0f;
+    return d;
+  };
+  parallel_for(s.c, 3 * int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const double mean = save_mean[c], invstd = save_invstd[c];
+      // sum g and sum g * xhat = invstd * sum g (x - mean) over the channel
+      const float meanf = float(mean);
+      const Sums sums = channel_sums(
+          s, c, [&](int64_t j) { return g(j); }, [&](int64_t j) { return g(j) * (x[j] - meanf); });
+      const double sum_dy = sums.a, sum_dy_xhat = invstd * sums.b;
+      dbeta[c] += float(sum_dy);
+      dgamma[c] += float(sum_dy_xhat);
+      // dx = gamma invstd / M (M g - sum g - xhat sum g*xhat), expanded per channel into
+      // dx += A g + B (x - mean) + C: A = gamma invstd, B = -gamma invstd^2 sum_g_xhat / M,
+      // C = -gamma invstd sum_g / M (coefficients in double, the elementwise step in float)
+      const double k = gamma[c] * invstd / m;
+      const float A = float(k * m), B = float(-k * invstd * sum_dy_xhat), C = float(-k * sum_dy);
+      for (int n = 0; n < s.n; ++n) {
+        const int64_t off = (int64_t(n) * s.c + c) * s.hw;
+        for (int i = 0; i < s.hw; ++i) dx[off + i] += A * g(off + i) + B * (x[off + i] - meanf) + C;
+      }
+    }
+  });
+}
+
+}  // namespace
 
 void batchnorm_backward(const BatchNormShape& s, const float* dy, const float* x, const float* gamma,
                         const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
-  const double m = double(int64_t(s.n) * s.hw);
-  for (int c = 0; c < s.c; ++c) {
-    const double mean = save_mean[c], invstd = save_invstd[c];
-    // sum dy and sum dy * xhat over the channel
-    double sum_dy = 0, sum_dy_xhat = 0;
-    for (int n = 0; n < s.n; ++n) {
-      const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
-      const float* dyp = dy + (int64_t(n) * s.c + c) * s.hw;
-      for (int i = 0; i < s.hw; ++i) {
-        sum_dy += dyp[i];
-        sum_dy_xhat += dyp[i] * (xp[i] - mean) * invstd;
-      }
-    }
-    dbeta[c] += float(sum_dy);
-    dgamma[c] += float(sum_dy_xhat);
-    // dx = gamma * invstd / M * (M dy - sum dy - xhat * sum dy*xhat)
-    const double k = gamma[c] * invstd / m;
-    for (int n = 0; n < s.n; ++n) {
-      const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
-      const float* dyp = dy + (int64_t(n) * s.c + c) * s.hw;
-      float* dxp = dx + (int64_t(n) * s.c + c) * s.hw;
-      for (int i = 0; i < s.hw; ++i) {
-        double xhat = (xp[i] - mean) * invstd;
-        dxp[i] += float(k * (m * dyp[i] - sum_dy - xhat * sum_dy_xhat));
-      }
-    }
-  }
+  backward_impl<false>(s, dy, nullptr, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+}
+
+void batchnorm_relu_backward(const BatchNormShape& s, const float* dy, const float* y, const float* x,
+                             const float* gamma, const float* save_mean, const float* save_invstd, float* dx,
+                             float* dgamma, float* dbeta) {
+  backward_impl<true>(s, dy, y, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
 }
 
 }  // namespace macer::kernels::cpu

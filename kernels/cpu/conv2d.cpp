@@ -1,142 +1,87 @@
-// CPU reference of 2-d convolution (kernels/conv2d.h): images in groups, each group unfolded by
-// im2col into one (C*R*S, G*P*Q) matrix so that a single OpenBLAS sgemm covers the group.
+// CPU 2-d convolution entry points (kernels/conv2d.h): each call goes to the oneDNN fast path
+// (kernels/cpu/conv2d_dnnl.cpp) when built with it, otherwise to the reference cpu::ref.
 #include "kernels/conv2d.h"
 
-#include <cblas.h>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 
-#include <algorithm>
-#include <cstdint>
-#include <vector>
+#include "kernels/cpu/conv2d_dnnl.h"
+#include "kernels/cpu/conv2d_unfold.h"
+#include "kernels/cpu/parallel.h"
 
 namespace macer::kernels::cpu {
 
 namespace {
-
-// col[(c*R + r)*S + s][p*Q + q] = x[c][p*stride - pad + r][q*stride - pad + s] (0 outside);
-// rows are `ld` floats apart, so several images can sit side by side.
-void im2col(const Conv2dShape& sh, const float* x, float* col, int64_t ld) {
-  const int P = sh.out_h(), Q = sh.out_w();
-  for (int c = 0; c < sh.c; ++c)
-    for (int r = 0; r < sh.r; ++r)
-      for (int s = 0; s < sh.s; ++s) {
-        float* row = col + ((int64_t(c) * sh.r + r) * sh.s + s) * ld;
-        for (int p = 0; p < P; ++p) {
-          int ih = p * sh.stride - sh.pad + r;
-          for (int q = 0; q < Q; ++q) {
-            int iw = q * sh.stride - sh.pad + s;
-            row[p * Q + q] = (ih >= 0 && ih < sh.h && iw >= 0 && iw < sh.w) ? x[(int64_t(c) * sh.h + ih) * sh.w + iw] : 0.0f;
-          }
-        }
-      }
+bool reference_from_env() {
+  const char* v = std::getenv("MACER_CPU_CONV");
+  return v && std::strcmp(v, "reference") == 0;
 }
-
-// The adjoint of im2col: dx[c][ih][iw] += col[...] for every position it was copied to.
-void col2im_add(const Conv2dShape& sh, const float* col, int64_t ld, float* dx) {
-  const int P = sh.out_h(), Q = sh.out_w();
-  for (int c = 0; c < sh.c; ++c)
-    for (int r = 0; r < sh.r; ++r)
-      for (int s = 0; s < sh.s; ++s) {
-        const float* row = col + ((int64_t(c) * sh.r + r) * sh.s + s) * ld;
-        for (int p = 0; p < P; ++p) {
-          int ih = p * sh.stride - sh.pad + r;
-          if (ih < 0 || ih >= sh.h) continue;
-          for (int q = 0; q < Q; ++q) {
-            int iw = q * sh.stride - sh.pad + s;
-            if (iw >= 0 && iw < sh.w) dx[(int64_t(c) * sh.h + ih) * sh.w + iw] += row[p * Q + q];
-          }
-        }
-      }
-}
-
-// Images per group: the column matrix stays under ~16 MB (and at least one image).
-int group_size(const Conv2dShape& sh) {
-  int64_t per_image = int64_t(sh.c) * sh.r * sh.s * sh.out_h() * sh.out_w();
-  int64_t fit = (int64_t(4) << 20) / std::max<int64_t>(per_image, 1);
-  return int(std::max<int64_t>(1, std::min<int64_t>(fit, sh.n)));  // n = 0 still gives 1 (no loop runs)
-}
-
-// Scratch reused across calls on this thread: the column matrix and a (K, G*P*Q) output block.
-struct Scratch {
-  std::vector<float> col, out;
-};
-Scratch& scratch(const Conv2dShape& sh, int group) {
-  thread_local Scratch s;
-  int64_t pq = int64_t(sh.out_h()) * sh.out_w();
-  size_t col = size_t(sh.c) * sh.r * sh.s * pq * group, out = size_t(sh.k) * pq * group;
-  if (s.col.size() < col) s.col.resize(col);
-  if (s.out.size() < out) s.out.resize(out);
-  return s;
+std::atomic<bool> g_reference{reference_from_env() || !dnnl_conv::built()};
+// Which fast kernel a shape takes, chosen by measurement (bench/RESULTS.md, 2026-11-26): oneDNN's
+// direct kernels work on blocks of 16 channels, so counts like LeNet's 20 and 50 are padded and
+// run at a fraction of the rate the unfolding (im2col + one sgemm per group) reaches there. Inputs
+// of at most 4 channels (the stems) have their own direct kernel and stay on oneDNN.
+bool use_unfold(const Conv2dShape& sh) {
+  const bool blocks = sh.k % 16 == 0 && (sh.c % 16 == 0 || sh.c <= 4);
+  return !blocks;
 }
 
 }  // namespace
 
+bool conv2d_fast_path_built() { return dnnl_conv::built(); }
+void conv2d_use_reference(bool on) { g_reference = on || !dnnl_conv::built(); }
+bool conv2d_using_reference() { return g_reference; }
+
 void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y) {
-  const int64_t PQ = int64_t(sh.out_h()) * sh.out_w(), CRS = int64_t(sh.c) * sh.r * sh.s;
-  const int G = group_size(sh);
-  Scratch& buf = scratch(sh, G);
-  for (int n0 = 0; n0 < sh.n; n0 += G) {
-    const int g = std::min(G, sh.n - n0);
-    const int64_t ld = g * PQ;
-    for (int i = 0; i < g; ++i) im2col(sh, x + int64_t(n0 + i) * sh.c * sh.h * sh.w, buf.col.data() + i * PQ, ld);
-    // out (K, g*PQ) = W (K, CRS) col (CRS, g*PQ)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.k, int(ld), int(CRS), 1.0f, weight, int(CRS),
-                buf.col.data(), int(ld), 0.0f, buf.out.data(), int(ld));
-    // y[n0+i][k] = out[k][i*PQ ...] + bias[k]
-    for (int i = 0; i < g; ++i)
-      for (int k = 0; k < sh.k; ++k) {
-        const float* src = buf.out.data() + k * ld + i * PQ;
-        float* dst = y + (int64_t(n0 + i) * sh.k + k) * PQ;
-        const float b = bias ? bias[k] : 0.0f;
-        for (int64_t j = 0; j < PQ; ++j) dst[j] = src[j] + b;
-      }
-  }
+  if (g_reference || sh.n == 0) return ref::conv2d_forward(sh, x, weight, bias, y);
+  if (use_unfold(sh)) return unfold_conv::forward(sh, x, weight, bias, y);
+  dnnl_conv::forward(sh, x, weight, bias, y);
 }
 
 void conv2d_backward_data(const Conv2dShape& sh, const float* dy, const float* weight, float* dx) {
-  const int64_t PQ = int64_t(sh.out_h()) * sh.out_w(), CRS = int64_t(sh.c) * sh.r * sh.s;
-  const int G = group_size(sh);
-  Scratch& buf = scratch(sh, G);
-  for (int n0 = 0; n0 < sh.n; n0 += G) {
-    const int g = std::min(G, sh.n - n0);
-    const int64_t ld = g * PQ;
-    for (int i = 0; i < g; ++i)  // gather dy of the group as (K, g*PQ)
-      for (int k = 0; k < sh.k; ++k)
-        std::copy_n(dy + (int64_t(n0 + i) * sh.k + k) * PQ, PQ, buf.out.data() + k * ld + i * PQ);
-    // dcol (CRS, g*PQ) = W^T (CRS, K) dy (K, g*PQ); then scattered back onto each image.
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(CRS), int(ld), sh.k, 1.0f, weight, int(CRS),
-                buf.out.data(), int(ld), 0.0f, buf.col.data(), int(ld));
-    for (int i = 0; i < g; ++i) col2im_add(sh, buf.col.data() + i * PQ, ld, dx + int64_t(n0 + i) * sh.c * sh.h * sh.w);
-  }
+  if (g_reference || sh.n == 0) return ref::conv2d_backward_data(sh, dy, weight, dx);
+  if (use_unfold(sh)) return unfold_conv::backward_data(sh, dy, weight, dx);
+  dnnl_conv::backward_data(sh, dy, weight, dx);
 }
 
 void conv2d_backward_weight(const Conv2dShape& sh, const float* x, const float* dy, float* dweight) {
-  const int64_t PQ = int64_t(sh.out_h()) * sh.out_w(), CRS = int64_t(sh.c) * sh.r * sh.s;
-  const int G = group_size(sh);
-  Scratch& buf = scratch(sh, G);
-  for (int n0 = 0; n0 < sh.n; n0 += G) {
-    const int g = std::min(G, sh.n - n0);
-    const int64_t ld = g * PQ;
-    for (int i = 0; i < g; ++i) {
-      im2col(sh, x + int64_t(n0 + i) * sh.c * sh.h * sh.w, buf.col.data() + i * PQ, ld);
-      for (int k = 0; k < sh.k; ++k)
-        std::copy_n(dy + (int64_t(n0 + i) * sh.k + k) * PQ, PQ, buf.out.data() + k * ld + i * PQ);
-    }
-    // dW (K, CRS) += dy (K, g*PQ) col^T (g*PQ, CRS)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.k, int(CRS), int(ld), 1.0f, buf.out.data(), int(ld),
-                buf.col.data(), int(ld), 1.0f, dweight, int(CRS));
-  }
+  if (g_reference || sh.n == 0) return ref::conv2d_backward_weight(sh, x, dy, dweight);
+  if (use_unfold(sh)) return unfold_conv::backward_weight(sh, x, dy, dweight);
+  dnnl_conv::backward_weight(sh, x, dy, dweight);
 }
 
-void conv2d_backward_bias(const Conv2dShape& sh, const float* dy, float* dbias) {
-  const int64_t PQ = int64_t(sh.out_h()) * sh.out_w();
-  for (int k = 0; k < sh.k; ++k) {
-    double sum = 0;
-    for (int n = 0; n < sh.n; ++n) {
-      const float* d = dy + (int64_t(n) * sh.k + k) * PQ;
-      for (int64_t i = 0; i < PQ; ++i) sum += d[i];
-    }
-    dbias[k] += float(sum);
+void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx,
+                     float* dweight, float* dbias) {
+  if (g_reference || sh.n == 0) return ref::conv2d_backward(sh, x, dy, weight, dx, dweight, dbias);
+  if (use_unfold(sh)) {
+    if (dx) unfold_conv::backward_data(sh, dy, weight, dx);
+    if (dweight) unfold_conv::backward_weight(sh, x, dy, dweight);
+  } else if (dx || dweight) {
+    dnnl_conv::backward(sh, x, dy, weight, dx, dweight);
   }
+  if (dbias) conv2d_backward_bias(sh, dy, dbias);
+}
+
+// dbias[k] += sum over (n, p, q) of dy[n][k][p][q]: one thread per block of channels, each
+// channel summed in double in eight interleaved partial sums (so the adds pipeline) that are
+// combined in a fixed order: the result does not depend on the threads.
+void conv2d_backward_bias(const Conv2dShape& sh, const float* dy, float* dbias) {
+  if (g_reference) return ref::conv2d_backward_bias(sh, dy, dbias);
+  const int64_t PQ = int64_t(sh.out_h()) * sh.out_w();
+  parallel_for(sh.k, int64_t(sh.n) * PQ, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int n = 0; n < sh.n; ++n) {
+        const float* d = dy + (int64_t(n) * sh.k + k) * PQ;
+        int64_t i = 0;
+        for (; i + 8 <= PQ; i += 8)
+          for (int l = 0; l < 8; ++l) part[l] += d[i + l];
+        for (; i < PQ; ++i) part[i % 8] += d[i];
+      }
+      dbias[k] += float(((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])));
+    }
+  });
 }
 
 }  // namespace macer::kernels::cpu

@@ -1,31 +1,68 @@
-// CPU reference of the elementwise ops (kernels/elementwise.h): plain loops.
+// CPU elementwise ops (kernels/elementwise.h): plain loops, split over the cores in contiguous
+// blocks (kernels/cpu/parallel.h); every element is computed alone, so threads change no bit.
 #include "kernels/elementwise.h"
+
+#include "kernels/cpu/parallel.h"
 
 namespace macer::kernels::cpu {
 
 void relu_forward(int64_t n, const float* x, float* y) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  parallel_for(n, 1, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  });
 }
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx) {
-  for (int64_t i = 0; i < n; ++i)
-    if (y[i] > 0.0f) dx[i] += dy[i];
+  parallel_for(n, 1, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float g = dy[i];  // loaded unconditionally: the loop becomes a vector select
+      dx[i] += y[i] > 0.0f ? g : 0.0f;
+    }
+  });
 }
 
 void add_forward(int64_t n, const float* a, const float* b, float* y) {
-  for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) y[i] = a[i] + b[i];
+  });
 }
 
 void accumulate(int64_t n, const float* src, float* dst) {
-  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  parallel_for(n, 1, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dst[i] += src[i];
+  });
 }
 
 void fill(int64_t n, float value, float* dst) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = value;
+  parallel_for(n, 1, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dst[i] = value;
+  });
 }
 
 void scale(int64_t n, float alpha, float* dst) {
-  for (int64_t i = 0; i < n; ++i) dst[i] *= alpha;
+  parallel_for(n, 1, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dst[i] *= alpha;
+  });
+}
+
+void add_relu_forward(int64_t n, const float* a, const float* b, float* y) {
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float v = a[i] + b[i];
+      y[i] = v > 0.0f ? v : 0.0f;
+    }
+  });
+}
+
+void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db) {
+  parallel_for(n, 2, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float d = dy[i];
+      const float g = y[i] > 0.0f ? d : 0.0f;
+      if (da) da[i] += g;
+      if (db) db[i] += g;
+    }
+  });
 }
 
 }  // namespace macer::kernels::cpu

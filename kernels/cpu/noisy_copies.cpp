@@ -1,10 +1,13 @@
-// CPU reference of noisy copies (kernels/noisy_copies.h): the same Philox draws as the CUDA
-// kernel, element i of the output taking normals4(seed, counter, i / 4).v[i % 4].
+// CPU noisy copies (kernels/noisy_copies.h): the same Philox draws as the CUDA kernel, global
+// element g taking normals4(seed, counter, g / 4).v[g % 4]. Each block of four is drawn alone
+// from its counter, so the split over threads (or ranks) changes no bit.
 #include "kernels/noisy_copies.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/philox.h"
+#include "kernels/cpu/parallel.h"
 
 namespace macer::kernels::cpu {
 
@@ -12,19 +15,29 @@ void noisy_copies(const NoisyCopiesShape& s, const float* x, float sigma, uint64
                   float* y) {
   const int64_t d = s.features;
   const int64_t total = int64_t(s.batch) * s.copies * d;
-  const int64_t offset = s.first_input * s.copies * d;  // global number of local element 0
   if (total <= 0) return;
-  // Quads of global elements [4q, 4q + 4) that overlap [offset, offset + total).
-  for (int64_t q = offset / 4; q * 4 < offset + total; ++q) {
-    philox::F32x4 n = philox::normals4(seed, counter, uint64_t(q));
-    for (int lane = 0; lane < 4; ++lane) {
-      int64_t i = q * 4 + lane - offset;  // local element
-      if (i < 0 || i >= total) continue;
-      int64_t row = i / d, e = i % d;
-      int64_t b = row / s.copies;  // copy j of input b sits at row b*k + j
-      y[i] = x[b * d + e] + sigma * n.v[lane];
+  // Global quads [4q, 4q + 4) overlapping the local elements, which start at global `offset`.
+  const int64_t offset = s.first_input * s.copies * d;
+  const int64_t q0 = offset / 4, quads = (offset + total + 3) / 4 - q0;
+  // ~40 flops per value (ten Philox rounds, log, sqrt, sin, cos per pair)
+  parallel_for(quads, 64, [&](int64_t first, int64_t last) {
+    int64_t i = std::max<int64_t>(0, (q0 + first) * 4 - offset);  // this chunk's first local element
+    int64_t e = i % d, src = (i / d / s.copies) * d;  // copy j of input b sits at row b*k + j
+    int64_t row_left = d - e;                          // elements left in this output row
+    int64_t j_left = s.copies - (i / d) % s.copies;    // copies left of this input (this one too)
+    for (int64_t q = q0 + first; q < q0 + last; ++q) {
+      philox::F32x4 n = philox::normals4(seed, counter, uint64_t(q));
+      for (int lane = 0; lane < 4; ++lane) {
+        if (q * 4 + lane < offset || i >= total) continue;  // lanes of the neighbouring slices
+        y[i] = x[src + e] + sigma * n.v[lane];
+        ++i, ++e;
+        if (--row_left == 0) {  // next output row: the next copy, or the next input's first
+          e = 0, row_left = d;
+          if (--j_left == 0) src += d, j_left = s.copies;
+        }
+      }
     }
-  }
+  });
 }
 
 }  // namespace macer::kernels::cpu

@@ -1,77 +1,125 @@
-// CPU reference of max and average pooling (kernels/pool.h), one (n, c) plane at a time.
+// CPU max and average pooling (kernels/pool.h), one (n, c) plane at a time; the planes are
+// split over the threads (each writes only its own planes, so threads change no bit).
 #include "kernels/pool.h"
 
 #include <limits>
 
+#include "kernels/cpu/parallel.h"
+
 namespace macer::kernels::cpu {
 
-void maxpool_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax) {
-  const int ph = s.out_h(), pw = s.out_w();
-  for (int64_t plane = 0; plane < int64_t(s.n) * s.c; ++plane) {
-    const float* xp = x + plane * s.h * s.w;
-    for (int oh = 0; oh < ph; ++oh)
-      for (int ow = 0; ow < pw; ++ow) {
-        float best = -std::numeric_limits<float>::infinity();
-        int32_t at = -1;
-        for (int kh = 0; kh < s.kernel; ++kh)
-          for (int kw = 0; kw < s.kernel; ++kw) {
-            int ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
-            if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;  // padding never wins
-            float v = xp[ih * s.w + iw];
-            if (at < 0 || v > best) {
-              best = v;
-              at = ih * s.w + iw;
-            }
-          }
-        int64_t o = plane * ph * pw + oh * pw + ow;
-        y[o] = best;
-        argmax[o] = at;
+namespace {
+
+// The common 2x2, stride 2, no padding window (LeNet): always inside the plane, visited in the
+// general loop's order (row by row), a later value winning only when strictly greater.
+void maxpool_2x2(const Pool2dShape& s, const float* x, float* y, int32_t* argmax) {
+  const int ph = s.out_h(), pw = s.out_w(), W = s.w;
+  parallel_for(int64_t(s.n) * s.c, int64_t(s.h) * s.w, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const float* xp = x + plane * s.h * W;
+      float* yp = y + plane * ph * pw;
+      int32_t* ap = argmax + plane * ph * pw;
+      for (int oh = 0; oh < ph; ++oh) {
+        const float* r0 = xp + 2 * oh * W;
+        const float* r1 = r0 + W;
+        const int32_t top = 2 * oh * W, bottom = top + W;
+        for (int ow = 0; ow < pw; ++ow) {
+          const int i = 2 * ow;
+          // branch-free selects (the comparisons are unpredictable); strict > keeps the first
+          float best = r0[i];
+          int32_t at = top + i;
+          const bool b1 = r0[i + 1] > best;
+          best = b1 ? r0[i + 1] : best, at = b1 ? top + i + 1 : at;
+          const bool b2 = r1[i] > best;
+          best = b2 ? r1[i] : best, at = b2 ? bottom + i : at;
+          const bool b3 = r1[i + 1] > best;
+          best = b3 ? r1[i + 1] : best, at = b3 ? bottom + i + 1 : at;
+          yp[oh * pw + ow] = best;
+          ap[oh * pw + ow] = at;
+        }
       }
-  }
+    }
+  });
+}
+
+}  // namespace
+
+void maxpool_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax) {
+  if (s.kernel == 2 && s.stride == 2 && s.pad == 0) return maxpool_2x2(s, x, y, argmax);
+  const int ph = s.out_h(), pw = s.out_w();
+  parallel_for(int64_t(s.n) * s.c, int64_t(s.h) * s.w, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const float* xp = x + plane * s.h * s.w;
+      for (int oh = 0; oh < ph; ++oh)
+        for (int ow = 0; ow < pw; ++ow) {
+          float best = -std::numeric_limits<float>::infinity();
+          int32_t at = -1;
+          for (int kh = 0; kh < s.kernel; ++kh)
+            for (int kw = 0; kw < s.kernel; ++kw) {
+              int ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
+              if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;  // padding never wins
+              float v = xp[ih * s.w + iw];
+              if (at < 0 || v > best) {
+                best = v;
+                at = ih * s.w + iw;
+              }
+            }
+          int64_t o = plane * ph * pw + oh * pw + ow;
+          y[o] = best;
+          argmax[o] = at;
+        }
+    }
+  });
 }
 
 void maxpool_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx) {
   const int64_t per_plane = int64_t(s.out_h()) * s.out_w();
-  for (int64_t plane = 0; plane < int64_t(s.n) * s.c; ++plane)
-    for (int64_t o = 0; o < per_plane; ++o) {
-      int32_t at = argmax[plane * per_plane + o];
-      if (at >= 0) dx[plane * s.h * s.w + at] += dy[plane * per_plane + o];
-    }
+  parallel_for(int64_t(s.n) * s.c, int64_t(s.h) * s.w, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane)
+      for (int64_t o = 0; o < per_plane; ++o) {
+        int32_t at = argmax[plane * per_plane + o];
+        if (at >= 0) dx[plane * s.h * s.w + at] += dy[plane * per_plane + o];
+      }
+  });
 }
 
 void avgpool_forward(const Pool2dShape& s, const float* x, float* y) {
   const int ph = s.out_h(), pw = s.out_w();
   const float inv = 1.0f / float(s.kernel * s.kernel);  // count_include_pad = true
-  for (int64_t plane = 0; plane < int64_t(s.n) * s.c; ++plane) {
-    const float* xp = x + plane * s.h * s.w;
-    for (int oh = 0; oh < ph; ++oh)
-      for (int ow = 0; ow < pw; ++ow) {
-        float sum = 0.0f;
-        for (int kh = 0; kh < s.kernel; ++kh)
-          for (int kw = 0; kw < s.kernel; ++kw) {
-            int ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
-            if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) sum += xp[ih * s.w + iw];
-          }
-        y[plane * ph * pw + oh * pw + ow] = sum * inv;
-      }
-  }
+  parallel_for(int64_t(s.n) * s.c, int64_t(s.h) * s.w, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const float* xp = x + plane * s.h * s.w;
+      for (int oh = 0; oh < ph; ++oh)
+        for (int ow = 0; ow < pw; ++ow) {
+          float sum = 0.0f;
+          for (int kh = 0; kh < s.kernel; ++kh)
+            for (int kw = 0; kw < s.kernel; ++kw) {
+              int ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
+              if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) sum += xp[ih * s.w + iw];
+            }
+          y[plane * ph * pw + oh * pw + ow] = sum * inv;
+        }
+    }
+  });
 }
 
 void avgpool_backward(const Pool2dShape& s, const float* dy, float* dx) {
   const int ph = s.out_h(), pw = s.out_w();
   const float inv = 1.0f / float(s.kernel * s.kernel);
-  for (int64_t plane = 0; plane < int64_t(s.n) * s.c; ++plane) {
-    float* dxp = dx + plane * s.h * s.w;
-    for (int oh = 0; oh < ph; ++oh)
-      for (int ow = 0; ow < pw; ++ow) {
-        float g = dy[plane * ph * pw + oh * pw + ow] * inv;
-        for (int kh = 0; kh < s.kernel; ++kh)
-          for (int kw = 0; kw < s.kernel; ++kw) {
-            int ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
-            if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) dxp[ih * s.w + iw] += g;
-          }
-      }
-  }
+  parallel_for(int64_t(s.n) * s.c, int64_t(s.h) * s.w, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      float* dxp = dx + plane * s.h * s.w;
+      for (int oh = 0; oh < ph; ++oh)
+        for (int ow = 0; ow < pw; ++ow) {
+          float g = dy[plane * ph * pw + oh * pw + ow] * inv;
+          for (int kh = 0; kh < s.kernel; ++kh)
+            for (int kw = 0; kw < s.kernel; ++kw) {
+              int ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
+              if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) dxp[ih * s.w + iw] += g;
+            }
+        }
+    }
+  });
 }
 
 }  // namespace macer::kernels::cpu

@@ -224,6 +224,13 @@ void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias) {
   MACER_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), &one, p.y, dy, &one, p.bias, dbias));
 }
 
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight, float* dx,
+                     float* dweight, float* dbias) {
+  if (dx) conv2d_backward_data(s, dy, weight, dx);
+  if (dweight) conv2d_backward_weight(s, x, dy, dweight);
+  if (dbias) conv2d_backward_bias(s, dy, dbias);
+}
+
 // ---- linear ------------------------------------------------------------------------------
 // cuBLAS is column-major: a row-major (R, C) matrix is a column-major (C, R) one, its
 // transpose. So y = x W^T (row-major) is y^T = W x^T (column-major), and so on below.

@@ -27,6 +27,8 @@ namespace k = macer::kernels;
 
 }  // namespace
 
+// Against the plain CPU reference (cpu::ref, im2col + sgemm), the oracle; test_conv checks the
+// CPU fast path against the same reference.
 TEST_CASE("conv2d forward and backward: CUDA matches CPU", "[cuda][conv]") {
   struct Case {
     k::Conv2dShape s;
@@ -47,20 +49,20 @@ TEST_CASE("conv2d forward and backward: CUDA matches CPU", "[cuda][conv]") {
     Tensor gx = gpu(x), gw = gpu(w), gb = gpu(b), gdy = gpu(dy);
 
     Tensor y = Tensor::empty(ys), gy = Tensor::empty(ys, Device::CUDA);
-    kc::conv2d_forward(s, x.data(), w.data(), c.bias ? b.data() : nullptr, y.data());
+    kc::ref::conv2d_forward(s, x.data(), w.data(), c.bias ? b.data() : nullptr, y.data());
     kg::conv2d_forward(s, gx.data(), gw.data(), c.bias ? gb.data() : nullptr, gy.data());
     expect_close(gy, y, 1e-4f, 1e-4f, "conv forward");
 
     // Backward accumulates: start from non-zero gradients.
     Tensor dx = randn(x.shape()), dw = randn(w.shape()), db = randn(b.shape());
     Tensor gdx = gpu(dx), gdw = gpu(dw), gdb = gpu(db);
-    kc::conv2d_backward_data(s, dy.data(), w.data(), dx.data());
+    kc::ref::conv2d_backward_data(s, dy.data(), w.data(), dx.data());
     kg::conv2d_backward_data(s, gdy.data(), gw.data(), gdx.data());
     expect_close(gdx, dx, 1e-4f, 1e-4f, "conv backward data");
-    kc::conv2d_backward_weight(s, x.data(), dy.data(), dw.data());
+    kc::ref::conv2d_backward_weight(s, x.data(), dy.data(), dw.data());
     kg::conv2d_backward_weight(s, gx.data(), gdy.data(), gdw.data());
     expect_close(gdw, dw, 1e-4f, 1e-4f, "conv backward weight");
-    kc::conv2d_backward_bias(s, dy.data(), db.data());
+    kc::ref::conv2d_backward_bias(s, dy.data(), db.data());
     kg::conv2d_backward_bias(s, gdy.data(), gdb.data());
     expect_close(gdb, db, 1e-4f, 1e-4f, "conv backward bias");
   }

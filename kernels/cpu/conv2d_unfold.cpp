@@ -1,0 +1,197 @@
+// Unfolding CPU convolution (kernels/cpu/conv2d_unfold.h) for channel counts that oneDNN's
+// blocked kernels would pad (LeNet's 20 and 50): the batch is cut into chunks of images whose
+// column matrix fits in cache (~1 MB); each thread takes whole chunks, unfolds them (im2col),
+// runs one single-threaded sgemm per chunk and writes its own images. One parallel region per call.
+#include "kernels/cpu/conv2d_unfold.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+
+#ifdef MACER_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+namespace macer::kernels::cpu::unfold_conv {
+
+namespace {
+
+// C (M, N) = op(A) op(B) + beta C, row-major, on the calling thread: oneDNN's sgemm runs
+// sequentially inside an OpenMP parallel region.
+void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+           int64_t ldb, float beta, float* C, int64_t ldc) {
+#ifdef MACER_HAVE_DNNL
+  dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+#else
+  // Without oneDNN kernels/cpu/conv2d.cpp never comes here (the reference runs instead).
+  (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)beta, (void)C,
+      (void)ldc;
+#endif
+}
+
+struct Geometry {
+  int64_t PQ, CRS, image;  // output positions, unfolded rows, input floats per image
+  int chunk;               // images per chunk
+  int64_t chunks;
+  explicit Geometry(const Conv2dShape& sh)
+      : PQ(int64_t(sh.out_h()) * sh.out_w()), CRS(int64_t(sh.c) * sh.r * sh.s), image(int64_t(sh.c) * sh.h * sh.w) {
+    const int64_t fit = (int64_t(256) << 10) / std::max<int64_t>(CRS * PQ, 1);  // ~1 MB of columns
+    chunk = int(std::max<int64_t>(1, std::min<int64_t>(fit, sh.n)));
+    chunks = (sh.n + chunk - 1) / chunk;
+  }
+};
+
+// Per-thread scratch: a chunk's column matrix (CRS, g*PQ) and output block (K, g*PQ).
+struct Scratch {
+  std::vector<float> col, out;
+  void fit(size_t c, size_t o) {
+    if (col.size() < c) col.resize(c);
+    if (out.size() < o) out.resize(o);
+  }
+};
+Scratch& thread_scratch(const Conv2dShape& sh, const Geometry& geo) {
+  thread_local Scratch s;
+  s.fit(size_t(geo.CRS * geo.PQ) * geo.chunk, size_t(sh.k) * geo.PQ * geo.chunk);
+  return s;
+}
+
+// The output columns q whose input column q*stride - pad + s lies inside [0, W): [lo, hi).
+inline void valid_columns(const Conv2dShape& sh, int s, int Q, int& lo, int& hi) {
+  const int first = sh.pad - s;  // q*stride >= pad - s
+  lo = first <= 0 ? 0 : (first + sh.stride - 1) / sh.stride;
+  const int last = sh.w - 1 + sh.pad - s;  // q*stride <= W - 1 + pad - s
+  hi = last < 0 ? 0 : std::min(Q, last / sh.stride + 1);
+  if (hi < lo) hi = lo;
+}
+
+// im2col (kernels/cpu/conv2d_ref.cpp) with the bounds worked out per row instead of per element: each
+// output row p of each (c, r, s) is zeros, a run copied from one input row, zeros.
+void im2col_rows(const Conv2dShape& sh, const float* x, float* col, int64_t ld) {
+  const int P = sh.out_h(), Q = sh.out_w();
+  for (int c = 0; c < sh.c; ++c)
+    for (int r = 0; r < sh.r; ++r)
+      for (int s = 0; s < sh.s; ++s) {
+        float* row = col + ((int64_t(c) * sh.r + r) * sh.s + s) * ld;
+        int lo, hi;
+        valid_columns(sh, s, Q, lo, hi);
+        for (int p = 0; p < P; ++p) {
+          float* out = row + p * Q;
+          const int ih = p * sh.stride - sh.pad + r;
+          if (ih < 0 || ih >= sh.h) {
+            std::fill(out, out + Q, 0.0f);
+            continue;
+          }
+          const float* in = x + (int64_t(c) * sh.h + ih) * sh.w;  // iw = q*stride - pad + s
+          std::fill(out, out + lo, 0.0f);
+          if (sh.stride == 1) {
+            const float* from = in + (s - sh.pad);  // short runs: a loop beats a memcpy call
+            for (int q = lo; q < hi; ++q) out[q] = from[q];
+          } else
+            for (int q = lo; q < hi; ++q) out[q] = in[q * sh.stride - sh.pad + s];
+          std::fill(out + hi, out + Q, 0.0f);
+        }
+      }
+}
+
+// col2im_add (kernels/cpu/conv2d_ref.cpp) with the same per-row bounds: dx[.][ih][iw] += col[...].
+void col2im_rows_add(const Conv2dShape& sh, const float* col, int64_t ld, float* dx) {
+  const int P = sh.out_h(), Q = sh.out_w();
+  for (int c = 0; c < sh.c; ++c)
+    for (int r = 0; r < sh.r; ++r)
+      for (int s = 0; s < sh.s; ++s) {
+        const float* row = col + ((int64_t(c) * sh.r + r) * sh.s + s) * ld;
+        int lo, hi;
+        valid_columns(sh, s, Q, lo, hi);
+        for (int p = 0; p < P; ++p) {
+          const int ih = p * sh.stride - sh.pad + r;
+          if (ih < 0 || ih >= sh.h) continue;
+          const float* in = row + p * Q;
+          float* out = dx + (int64_t(c) * sh.h + ih) * sh.w;
+          for (int q = lo; q < hi; ++q) out[q * sh.stride - sh.pad + s] += in[q];
+        }
+      }
+}
+
+// Images [n0, n0 + g) of x unfolded side by side into col (image i at column offset i*PQ).
+void unfold(const Conv2dShape& sh, const Geometry& geo, const float* x, int64_t n0, int64_t g, float* col) {
+  for (int64_t i = 0; i < g; ++i) im2col_rows(sh, x + (n0 + i) * geo.image, col + i * geo.PQ, g * geo.PQ);
+}
+
+// dy of images [n0, n0 + g) gathered as (K, g*PQ).
+void gather(const Conv2dShape& sh, const Geometry& geo, const float* dy, int64_t n0, int64_t g, float* out) {
+  for (int64_t i = 0; i < g; ++i)
+    for (int64_t k = 0; k < sh.k; ++k)
+      std::memcpy(out + k * g * geo.PQ + i * geo.PQ, dy + ((n0 + i) * sh.k + k) * geo.PQ,
+                  size_t(geo.PQ) * sizeof(float));
+}
+
+}  // namespace
+
+void forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y) {
+  const Geometry geo(sh);
+  parallel_for(geo.chunks, geo.CRS * geo.PQ * geo.chunk, [&](int64_t c0, int64_t c1) {
+    Scratch& buf = thread_scratch(sh, geo);
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
+      unfold(sh, geo, x, n0, g, buf.col.data());
+      // out (K, g*PQ) = W (K, CRS) col (CRS, g*PQ); then y[n0+i][k] = out[k][i*PQ ...] + bias[k]
+      sgemm(false, false, sh.k, ld, geo.CRS, weight, geo.CRS, buf.col.data(), ld, 0.0f, buf.out.data(), ld);
+      for (int64_t i = 0; i < g; ++i)
+        for (int64_t k = 0; k < sh.k; ++k) {
+          const float* src = buf.out.data() + k * ld + i * geo.PQ;
+          float* dst = y + ((n0 + i) * sh.k + k) * geo.PQ;
+          const float add = bias ? bias[k] : 0.0f;
+          for (int64_t j = 0; j < geo.PQ; ++j) dst[j] = src[j] + add;
+        }
+    }
+  });
+}
+
+void backward_data(const Conv2dShape& sh, const float* dy, const float* weight, float* dx) {
+  const Geometry geo(sh);
+  parallel_for(geo.chunks, geo.CRS * geo.PQ * geo.chunk, [&](int64_t c0, int64_t c1) {
+    Scratch& buf = thread_scratch(sh, geo);
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
+      gather(sh, geo, dy, n0, g, buf.out.data());
+      // dcol (CRS, g*PQ) = W^T (CRS, K) dy (K, g*PQ); then folded back onto each image
+      sgemm(true, false, geo.CRS, ld, sh.k, weight, geo.CRS, buf.out.data(), ld, 0.0f, buf.col.data(), ld);
+      for (int64_t i = 0; i < g; ++i) col2im_rows_add(sh, buf.col.data() + i * geo.PQ, ld, dx + (n0 + i) * geo.image);
+    }
+  });
+}
+
+// dW += sum over images of dy col^T. The chunks are dealt into kParts fixed parts (part p takes
+// chunks p, p + kParts, ...), each summed in chunk order into its own partial dW; the partials
+// are then added in part order. The order of every sum is fixed by the shape alone: the result
+// is the same for any number of threads.
+void backward_weight(const Conv2dShape& sh, const float* x, const float* dy, float* dweight) {
+  constexpr int64_t kParts = 8;
+  const Geometry geo(sh);
+  const int64_t parts = std::min<int64_t>(kParts, geo.chunks), KCRS = sh.k * geo.CRS;
+  std::vector<float> partial(size_t(parts * KCRS), 0.0f);  // (parts, K, CRS)
+  parallel_for(parts, geo.CRS * geo.PQ * geo.chunk * (geo.chunks / parts + 1), [&](int64_t p0, int64_t p1) {
+    Scratch& buf = thread_scratch(sh, geo);
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t ch = p; ch < geo.chunks; ch += parts) {
+        const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
+        unfold(sh, geo, x, n0, g, buf.col.data());
+        gather(sh, geo, dy, n0, g, buf.out.data());
+        // partial_p (K, CRS) += dy (K, g*PQ) col^T (g*PQ, CRS)
+        sgemm(false, true, sh.k, geo.CRS, ld, buf.out.data(), ld, buf.col.data(), ld, 1.0f,
+              partial.data() + p * KCRS, geo.CRS);
+      }
+  });
+  parallel_for(KCRS, parts, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) {
+      float sum = partial[size_t(j)];
+      for (int64_t p = 1; p < parts; ++p) sum += partial[size_t(p * KCRS + j)];
+      dweight[j] += sum;
+    }
+  });
+}
+
+}  // namespace macer::kernels::cpu::unfold_conv

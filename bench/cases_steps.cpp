@@ -5,6 +5,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/smoothing.h"
+#include "layers/folded.h"
 #include "layers/registry.h"
 #include "macer/objectives.h"
 #include "macer/optimizer.h"
@@ -22,7 +23,7 @@ Sizes sizes_for(const std::string& name, const Options& o) {
   Sizes s{64, 16};
   if (name == "step.macer.resnet110" && !gpu) s = {8, 4};
   if (name == "certify.lenet") s = {1000, 1};
-  if (name == "certify.resnet110") s = {gpu ? 1000 : 32, 1};
+  if (name.rfind("certify.resnet110", 0) == 0) s = {gpu ? 1000 : 32, 1};
   if (o.batch > 0) s.batch = o.batch;
   return s;
 }
@@ -71,12 +72,18 @@ Result train_step(const std::string& case_name, const std::string& model_name, c
   return r;
 }
 
-Result certify_throughput(const std::string& case_name, const std::string& model_name, const Options& o) {
+// `folded`: the batch-norm-folded inference form macer_certify runs by default (layers/folded.h).
+Result certify_throughput(const std::string& case_name, const std::string& model_name, const Options& o,
+                          bool folded = false) {
   Sizes s = sizes_for(case_name, o);
   layers::ModelOptions m = model_options(model_name);
   auto model = layers::make_model(model_name, m);
-  model->to(o.device);
   model->eval();
+  if (folded) {
+    model = layers::fold_batchnorm(*model, model_name, m, o.device);
+  } else {
+    model->to(o.device);
+  }
   NoGradGuard no_grad;
   Tensor image = uniform_images(1, m, o.device);
   Tensor counts = Tensor::zeros({m.classes}, o.device, DType::I64);
@@ -101,6 +108,11 @@ Register cert_lenet("certify.lenet", "certification: noisy forward passes + coun
                     [](const Options& o) { return certify_throughput("certify.lenet", "lenet", o); });
 Register cert_resnet("certify.resnet110", "certification: noisy forward passes + counts, ResNet-110, batch 1000 (CPU: 32)",
                      [](const Options& o) { return certify_throughput("certify.resnet110", "resnet110", o); });
+Register cert_resnet_folded("certify.resnet110.folded",
+                            "certification as macer_certify runs it: ResNet-110 with batch norms folded (layers/folded.h)",
+                            [](const Options& o) {
+                              return certify_throughput("certify.resnet110.folded", "resnet110", o, true);
+                            });
 
 }  // namespace
 }  // namespace macer::bench

@@ -52,7 +52,7 @@ struct FoldedBlock {
       h = convs[i](h);
       if (i + 1 < convs.size()) h = ops::relu(h);
     }
-    return ops::relu(ops::add(h, down ? (*down)(x) : x));
+    return ops::add_relu(h, down ? (*down)(x) : x);
   }
 };
 

@@ -1,0 +1,103 @@
+// The summaries of macer/certify_report.h: approximate certified accuracy per radius and ACR,
+// as a table and as JSON.
+#include "macer/certify_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace macer {
+
+// ---- summaries ---------------------------------------------------------------------------
+
+std::vector<double> report_radii() {
+  std::vector<double> r;
+  for (int i = 0; i <= 9; ++i) r.push_back(0.25 * i);
+  return r;
+}
+
+CertifySummary summarize(const std::vector<CertifyRow>& rows, const std::string& label, bool soft,
+                         const std::vector<double>& radii) {
+  CertifySummary s;
+  s.label = label;
+  s.images = static_cast<int64_t>(rows.size());
+  s.radii = radii;
+  s.accuracy.assign(radii.size(), 0.0);
+  if (rows.empty()) return s;
+  const double n = static_cast<double>(rows.size());
+  std::vector<int64_t> certified(radii.size(), 0);
+  int64_t abstained = 0;
+  double radius_sum = 0, seconds = 0;
+  for (const CertifyRow& r : rows) {
+    bool correct = soft ? r.soft_correct : r.correct;
+    double radius = soft ? r.soft_radius : r.radius;
+    // certified accuracy at t: correct and certified at least t; ACR: mean of radius * correct.
+    for (size_t i = 0; i < radii.size(); ++i) certified[i] += correct && radius >= radii[i];
+    if (correct) radius_sum += radius;
+    abstained += (soft ? r.soft_predict : r.predict) == -1;
+    seconds += r.seconds;
+  }
+  for (size_t i = 0; i < radii.size(); ++i) s.accuracy[i] = static_cast<double>(certified[i]) / n;
+  s.acr = radius_sum / n;
+  s.abstain = static_cast<double>(abstained) / n;
+  s.mean_seconds = seconds / n;
+  return s;
+}
+
+std::string file_label(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  size_t dot = name.find_last_of('.');
+  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+}
+
+std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label) {
+  if (file.kind != TsvKind::Both) return {summarize(file.rows, label)};
+  return {summarize(file.rows, label + " (hard)"), summarize(file.rows, label + " (soft)", true)};
+}
+
+std::string summary_table(const std::vector<CertifySummary>& summaries) {
+  size_t wl = 5;
+  for (const auto& s : summaries) wl = std::max(wl, s.label.size());
+  std::ostringstream os;
+  char buf[64];
+  os << "approximate certified accuracy at radius r; ACR = average certified radius\n";
+  os << std::string(wl, ' ');
+  if (!summaries.empty())
+    for (double r : summaries[0].radii) std::snprintf(buf, sizeof buf, " %6.2f", r), os << buf;
+  os << "     ACR  images  abstain   s/img\n";
+  for (const auto& s : summaries) {
+    os << s.label << std::string(wl - s.label.size(), ' ');
+    for (double a : s.accuracy) std::snprintf(buf, sizeof buf, " %6.3f", a), os << buf;
+    std::snprintf(buf, sizeof buf, " %7.3f %7lld %8.3f %7.3f\n", s.acr, (long long)s.images, s.abstain,
+                  s.mean_seconds);
+    os << buf;
+  }
+  return os.str();
+}
+
+namespace {
+nlohmann::json to_json(const CertifySummary& s) {
+  return {{"label", s.label},   {"images", s.images},   {"radii", s.radii}, {"certified_accuracy", s.accuracy},
+          {"acr", s.acr},       {"abstain", s.abstain}, {"mean_seconds", s.mean_seconds}};
+}
+}  // namespace
+
+std::string summary_json(const CertifySummary& s, int indent) { return to_json(s).dump(indent); }
+
+std::string summaries_json(const std::vector<CertifySummary>& summaries, int indent, int world_size) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& s : summaries) {
+    a.push_back(to_json(s));
+    if (world_size > 0) a.back()["world_size"] = world_size;
+  }
+  return a.dump(indent);
+}
+
+std::vector<PlotSeries> plot_series(const TsvFile& file, const std::string& label) {
+  if (file.kind != TsvKind::Both) return {{label, file.rows, false}};
+  return {{label + " (hard)", file.rows, false}, {label + " (soft)", file.rows, true}};
+}
+
+}  // namespace macer

@@ -1,0 +1,196 @@
+// Cohen's tab-separated rows of macer/certify_report.h: Python-compatible formatting of radii
+// and times, the writer that flushes row by row, and the reader with its checks.
+#include "macer/certify_report.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "kernels/check.h"
+
+namespace macer {
+
+// ---- formatting --------------------------------------------------------------------------
+
+std::string format_radius(double r) {
+  if (std::isnan(r)) return "nan";
+  if (std::isinf(r)) return r > 0 ? "inf" : "-inf";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2e", r);  // the decimal exponent after rounding to 3 digits
+  int e = std::atoi(std::strchr(buf, 'e') + 1);
+  // Python's "{:.3}" is "%.3g" that keeps a ".0", and so it turns to the exponent form one
+  // decade earlier: when e < -4 or e >= precision - 1 = 2 (100.0 -> "1e+02").
+  if (e < -4 || e >= 2) {
+    std::string s(buf);
+    size_t epos = s.find('e');
+    std::string mant = s.substr(0, epos);
+    while (mant.back() == '0') mant.pop_back();
+    if (mant.back() == '.') mant.pop_back();
+    return mant + s.substr(epos);
+  }
+  std::snprintf(buf, sizeof buf, "%.3g", r);
+  std::string s(buf);
+  if (s.find('.') == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string format_elapsed(double seconds) {
+  // timedelta keeps whole microseconds, rounded half to even (nearbyint's default mode).
+  int64_t us = static_cast<int64_t>(std::nearbyint(std::max(0.0, seconds) * 1e6));
+  const int64_t day = int64_t(86400) * 1000000;
+  int64_t days = us / day;
+  us %= day;
+  int64_t h = us / 3600000000, m = us / 60000000 % 60, s = us / 1000000 % 60, frac = us % 1000000;
+  char buf[96];
+  int len = 0;
+  if (days > 0) len = std::snprintf(buf, sizeof buf, "%lld day%s, ", (long long)days, days == 1 ? "" : "s");
+  len += std::snprintf(buf + len, sizeof buf - len, "%lld:%02lld:%02lld", (long long)h, (long long)m, (long long)s);
+  if (frac != 0) std::snprintf(buf + len, sizeof buf - len, ".%06lld", (long long)frac);
+  return buf;
+}
+
+std::string tsv_header(TsvKind kind) {
+  switch (kind) {
+    case TsvKind::Certify: return "idx\tlabel\tpredict\tradius\tcorrect\ttime";
+    case TsvKind::Predict: return "idx\tlabel\tpredict\tcorrect\ttime";
+    case TsvKind::Both:
+      return "idx\tlabel\tpredict\tradius\tcorrect\tsoft_predict\tsoft_radius\tsoft_correct\ttime";
+  }
+  return "";
+}
+
+std::string tsv_row(TsvKind kind, const CertifyRow& r) {
+  std::ostringstream os;
+  os << r.idx << '\t' << r.label << '\t' << r.predict << '\t';
+  if (kind != TsvKind::Predict) os << format_radius(r.radius) << '\t';
+  os << int(r.correct) << '\t';
+  if (kind == TsvKind::Both)
+    os << r.soft_predict << '\t' << format_radius(r.soft_radius) << '\t' << int(r.soft_correct) << '\t';
+  os << format_elapsed(r.seconds);
+  return os.str();
+}
+
+// ---- writing and reading -----------------------------------------------------------------
+
+TsvWriter::TsvWriter(const std::string& path, TsvKind kind, bool append) : path_(path), kind_(kind) {
+  file_ = std::fopen(path.c_str(), append ? "a" : "w");
+  MACER_CHECK(file_ != nullptr, "cannot write certification results to " << path << ": " << std::strerror(errno));
+  if (append) return;
+  std::string header = tsv_header(kind) + "\n";
+  bool ok = std::fwrite(header.data(), 1, header.size(), file_) == header.size() && std::fflush(file_) == 0;
+  MACER_CHECK(ok, "writing " << path_ << " failed: " << std::strerror(errno));
+}
+
+TsvWriter::~TsvWriter() {
+  if (file_) std::fclose(file_);
+}
+
+void TsvWriter::write(const CertifyRow& row) {
+  std::string line = tsv_row(kind_, row) + "\n";
+  bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
+  MACER_CHECK(ok, "writing " << path_ << " failed: " << std::strerror(errno));
+}
+
+namespace {
+
+[[noreturn]] void bad_line(const std::string& path, int64_t line, const std::string& why) {
+  throw Error("certification results " + path + " line " + std::to_string(line) + ": " + why);
+}
+
+std::vector<std::string> split_tabs(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t tab; (tab = s.find('\t', start)) != std::string::npos; start = tab + 1)
+    out.push_back(s.substr(start, tab - start));
+  out.push_back(s.substr(start));
+  return out;
+}
+
+// Inverse of format_elapsed: "[N day[s], ]H:MM:SS[.ffffff]" -> seconds; false if malformed.
+bool parse_elapsed(std::string s, double* seconds) {
+  double days = 0;
+  size_t comma = s.find(", ");
+  if (comma != std::string::npos) {
+    char* end = nullptr;
+    days = std::strtod(s.c_str(), &end);
+    std::string unit(static_cast<const char*>(end), s.c_str() + comma);
+    if (end == s.c_str() || (unit != " day" && unit != " days")) return false;
+    s = s.substr(comma + 2);
+  }
+  int h = 0, m = 0, consumed = 0;
+  double sec = 0;
+  if (std::sscanf(s.c_str(), "%d:%d:%lf%n", &h, &m, &sec, &consumed) != 3 || consumed != int(s.size()))
+    return false;
+  *seconds = days * 86400 + h * 3600.0 + m * 60.0 + sec;
+  return true;
+}
+
+}  // namespace
+
+TsvFile read_tsv(const std::string& path) {
+  std::ifstream in(path);
+  MACER_CHECK(in, "cannot open certification results " << path);
+  TsvFile f;
+  f.path = path;
+  std::string line;
+  int64_t lineno = 1;
+  if (!std::getline(in, line)) bad_line(path, 1, "empty file (expected the header line)");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  bool known = false;
+  for (TsvKind k : {TsvKind::Certify, TsvKind::Predict, TsvKind::Both})
+    if (line == tsv_header(k)) f.kind = k, known = true;
+  if (!known)
+    bad_line(path, 1, "header is not one of the layouts of macer_certify (expected e.g. '" +
+                          tsv_header(TsvKind::Certify) + "' with tabs)");
+  const std::vector<std::string> names = split_tabs(line);
+  std::map<int64_t, int64_t> first_line;  // idx -> the line that gave it
+
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<std::string> v = split_tabs(line);
+    if (v.size() != names.size())
+      bad_line(path, lineno, "expected " + std::to_string(names.size()) + " tab-separated fields, found " +
+                                 std::to_string(v.size()));
+    CertifyRow r;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string& name = names[i];
+      const char* s = v[i].c_str();
+      char* end = nullptr;
+      bool ok = !v[i].empty();
+      if (name == "time") {
+        ok = ok && parse_elapsed(v[i], &r.seconds);
+      } else if (name == "radius" || name == "soft_radius") {
+        double x = std::strtod(s, &end);
+        ok = ok && *end == '\0' && std::isfinite(x);
+        (name == "radius" ? r.radius : r.soft_radius) = x;
+      } else {
+        long long x = std::strtoll(s, &end, 10);
+        ok = ok && *end == '\0';
+        if (name == "idx") r.idx = x;
+        if (name == "label") r.label = int(x);
+        if (name == "predict") r.predict = int(x);
+        if (name == "soft_predict") r.soft_predict = int(x);
+        if (name == "correct" || name == "soft_correct") {
+          ok = ok && (x == 0 || x == 1);
+          (name == "correct" ? r.correct : r.soft_correct) = x == 1;
+        }
+      }
+      if (!ok) bad_line(path, lineno, "column '" + name + "': cannot read '" + v[i] + "'");
+    }
+    auto [at, fresh] = first_line.emplace(r.idx, lineno);
+    if (!fresh)
+      bad_line(path, lineno, "image idx " + std::to_string(r.idx) + " was already given on line " +
+                                 std::to_string(at->second) + " (rows of one image counted twice)");
+    f.rows.push_back(r);
+  }
+  return f;
+}
+
+}  // namespace macer

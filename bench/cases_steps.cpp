@@ -21,7 +21,7 @@ struct Sizes {
 Sizes sizes_for(const std::string& name, const Options& o) {
   bool gpu = o.device == Device::CUDA;
   Sizes s{64, 16};
-  if (name == "step.macer.resnet110" && !gpu) s = {8, 4};
+  if ((name == "step.macer.resnet110" || name == "step.macer.resnet20") && !gpu) s = {8, 4};
   if (name == "certify.lenet") s = {1000, 1};
   if (name.rfind("certify.resnet110", 0) == 0) s = {gpu ? 1000 : 32, 1};
   if (o.batch > 0) s.batch = o.batch;
@@ -102,6 +102,8 @@ Result certify_throughput(const std::string& case_name, const std::string& model
 
 Register step_lenet("step.macer.lenet", "MACER training step, LeNet 28x28, B=64 k=16",
                     [](const Options& o) { return train_step("step.macer.lenet", "lenet", o); });
+Register step_resnet20("step.macer.resnet20", "MACER training step, ResNet-20 32x32, B=64 k=16 (CPU: B=8 k=4)",
+                       [](const Options& o) { return train_step("step.macer.resnet20", "resnet20", o); });
 Register step_resnet("step.macer.resnet110", "MACER training step, ResNet-110 32x32, B=64 k=16 (CPU: B=8 k=4)",
                      [](const Options& o) { return train_step("step.macer.resnet110", "resnet110", o); });
 Register cert_lenet("certify.lenet", "certification: noisy forward passes + counts, LeNet, batch 1000",

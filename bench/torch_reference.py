@@ -2,7 +2,8 @@
 """PyTorch reference for bench/macer_bench's whole-step cases, on the same device.
 
 Cases (same names, sizes and statistics as macer_bench):
-  step.macer.lenet, step.macer.resnet110  one MACER training step: noisy copies, forward,
+  step.macer.lenet, step.macer.resnet20, step.macer.resnet110
+                                          one MACER training step: noisy copies, forward,
                                           the reference MACER loss of SPEC.md, backward, SGD
   certify.lenet, certify.resnet110        noisy forward passes of certification (argmax + counts)
 Sizes: GPU B=64, k=16 for steps and batch 1000 for certification; CPU smaller (see SIZES).
@@ -21,9 +22,9 @@ import torch.nn.functional as F
 
 # (batch, copies) per case and device; must equal bench/cases_steps.cpp.
 SIZES = {
-    "cuda": {"step.macer.lenet": (64, 16), "step.macer.resnet110": (64, 16),
+    "cuda": {"step.macer.lenet": (64, 16), "step.macer.resnet20": (64, 16), "step.macer.resnet110": (64, 16),
              "certify.lenet": (1000, 1), "certify.resnet110": (1000, 1)},
-    "cpu": {"step.macer.lenet": (64, 16), "step.macer.resnet110": (8, 4),
+    "cpu": {"step.macer.lenet": (64, 16), "step.macer.resnet20": (8, 4), "step.macer.resnet110": (8, 4),
             "certify.lenet": (1000, 1), "certify.resnet110": (32, 1)},
 }
 
@@ -118,7 +119,7 @@ def time_it(fn, device, warmup, repeats):
 
 
 def make_model(name, device):
-    model = LeNet() if name == "lenet" else CifarResNet(110)
+    model = LeNet() if name == "lenet" else CifarResNet(int(name[len("resnet"):]))
     shape = (1, 28, 28) if name == "lenet" else (3, 32, 32)
     return model.to(device), shape
 

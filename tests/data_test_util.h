@@ -1,4 +1,4 @@
-// Helpers for the data/ tests (test_data*.cpp): a temporary folder removed at exit, byte
+// Helpers for the tests (data/ tests first): a temporary folder removed at exit, byte
 // writers (raw and gzip), and images of a data set read back as bytes for exact comparison.
 #pragma once
 #include <zlib.h>

@@ -11,18 +11,14 @@
 
 #include "engine/atomic_file.h"
 #include "kernels/check.h"
+#include "data_test_util.h"
 
 using namespace macer;
+using data_test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("macer_test_atomic_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -41,7 +37,8 @@ int temporaries(const fs::path& dir) {
 }  // namespace
 
 TEST_CASE("write_file_atomic replaces a file whole and keeps its mode", "[atomic]") {
-  fs::path dir = fresh_dir("plain");
+  TempDir dir_tmp("plain");
+  const fs::path dir = dir_tmp.path;
   fs::path f = dir / "out.txt";
   write_file_atomic(f.string(), "first\n");
   CHECK(slurp(f) == "first\n");
@@ -52,11 +49,11 @@ TEST_CASE("write_file_atomic replaces a file whole and keeps its mode", "[atomic
   REQUIRE(::stat(f.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0640);
   CHECK(temporaries(dir) == 0);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("write_file_atomic follows symlinks: the link stays, its target is replaced", "[atomic]") {
-  fs::path dir = fresh_dir("link");
+  TempDir dir_tmp("link");
+  const fs::path dir = dir_tmp.path;
   fs::create_directories(dir / "real");
   fs::path target = dir / "real" / "data.json";
   std::ofstream(target) << "old";
@@ -70,7 +67,6 @@ TEST_CASE("write_file_atomic follows symlinks: the link stays, its target is rep
   CHECK(fs::is_symlink(dir / "dangling.json"));
   CHECK(slurp(dir / "real" / "later.json") == "made");
   CHECK(temporaries(dir / "real") == 0);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("write_file_atomic writes device nodes in place and reports their errors", "[atomic]") {
@@ -85,7 +81,8 @@ TEST_CASE("write_file_atomic writes device nodes in place and reports their erro
 }
 
 TEST_CASE("a failed write leaves the old file and no temporary", "[atomic]") {
-  fs::path dir = fresh_dir("fail");
+  TempDir dir_tmp("fail");
+  const fs::path dir = dir_tmp.path;
   fs::path f = dir / "keep.bin";
   write_file_atomic(f.string(), "intact");
   CHECK_THROWS_WITH(write_file_atomic(f.string(), [](std::ostream& out) {
@@ -98,11 +95,11 @@ TEST_CASE("a failed write leaves the old file and no temporary", "[atomic]") {
   CHECK_THROWS_WITH(write_file_atomic(dir.string(), "x"), Catch::Contains("is a folder"));
   CHECK_THROWS_WITH(write_file_atomic((dir / "missing" / "x").string(), "x"), Catch::Contains("No such file"));
   CHECK(temporaries(dir) == 0);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("check_writable and ensure_writable_dir refuse bad outputs before any work", "[atomic]") {
-  fs::path dir = fresh_dir("check");
+  TempDir dir_tmp("check");
+  const fs::path dir = dir_tmp.path;
   CHECK_NOTHROW(check_writable((dir / "new.json").string(), "--json"));
   CHECK_THROWS_WITH(check_writable(dir.string(), "--json"), Catch::Contains("--json") && Catch::Contains("is a folder"));
   CHECK_THROWS_WITH(check_writable((dir / "nope" / "x.png").string(), "--plot"),
@@ -113,5 +110,4 @@ TEST_CASE("check_writable and ensure_writable_dir refuse bad outputs before any 
   CHECK(fs::is_directory(dir / "a" / "b"));
   CHECK_THROWS_WITH(ensure_writable_dir((dir / "file" / "sub").string(), "run.checkpoint_dir"),
                     Catch::Contains("run.checkpoint_dir") && Catch::Contains("Not a directory"));
-  fs::remove_all(dir);
 }

@@ -16,8 +16,10 @@
 #include "macer/run_record.h"
 #include "macer/noise_streams.h"
 #include "macer/smoothing.h"
+#include "data_test_util.h"
 
 using namespace macer;
+using data_test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -33,12 +35,6 @@ BaseClassifier poisoned(float bad, int every, int* batches) {
   };
 }
 
-std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("macer_test_certify_safety_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
 
 }  // namespace
 
@@ -130,17 +126,18 @@ TEST_CASE("training, certification and in-training certification draw disjoint n
 }
 
 TEST_CASE("finished results refuse an image given twice and infinite radii", "[certify][safety]") {
-  std::string dir = temp_dir("tsv");
+  TempDir dir_tmp("tsv");
+  const std::string dir = dir_tmp.path.string();
   std::string head = tsv_header(TsvKind::Certify) + "\n";
   std::ofstream(dir + "/dup.tsv") << head << "0\t1\t1\t0.5\t1\t0:00:01\n3\t1\t1\t0.5\t1\t0:00:01\n0\t1\t1\t0.5\t1\t0:00:01\n";
   std::ofstream(dir + "/inf.tsv") << head << "0\t1\t1\tinf\t1\t0:00:01\n";
   CHECK_THROWS_WITH(read_tsv(dir + "/dup.tsv"), Catch::Contains("line 4") && Catch::Contains("already given on line 2"));
   CHECK_THROWS_WITH(read_tsv(dir + "/inf.tsv"), Catch::Contains("line 2") && Catch::Contains("radius"));
-  fs::remove_all(dir);
 }
 
 TEST_CASE("resume pieces: the run record must match, a half row is cut, rows must be the run's first", "[certify][safety]") {
-  std::string dir = temp_dir("resume");
+  TempDir dir_tmp("resume");
+  const std::string dir = dir_tmp.path.string();
   std::string tsv = dir + "/out.tsv";
   std::vector<std::pair<std::string, std::string>> record = {{"sigma", "0.25"}, {"n", "1000"}};
   CHECK_THROWS_WITH(check_run_record(tsv, record), Catch::Contains("run record") && Catch::Contains("missing"));
@@ -160,5 +157,4 @@ TEST_CASE("resume pieces: the run record must match, a half row is cut, rows mus
   CHECK_THROWS_WITH(rows_to_resume(tsv, TsvKind::Certify, {0, 5, 10}), Catch::Contains("row 2 is image 10"));
   CHECK_THROWS_WITH(rows_to_resume(tsv, TsvKind::Predict, {0, 10}), Catch::Contains("columns"));
   CHECK(file_fingerprint(tsv) != file_fingerprint(dir + "/out.tsv.run.json"));
-  fs::remove_all(dir);
 }

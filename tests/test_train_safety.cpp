@@ -16,8 +16,10 @@
 #include "layers/state.h"
 #include "macer/checkpoint.h"
 #include "macer/trainer.h"
+#include "data_test_util.h"
 
 using namespace macer;
+using data_test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -34,12 +36,6 @@ TrainConfig tiny(const std::string& dir, int64_t epochs, const std::vector<std::
       "tiny", all);
 }
 
-std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("macer_test_safety_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
 
 std::vector<int64_t> logged_epochs(const std::string& path) {
   std::ifstream in(path);
@@ -58,7 +54,8 @@ TrainerOptions resume_from(const std::string& path, bool allow_changes = false) 
 }  // namespace
 
 TEST_CASE("divergence stops training with an error and keeps the last finite checkpoint", "[train][safety]") {
-  std::string dir = temp_dir("nan");
+  TempDir dir_tmp("nan");
+  const std::string dir = dir_tmp.path.string();
   std::string ckpt = dir + "/checkpoint.safetensors";
   { Trainer(tiny(dir, 1)).run(); }
   // A learning rate and weight decay that blow the weights up within a few epochs.
@@ -86,19 +83,19 @@ TEST_CASE("divergence stops training with an error and keeps the last finite che
   std::vector<int64_t> want;
   for (int64_t e = 1; e < bad_epoch; ++e) want.push_back(e);
   CHECK(logged_epochs(dir + "/train.jsonl") == want);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("divergence before any checkpoint says that none was written", "[train][safety]") {
-  std::string dir = temp_dir("nan_first");
+  TempDir dir_tmp("nan_first");
+  const std::string dir = dir_tmp.path.string();
   Trainer t(tiny(dir, 8, {"optim.lr=100", "optim.weight_decay=1", "run.checkpoint_every=100"}));
   CHECK_THROWS_WITH(t.run(), Catch::Contains("became NaN or infinite") && Catch::Contains("no checkpoint was written"));
   CHECK_FALSE(fs::exists(dir + "/checkpoint.safetensors"));
-  fs::remove_all(dir);
 }
 
 TEST_CASE("a folder that holds a run is refused unless resumed or overwritten", "[train][safety]") {
-  std::string dir = temp_dir("existing");
+  TempDir dir_tmp("existing");
+  const std::string dir = dir_tmp.path.string();
   { Trainer(tiny(dir, 2)).run(); }
   CHECK_THROWS_WITH(Trainer(tiny(dir, 2)), Catch::Contains("already holds a run") && Catch::Contains("--resume") &&
                                                Catch::Contains("--overwrite"));
@@ -109,21 +106,21 @@ TEST_CASE("a folder that holds a run is refused unless resumed or overwritten", 
   again.run();
   CHECK(logged_epochs(dir + "/train.jsonl") == std::vector<int64_t>{1});
   CHECK(read_checkpoint_info(dir + "/checkpoint.safetensors").epoch == 1);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("two trainers never share a run folder (lock file)", "[train][safety]") {
-  std::string dir = temp_dir("lock");
+  TempDir dir_tmp("lock");
+  const std::string dir = dir_tmp.path.string();
   Trainer first(tiny(dir, 1));
   TrainerOptions overwrite;
   overwrite.overwrite = true;
   CHECK_THROWS_WITH(Trainer(tiny(dir, 1), overwrite), Catch::Contains("another macer_train"));
   first.run();
-  fs::remove_all(dir);
 }
 
 TEST_CASE("resume cuts the log back to the checkpoint's epoch", "[train][safety]") {
-  std::string dir = temp_dir("log");
+  TempDir dir_tmp("log");
+  const std::string dir = dir_tmp.path.string();
   { Trainer(tiny(dir, 2)).run(); }
   {  // what a kill after logging epoch 3 (not yet checkpointed) and in the middle of a line leaves
     std::ofstream log(dir + "/train.jsonl", std::ios::app);
@@ -133,11 +130,11 @@ TEST_CASE("resume cuts the log back to the checkpoint's epoch", "[train][safety]
   CHECK(t.epochs_done() == 2);
   t.run();
   CHECK(logged_epochs(dir + "/train.jsonl") == std::vector<int64_t>{1, 2, 3, 4});
-  fs::remove_all(dir);
 }
 
 TEST_CASE("resume refuses another sigma, objective or input unless allowed; a finished run says so", "[train][safety]") {
-  std::string dir = temp_dir("changes");
+  TempDir dir_tmp("changes");
+  const std::string dir = dir_tmp.path.string();
   std::string ckpt = dir + "/checkpoint.safetensors";
   { Trainer(tiny(dir, 1, {"objective.sigma=0.123456789"})).run(); }
   // sigma is stored exactly (shortest round-trip text), not rounded to 6 digits.
@@ -151,11 +148,11 @@ TEST_CASE("resume refuses another sigma, objective or input unless allowed; a fi
   CHECK_NOTHROW(Trainer(tiny(dir, 2), resume_from(ckpt, /*allow_changes=*/true)));
   Trainer done(tiny(dir, 1, {"objective.sigma=0.123456789"}), resume_from(ckpt));
   CHECK(done.run().empty());
-  fs::remove_all(dir);
 }
 
 TEST_CASE("checkpoints with non-finite weights or negative epochs are refused", "[train][safety]") {
-  std::string dir = temp_dir("bad_ckpt");
+  TempDir dir_tmp("bad_ckpt");
+  const std::string dir = dir_tmp.path.string();
   std::string ckpt = dir + "/checkpoint.safetensors";
   { Trainer(tiny(dir, 1)).run(); }
   SafetensorsFile f = load_safetensors(ckpt);
@@ -176,11 +173,11 @@ TEST_CASE("checkpoints with non-finite weights or negative epochs are refused", 
   CHECK_THROWS_WITH(read_checkpoint_info(dir + "/huge.safetensors"),
                     Catch::Contains("'step' is not an integer in range"));
   CHECK_THROWS_WITH(read_checkpoint_info(dir), Catch::Contains("is a folder"));
-  fs::remove_all(dir);
 }
 
 TEST_CASE("outputs and the in-training test set are checked before any work", "[train][safety]") {
-  std::string dir = temp_dir("outputs");
+  TempDir dir_tmp("outputs");
+  const std::string dir = dir_tmp.path.string();
   std::ofstream(dir + "/a_file") << "x";
   CHECK_THROWS_WITH(Trainer(tiny(dir + "/a_file/run", 1)),
                     Catch::Contains("run.checkpoint_dir") && Catch::Contains("Not a directory"));
@@ -192,5 +189,4 @@ TEST_CASE("outputs and the in-training test set are checked before any work", "[
     Trainer t(tiny(dir + "/run3", 1, {"run.log_file=\"/dev/full\""}));
     CHECK_THROWS_WITH(t.run(), Catch::Contains("/dev/full") && Catch::Contains("writing the log failed"));
   }
-  fs::remove_all(dir);
 }

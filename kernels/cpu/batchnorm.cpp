@@ -48,6 +48,18 @@ Sums channel_sums(const BatchNormShape& s, int64_t c, TermA term_a, TermB term_b
   return out;
 }
 
+// y = a x + b over channel c (then max(., 0) when the batch norm carries its ReLU).
+void apply_affine(const BatchNormShape& s, int64_t c, float a, float b, const float* x, float* y) {
+  for (int n = 0; n < s.n; ++n) {
+    const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
+    float* yp = y + (int64_t(n) * s.c + c) * s.hw;
+    if (s.relu)
+      for (int i = 0; i < s.hw; ++i) yp[i] = std::max(a * xp[i] + b, 0.0f);
+    else
+      for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
+  }
+}
+
 }  // namespace
 
 void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
@@ -76,14 +88,7 @@ void batchnorm_forward_train(const BatchNormShape& s, const float* x, const floa
       running_var[c] = float((1.0 - s.momentum) * running_var[c] + s.momentum * unbiased);
       // y = a x + b with a = gamma invstd, b = beta - mean gamma invstd
       const float a = float(gamma[c] * invstd), b = float(beta[c] - mean * gamma[c] * invstd);
-      for (int n = 0; n < s.n; ++n) {
-        const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
-        float* yp = y + (int64_t(n) * s.c + c) * s.hw;
-        if (s.relu)
-          for (int i = 0; i < s.hw; ++i) yp[i] = std::max(a * xp[i] + b, 0.0f);
-        else
-          for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
-      }
+      apply_affine(s, c, a, b, x, y);
     }
   });
 }
@@ -94,14 +99,7 @@ void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float
     for (int64_t c = c0; c < c1; ++c) {
       const float invstd = 1.0f / std::sqrt(running_var[c] + s.eps);
       const float a = gamma[c] * invstd, b = beta[c] - running_mean[c] * a;
-      for (int n = 0; n < s.n; ++n) {
-        const float* xp = x + (int64_t(n) * s.c + c) * s.hw;
-        float* yp = y + (int64_t(n) * s.c + c) * s.hw;
-        if (s.relu)
-          for (int i = 0; i < s.hw; ++i) yp[i] = std::max(a * xp[i] + b, 0.0f);
-        else
-          for (int i = 0; i < s.hw; ++i) yp[i] = a * xp[i] + b;
-      }
+      apply_affine(s, c, a, b, x, y);
     }
   });
 }

@@ -55,6 +55,13 @@ int group_size(const Conv2dShape& sh) {
   return int(std::max<int64_t>(1, std::min<int64_t>(fit, sh.n)));  // n = 0 still gives 1 (no loop runs)
 }
 
+// dy of images n0 .. n0+g-1 gathered as one (K, g*PQ) matrix.
+void gather_dy(const Conv2dShape& sh, const float* dy, int n0, int g, float* out) {
+  const int64_t PQ = int64_t(sh.out_h()) * sh.out_w(), ld = g * PQ;
+  for (int i = 0; i < g; ++i)
+    for (int k = 0; k < sh.k; ++k) std::copy_n(dy + (int64_t(n0 + i) * sh.k + k) * PQ, PQ, out + k * ld + i * PQ);
+}
+
 // Scratch reused across calls on this thread: the column matrix and a (K, G*P*Q) output block.
 struct Scratch {
   std::vector<float> col, out;
@@ -99,9 +106,7 @@ void conv2d_backward_data(const Conv2dShape& sh, const float* dy, const float* w
   for (int n0 = 0; n0 < sh.n; n0 += G) {
     const int g = std::min(G, sh.n - n0);
     const int64_t ld = g * PQ;
-    for (int i = 0; i < g; ++i)  // gather dy of the group as (K, g*PQ)
-      for (int k = 0; k < sh.k; ++k)
-        std::copy_n(dy + (int64_t(n0 + i) * sh.k + k) * PQ, PQ, buf.out.data() + k * ld + i * PQ);
+    gather_dy(sh, dy, n0, g, buf.out.data());
     // dcol (CRS, g*PQ) = W^T (CRS, K) dy (K, g*PQ); then scattered back onto each image.
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(CRS), int(ld), sh.k, 1.0f, weight, int(CRS),
                 buf.out.data(), int(ld), 0.0f, buf.col.data(), int(ld));
@@ -116,11 +121,8 @@ void conv2d_backward_weight(const Conv2dShape& sh, const float* x, const float* 
   for (int n0 = 0; n0 < sh.n; n0 += G) {
     const int g = std::min(G, sh.n - n0);
     const int64_t ld = g * PQ;
-    for (int i = 0; i < g; ++i) {
-      im2col(sh, x + int64_t(n0 + i) * sh.c * sh.h * sh.w, buf.col.data() + i * PQ, ld);
-      for (int k = 0; k < sh.k; ++k)
-        std::copy_n(dy + (int64_t(n0 + i) * sh.k + k) * PQ, PQ, buf.out.data() + k * ld + i * PQ);
-    }
+    for (int i = 0; i < g; ++i) im2col(sh, x + int64_t(n0 + i) * sh.c * sh.h * sh.w, buf.col.data() + i * PQ, ld);
+    gather_dy(sh, dy, n0, g, buf.out.data());
     // dW (K, CRS) += dy (K, g*PQ) col^T (g*PQ, CRS)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, sh.k, int(CRS), int(ld), 1.0f, buf.out.data(), int(ld),
                 buf.col.data(), int(ld), 1.0f, dweight, int(CRS));

@@ -80,7 +80,7 @@ Result certify_throughput(const std::string& case_name, const std::string& model
   auto model = layers::make_model(model_name, m);
   model->eval();
   if (folded) {
-    model = layers::fold_batchnorm(*model, model_name, m, o.device);
+    model = layers::fold_batchnorm(*model, m.normalize, o.device);
   } else {
     model->to(o.device);
   }

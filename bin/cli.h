@@ -33,6 +33,7 @@ inline int run(const std::function<int()>& body, const char* out_of_memory_hint)
   auto fail = [](int code, const std::string& message) {
     if (dist::size() == 1) {
       std::fprintf(stderr, "error: %s\n", message.c_str());
+      dist::finalize();  // a world of one under mpirun -np 1 still ends cleanly
       return code;
     }
     if (dist::is_root())

@@ -63,18 +63,6 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
           {"inference", fl.inference}};
 }
 
-// --shard I/N as (I, N); (0, 1) when not given.
-std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
-  if (text.empty()) return {0, 1};
-  int64_t i = -1, n = 0;
-  char slash = 0, extra = 0;
-  std::istringstream in(text);
-  in >> i >> slash >> n;
-  MACER_CHECK(in && slash == '/' && !(in >> extra) && n >= 1 && i >= 0 && i < n,
-              "--shard " << text << ": expected I/N with 0 <= I < N, e.g. 0/4");
-  return {i, n};
-}
-
 // Prints the table and the JSON of `summaries`, writes --json and --plot when asked.
 // world_size > 0: the certification's number of ranks, recorded in the JSON.
 void report(const Flags& fl, const std::vector<macer::CertifySummary>& summaries,
@@ -120,7 +108,7 @@ int summarize_only(const Flags& fl) {
 
 int certify_checkpoint(const Flags& fl) {
   using namespace macer;
-  const auto [shard, shards] = parse_shard(fl.shard);
+  const auto [shard, shards] = parse_shard(fl.shard, "--shard");
   MACER_CHECK(shards == 1 || dist::size() == 1, "--shard splits a run without MPI; under mpirun the ranks share it");
   const bool root = dist::is_root();  // rank 0 opens and writes every output
   std::error_code ec;
@@ -148,7 +136,6 @@ int certify_checkpoint(const Flags& fl) {
   // Soft certification bounds softmax(beta z): by default the beta the model was trained with.
   double beta = fl.beta > 0 ? fl.beta : src.train_beta > 0 ? src.train_beta : 1.0;
   opt.mode = parse_certify_mode(fl.mode), opt.beta = beta, opt.seed = fl.seed;
-  opt.stream = noise::kCertify;
   MACER_CHECK(!fl.predict || opt.mode == CertifyMode::Hard, "--predict counts votes: it takes no --mode soft/both");
   MACER_CHECK(!fl.predict || fl.mat.empty(), "--mat holds certified radii: --predict gives none");
   TsvKind kind = fl.predict ? TsvKind::Predict : opt.mode == CertifyMode::Both ? TsvKind::Both : TsvKind::Certify;

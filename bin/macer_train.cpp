@@ -4,7 +4,6 @@
 
 #include "bin/cli.h"
 #include <cstdio>
-#include <iostream>
 
 #include "macer/config.h"
 #include "macer/distributed.h"

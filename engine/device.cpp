@@ -49,12 +49,10 @@ void synchronize(Device d) {
 
 void select_cuda_device(int ordinal) {
 #ifdef MACER_HAVE_CUDA
+  if (!cuda_available()) return;
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    cudaGetLastError();  // clear the "no device" error
-    return;
-  }
-  if (cudaSetDevice(ordinal % count) != cudaSuccess) cudaGetLastError();
+  MACER_CUDA_CHECK(cudaGetDeviceCount(&count));
+  MACER_CUDA_CHECK(cudaSetDevice(ordinal % count));
 #else
   (void)ordinal;
 #endif

@@ -65,18 +65,18 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
                   running_mean.numel() == c && running_var.numel() == c,
               "batch_norm: " << c << " channels but parameters of other sizes");
   check_same_device(x, gamma, "batch_norm");
+  Device dev = x.device();
+  if (p.relu && dev != Device::CPU) {  // only the CPU kernels fuse the ReLU: elsewhere the two ops run
+    p.relu = false;
+    return relu(batch_norm(x, gamma, beta, running_mean, running_var, p));
+  }
   kernels::BatchNormShape s{int(xs[0]), int(c), int(xs.size() == 4 ? xs[2] * xs[3] : 1), p.eps,
                             p.momentum};
-  Device dev = x.device();
-  // With p.relu the CPU kernels apply the ReLU in their own pass (s.relu); elsewhere it runs after.
-  const bool fused = p.relu && dev == Device::CPU;
-  s.relu = fused;
-  const int64_t numel = shape_numel(xs);
+  s.relu = p.relu;  // the CPU kernels apply the ReLU in their own pass
   Tensor y = Tensor::empty(xs, dev);
   if (!p.training) {
     MACER_DISPATCH(dev, batchnorm_forward_eval, s, x.value().data(), gamma.value().data(),
                    beta.value().data(), running_mean.data(), running_var.data(), y.data());
-    if (p.relu && !fused) MACER_DISPATCH(dev, relu_forward, numel, y.data(), y.data());
     MACER_CHECK(!any_requires_grad({&x, &gamma, &beta}),
                 "batch_norm: gradients through eval mode are not supported; use train() or NoGradGuard");
     return Var(y);
@@ -87,7 +87,6 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   MACER_DISPATCH(dev, batchnorm_forward_train, s, x.value().data(), gamma.value().data(),
                  beta.value().data(), running_mean.data(), running_var.data(), y.data(),
                  save_mean.data(), save_invstd.data());
-  if (p.relu && !fused) MACER_DISPATCH(dev, relu_forward, numel, y.data(), y.data());
   bool needs = any_requires_grad({&x, &gamma, &beta});
   Var out = make_output(y, needs);
   if (needs)
@@ -97,21 +96,14 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
       Tensor dx = x.requires_grad() ? x.grad_buffer() : Tensor::zeros(xs, dev);
       Tensor dg = gamma.requires_grad() ? gamma.grad_buffer() : Tensor::zeros({c}, dev);
       Tensor db = beta.requires_grad() ? beta.grad_buffer() : Tensor::zeros({c}, dev);
-      if (fused) {  // g = dy where y > 0, inside the batch norm backward
+      if (s.relu) {  // g = dy where y > 0, inside the batch norm backward (CPU)
         kernels::cpu::batchnorm_relu_backward(s, out.grad().data(), out.value().data(), x.value().data(),
                                               gamma.value().data(), save_mean.data(), save_invstd.data(),
                                               dx.data(), dg.data(), db.data());
         return;
       }
-      const float* dy = out.grad().data();
-      Tensor masked;  // the ReLU's backward first, when it ran as its own kernel
-      if (p.relu) {
-        masked = Tensor::zeros(xs, dev);
-        MACER_DISPATCH(dev, relu_backward, numel, out.value().data(), dy, masked.data());
-        dy = masked.data();
-      }
-      MACER_DISPATCH(dev, batchnorm_backward, s, dy, x.value().data(), gamma.value().data(), save_mean.data(),
-                     save_invstd.data(), dx.data(), dg.data(), db.data());
+      MACER_DISPATCH(dev, batchnorm_backward, s, out.grad().data(), x.value().data(), gamma.value().data(),
+                     save_mean.data(), save_invstd.data(), dx.data(), dg.data(), db.data());
     });
   return out;
 }

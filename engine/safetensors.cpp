@@ -2,7 +2,6 @@
 #include "engine/safetensors.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>

@@ -26,7 +26,7 @@ const Tensor& get(const State& s, const std::string& name) {
   return it->second;
 }
 
-// conv `conv` followed by batch norm `bn` (eps 1e-5, as BatchNorm2d): per output channel k,
+// conv `conv` followed by batch norm `bn` (BatchNorm2d's eps): per output channel k,
 // scale = gamma[k] / sqrt(var[k] + eps); w'[k] = w[k] * scale; b'[k] = beta[k] - mean[k] * scale.
 FoldedConv fold(const State& s, const std::string& conv, const std::string& bn, int stride, int pad, Device d) {
   Tensor w = get(s, conv + ".weight").clone();  // (K, C, R, S)
@@ -35,7 +35,7 @@ FoldedConv fold(const State& s, const std::string& conv, const std::string& bn, 
   const int64_t k = w.dim(0), per = w.numel() / k;
   Tensor b = Tensor::empty({k});
   for (int64_t o = 0; o < k; ++o) {
-    double scale = double(g.data()[o]) / std::sqrt(double(var.data()[o]) + 1e-5);
+    double scale = double(g.data()[o]) / std::sqrt(double(var.data()[o]) + double(ops::BatchNormParams{}.eps));
     for (int64_t i = 0; i < per; ++i) w.data()[o * per + i] = float(double(w.data()[o * per + i]) * scale);
     b.data()[o] = float(double(beta.data()[o]) - double(mean.data()[o]) * scale);
   }
@@ -58,7 +58,7 @@ struct FoldedBlock {
 
 class FoldedResNet : public Module {
  public:
-  FoldedResNet(const State& s, bool bottleneck, const ModelOptions& opt, Device d) : norm_(opt.normalize) {
+  FoldedResNet(const State& s, bool bottleneck, const Normalization& normalize, Device d) : norm_(normalize) {
     bottleneck_ = bottleneck;
     stem_ = bottleneck ? fold(s, "conv1", "bn1", 2, 3, d) : fold(s, "conv1", "bn1", 1, 1, d);
     for (int stage = 1; s.count("layer" + std::to_string(stage) + ".0.conv1.weight"); ++stage)
@@ -100,12 +100,12 @@ class FoldedResNet : public Module {
 
 }  // namespace
 
-std::unique_ptr<Module> fold_batchnorm(Module& model, const std::string& name, const ModelOptions& opt, Device d) {
-  if (name == "lenet") return nullptr;
+std::unique_ptr<Module> fold_batchnorm(Module& model, const Normalization& normalize, Device d) {
   State s;
   for (auto& [n, t] : state_dict(model)) s[n] = t.device() == Device::CPU ? t : t.to(Device::CPU);
-  MACER_CHECK(s.count("bn1.running_mean"), "fold_batchnorm: model '" << name << "' has no batch norm to fold");
-  return std::make_unique<FoldedResNet>(s, name == "resnet50", opt, d);
+  if (!s.count("bn1.running_mean")) return nullptr;  // no batch norm (LeNet)
+  const bool bottleneck = s.count("layer1.0.conv3.weight") > 0;  // ResNet-50's blocks
+  return std::make_unique<FoldedResNet>(s, bottleneck, normalize, d);
 }
 
 }  // namespace macer::layers

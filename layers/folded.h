@@ -9,10 +9,11 @@
 
 namespace macer::layers {
 
-// A folded copy of `model` (a Cifar ResNet or ResNet-50 built by make_model(name, opt), in any
-// mode; its running statistics are used), its weights on `device`; or nullptr for a model
-// without batch norm (LeNet), which is its own inference form. Computes the eval-mode logits of
-// `model` up to float rounding. For inference only: its weights are not parameters.
-std::unique_ptr<Module> fold_batchnorm(Module& model, const std::string& name, const ModelOptions& opt, Device device);
+// A folded copy of `model` (a Cifar ResNet or ResNet-50, told apart by its state names, in any
+// mode; its running statistics are used), its weights on `device`, applying `normalize` to the
+// input first as the model does; or nullptr for a model without batch norm (LeNet), which is its
+// own inference form. Computes the eval-mode logits of `model` up to float rounding. For
+// inference only: its weights are not parameters.
+std::unique_ptr<Module> fold_batchnorm(Module& model, const Normalization& normalize, Device device);
 
 }  // namespace macer::layers

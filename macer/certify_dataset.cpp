@@ -44,15 +44,16 @@ CertifyRow unpack(const double* v) {
 
 std::vector<CertifyRow> certify_images(layers::Module& model, const data::Dataset& dataset, Device device,
                                        const CertifyOptions& opt, const std::vector<int64_t>& indices,
-                                       bool predict_only, TsvWriter* writer, const std::string& label) {
+                                       bool predict_only, TsvWriter* writer, const std::string& label,
+                                       bool across_ranks) {
   model.eval();
   NoGradGuard no_grad;
   BaseClassifier f = [&model](const Tensor& noisy) { return model.forward(Var(noisy)).value(); };
   Tensor host = Tensor::empty({dataset.channels(), dataset.height(), dataset.width()});
-  const int world = dist::size(), me = dist::rank();
+  const int world = across_ranks ? dist::size() : 1, me = across_ranks ? dist::rank() : 0;
   std::unique_ptr<Progress> progress;
   if (!label.empty())
-    progress = std::make_unique<Progress>(label, int64_t(indices.size()), "img", 10, /*quiet=*/!dist::is_root());
+    progress = std::make_unique<Progress>(label, int64_t(indices.size()), "img", 10, /*quiet=*/me != 0);
   auto certify_one = [&](int64_t idx) {
     dataset.image(idx, host.data());
     Tensor image = host.to(device);
@@ -77,7 +78,7 @@ std::vector<CertifyRow> certify_images(layers::Module& model, const data::Datase
     return row;
   };
   // Rounds of `world` images: rank r certifies image round * world + r, then rank 0 gathers the
-  // round's rows and writes them in order. One rank: one image a round, no communication.
+  // round's rows and writes them in order. One rank (or not across ranks): no communication.
   std::vector<CertifyRow> rows;
   int64_t correct = 0;
   const int64_t n = int64_t(indices.size());
@@ -121,12 +122,12 @@ std::string certify_during_training(const TrainConfig& c, layers::Module& model,
   opt.seed = uint64_t(c.run.seed);
   opt.stream = noise::kTrainingCertify;  // draws apart from training's and macer_certify's
   auto indices = select_images(test.size(), {c.certify.start, c.certify.count, c.certify.skip});
-  // The network's inference form, as macer_certify certifies it (layers/folded.h).
-  layers::ModelOptions mopt;
-  mopt.normalize = layers::normalization_preset(c.model.normalize);
-  model.eval();
-  std::unique_ptr<layers::Module> folded = layers::fold_batchnorm(model, c.model.name, mopt, device);
-  auto rows = certify_images(folded ? *folded : model, test, device, opt, indices, /*predict=*/false, nullptr, "certify");
+  // The network's inference form, as macer_certify certifies it (layers/folded.h). Only rank 0
+  // runs this (its batch-norm statistics are the checkpoint's), so the images are not shared.
+  std::unique_ptr<layers::Module> folded =
+      layers::fold_batchnorm(model, layers::normalization_preset(c.model.normalize), device);
+  auto rows = certify_images(folded ? *folded : model, test, device, opt, indices, /*predict=*/false, nullptr,
+                             "certify", /*across_ranks=*/false);
   CertifySummary s = summarize(rows, "epoch");
   std::fprintf(stderr, "%s", summary_table({s}).c_str());
   return summary_json(s);

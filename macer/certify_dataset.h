@@ -26,10 +26,10 @@ std::vector<int64_t> select_images(int64_t size, const ImageRange& range);
 // without gradients; writes each row to `writer` when given and shows progress when `label` is
 // not empty. Returns the rows. In a job of several ranks (macer/distributed.h) every rank calls
 // it with the same indices: the ranks take turns, rank 0 gathers, writes and returns every row
-// in index order, the others return nothing.
+// in index order, the others return nothing. across_ranks = false: this rank alone does all.
 std::vector<CertifyRow> certify_images(layers::Module& model, const data::Dataset& dataset, Device device,
                                        const CertifyOptions& opt, const std::vector<int64_t>& indices, bool predict,
-                                       TsvWriter* writer, const std::string& label);
+                                       TsvWriter* writer, const std::string& label, bool across_ranks = true);
 
 // The [certify] section of a training config on `test_set` (opened when training starts), with
 // the training seed in the in-training certification noise stream, the model in its inference

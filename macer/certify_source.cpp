@@ -58,7 +58,7 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
   }
   src.model->eval();
   std::unique_ptr<layers::Module> folded;
-  if (o.fold_batchnorm) folded = layers::fold_batchnorm(*src.model, have_info ? info.model : o.model, mopt, o.device);
+  if (o.fold_batchnorm) folded = layers::fold_batchnorm(*src.model, mopt.normalize, o.device);
   if (folded) {
     src.model = std::move(folded);
     src.folded = true;

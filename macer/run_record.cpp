@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -63,12 +64,16 @@ std::map<std::string, std::string> read_record(const std::string& tsv_path) {
 int64_t record_int(const std::map<std::string, std::string>& r, const std::string& key, const std::string& path) {
   auto it = r.find(key);
   MACER_CHECK(it != r.end(), run_record_path(path) << ": no '" << key << "'");
-  try {
-    return std::stoll(it->second);
-  } catch (const std::exception&) {
-    throw Error(run_record_path(path) + ": '" + key + "' is not an integer");
-  }
+  int64_t v = 0;
+  const char* end = it->second.data() + it->second.size();
+  auto [p, ec] = std::from_chars(it->second.data(), end, v);
+  MACER_CHECK(ec == std::errc() && p == end && !it->second.empty(),
+              run_record_path(path) << ": '" << key << "' is not an integer");
+  return v;
 }
+
+// What a record may differ in between an interrupted run and its resumption.
+bool may_change_on_resume(const std::string& key) { return key == "images" || key == "format"; }
 
 }  // namespace
 
@@ -83,6 +88,12 @@ void check_run_record(const std::string& tsv_path, const std::vector<std::pair<s
     MACER_CHECK(stored == v, "--resume " << tsv_path << ": its rows were made with " << k << " = " << stored
                                          << ", this run has " << v << " (same flags and checkpoint needed)");
   }
+  for (const auto& [k, v] : stored_record) {  // and nothing the new run lacks (a --shard, say)
+    bool known = may_change_on_resume(k);
+    for (const auto& item : record) known = known || item.first == k;
+    MACER_CHECK(known, "--resume " << tsv_path << ": its rows were made with " << k << " = " << v
+                                   << ", this run has none (same flags and checkpoint needed)");
+  }
 }
 
 std::vector<CertifyRow> rows_to_resume(const std::string& tsv_path, TsvKind kind, const std::vector<int64_t>& planned) {
@@ -96,10 +107,13 @@ std::vector<CertifyRow> rows_to_resume(const std::string& tsv_path, TsvKind kind
   }
   size_t whole = text.rfind('\n');
   whole = whole == std::string::npos ? 0 : whole + 1;
+  // Checked before the file is touched: a header of this run's layout.
+  MACER_CHECK(whole > 0 && text.compare(0, text.find('\n'), tsv_header(kind)) == 0,
+              tsv_path << ": its header is not this run's columns (" << tsv_header(kind)
+                       << "); start again with --overwrite");
   if (whole < text.size())  // the half row a kill left: cut it, the image is certified again
     MACER_CHECK(::truncate(tsv_path.c_str(), off_t(whole)) == 0,
                 tsv_path << ": cannot cut the unfinished last row: " << std::strerror(errno));
-  MACER_CHECK(whole > 0, tsv_path << ": no header line; start again with --overwrite");
   TsvFile f = read_tsv(tsv_path);
   MACER_CHECK(f.kind == kind, tsv_path << ": its columns are not those of this run (" << tsv_header(kind) << ")");
   MACER_CHECK(f.rows.size() <= planned.size(),
@@ -122,10 +136,7 @@ TsvFile merge_shards(const std::vector<std::string>& paths) {
     std::map<std::string, std::string> r = read_record(path);
     MACER_CHECK(r.count("shard"), path << ": not a shard of a run (its record " << run_record_path(path)
                                        << " has no 'shard'); summarize shards only with their own kind");
-    int64_t i = -1, n = 0;
-    char slash = 0;
-    std::istringstream(r["shard"]) >> i >> slash >> n;
-    MACER_CHECK(slash == '/' && n >= 1 && i >= 0 && i < n, run_record_path(path) << ": bad shard '" << r["shard"] << "'");
+    const auto [i, n] = parse_shard(r["shard"], run_record_path(path));
     r.erase("shard");
     if (common.empty()) {
       common = r, shards = n;
@@ -160,6 +171,17 @@ TsvFile merge_shards(const std::vector<std::string>& paths) {
                                                                                      "resume it first)");
   merged.path = paths[0];
   return merged;
+}
+
+std::pair<int64_t, int64_t> parse_shard(const std::string& text, const std::string& what) {
+  if (text.empty()) return {0, 1};
+  int64_t i = -1, n = 0;
+  char slash = 0, extra = 0;
+  std::istringstream in(text);
+  in >> i >> slash >> n;
+  MACER_CHECK(in && slash == '/' && !(in >> extra) && n >= 1 && i >= 0 && i < n,
+              what << ": shard '" << text << "': expected I/N with 0 <= I < N, e.g. 0/4");
+  return {i, n};
 }
 
 }  // namespace macer

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "macer/certify_report.h"
@@ -18,14 +19,17 @@ std::string file_fingerprint(const std::string& path);
 // Writes the record (a JSON object of key -> value, every value a string) whole.
 void write_run_record(const std::string& tsv_path, const std::vector<std::pair<std::string, std::string>>& record);
 
-// Throws unless the stored record holds exactly these keys and values; the error names the
-// first key that differs, its stored and its new value.
+// Throws unless the stored record holds exactly these keys and values (its image count aside,
+// which grows with --count); the error names the first key that differs.
 void check_run_record(const std::string& tsv_path, const std::vector<std::pair<std::string, std::string>>& record);
 
 // The rows of an interrupted run: a last line without its newline (cut off by the kill) is
 // removed from the file, the rest read back and checked to be `kind`'s layout and the first rows
 // of `planned` (the image indices of the run, in order). Returns them.
 std::vector<CertifyRow> rows_to_resume(const std::string& tsv_path, TsvKind kind, const std::vector<int64_t>& planned);
+
+// "I/N" (0 <= I < N) as (I, N); "" as (0, 1). `what` names the text's origin in errors.
+std::pair<int64_t, int64_t> parse_shard(const std::string& text, const std::string& what);
 
 // True when the TSV's record says it is one shard ("shard": "I/N") of a run.
 bool is_shard(const std::string& tsv_path);

@@ -7,13 +7,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
@@ -45,7 +44,7 @@ struct Trainer::State {
   std::unique_ptr<Sgd> sgd;
   int64_t epoch = 0;  // epochs completed
   int64_t step = 0;   // optimizer steps taken
-  std::string log_path, checkpoint_file, last_checkpoint;
+  std::string log_path, checkpoint_file;
   int lock_fd = -1;   // flock on <checkpoint_dir>/macer_train.lock, held while the trainer lives
   bool replace_old_run = false;  // --overwrite of a run found there: removed when training starts
   // Releases the flock, also when the trainer's constructor throws after taking it.
@@ -191,7 +190,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
 Trainer::~Trainer() = default;
 
 layers::Module& Trainer::model() { return *s_->model; }
-std::string Trainer::checkpoint_path() const { return s_->last_checkpoint; }
+std::string Trainer::checkpoint_path() const { return s_->checkpoint_file; }
 int64_t Trainer::epochs_done() const { return s_->epoch; }
 
 void Trainer::resume(const std::string& path, bool allow_changes) {
@@ -297,6 +296,7 @@ std::vector<EpochStats> Trainer::run() {
     loader.begin_epoch(int(epoch));
     int64_t batches = loader.batches_per_epoch();
     const int64_t first_step = s.step;
+    MACER_CHECK(uint64_t(first_step + batches) <= noise::kMaxCounter, "step counter overflow");
     Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.optim.epochs),
                       batches, "samples", c.run.print_every, /*quiet=*/!root);
     data::Batch batch;
@@ -307,7 +307,6 @@ std::vector<EpochStats> Trainer::run() {
       int64_t b = images.dim(0);
       // Philox counter = global step in the training stream: reproducible, never reused,
       // continues across resume, disjoint from certification's draws (macer/noise_streams.h).
-      MACER_CHECK(uint64_t(s.step) <= noise::kMaxCounter, "step counter overflow");
       // Noise keyed by the global sample: rank r's rows are inputs r*b .. r*b + b - 1 of the step.
       Tensor noisy = ops::noisy_copies(images, k, sigma, uint64_t(c.run.seed), noise::kTraining | uint64_t(s.step),
                                        int64_t(dist::rank()) * b);
@@ -388,7 +387,6 @@ std::vector<EpochStats> Trainer::run() {
       info.config = to_toml(c);
       info.normalize = layers::normalization_preset(c.model.normalize);
       save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
-      s.last_checkpoint = s.checkpoint_file;
     }
     if (root && s.test_set && s.epoch % c.certify.every == 0) {  // the other ranks wait at the next step
       st.certify_json = certify_during_training(c, *s.model, *s.test_set, s.device);

@@ -40,7 +40,7 @@ class Trainer {
   // checkpoint or a log line, so the last checkpoint stays the last finite one.
   std::vector<EpochStats> run();
   layers::Module& model();
-  // Where the last checkpoint was written.
+  // Where checkpoints are written (<checkpoint_dir>/checkpoint.safetensors).
   std::string checkpoint_path() const;
   // Epochs completed (after resume: those of the checkpoint).
   int64_t epochs_done() const;

@@ -53,7 +53,7 @@ TEST_CASE("folded ResNets give the eval-mode logits of their model", "[folded]")
     NoGradGuard no_grad;
     Tensor x = random_tensor({3, c.opt.channels, c.opt.height, c.opt.width}, rng, 0.0f, 1.0f);
     std::vector<float> want = model->forward(Var(x)).value().to_vector();
-    auto folded = layers::fold_batchnorm(*model, c.name, c.opt, Device::CPU);
+    auto folded = layers::fold_batchnorm(*model, c.opt.normalize, Device::CPU);
     REQUIRE(folded);
     std::vector<float> got = folded->forward(Var(x)).value().to_vector();
     REQUIRE(got.size() == want.size());
@@ -75,5 +75,5 @@ TEST_CASE("folded ResNets give the eval-mode logits of their model", "[folded]")
   layers::ModelOptions mnist;
   mnist.channels = 1, mnist.height = mnist.width = 28;
   auto lenet = layers::make_model("lenet", mnist);
-  CHECK(layers::fold_batchnorm(*lenet, "lenet", mnist, Device::CPU) == nullptr);  // no batch norm
+  CHECK(layers::fold_batchnorm(*lenet, mnist.normalize, Device::CPU) == nullptr);  // no batch norm
 }

@@ -10,27 +10,11 @@
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
-
-#ifdef MACER_HAVE_DNNL
-#include <oneapi/dnnl/dnnl.h>
-#endif
+#include "kernels/cpu/sgemm.h"
 
 namespace macer::kernels::cpu::unfold_conv {
 
 namespace {
-
-// C (M, N) = op(A) op(B) + beta C, row-major, on the calling thread: oneDNN's sgemm runs
-// sequentially inside an OpenMP parallel region.
-void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-           int64_t ldb, float beta, float* C, int64_t ldc) {
-#ifdef MACER_HAVE_DNNL
-  dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-#else
-  // Without oneDNN kernels/cpu/conv2d.cpp never comes here (the reference runs instead).
-  (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb, (void)beta, (void)C,
-      (void)ldc;
-#endif
-}
 
 struct Geometry {
   int64_t PQ, CRS, image;  // output positions, unfolded rows, input floats per image
@@ -172,7 +156,13 @@ void backward_weight(const Conv2dShape& sh, const float* x, const float* dy, flo
   constexpr int64_t kParts = 8;
   const Geometry geo(sh);
   const int64_t parts = std::min<int64_t>(kParts, geo.chunks), KCRS = sh.k * geo.CRS;
-  std::vector<float> partial(size_t(parts * KCRS), 0.0f);  // (parts, K, CRS)
+  // (parts, K, CRS), kept between calls: a fresh vector of this size would be mapped and
+  // page-faulted anew every step.
+  // The calling thread's buffer, taken by reference: the worker threads must all see this one.
+  static thread_local std::vector<float> partial_buffer;
+  std::vector<float>& partial = partial_buffer;
+  if (partial.size() < size_t(parts * KCRS)) partial.resize(size_t(parts * KCRS));
+  std::fill_n(partial.begin(), parts * KCRS, 0.0f);
   parallel_for(parts, geo.CRS * geo.PQ * geo.chunk * (geo.chunks / parts + 1), [&](int64_t p0, int64_t p1) {
     Scratch& buf = thread_scratch(sh, geo);
     for (int64_t p = p0; p < p1; ++p)

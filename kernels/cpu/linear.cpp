@@ -4,30 +4,10 @@
 // OpenBLAS's.
 #include "kernels/linear.h"
 
-#include <cblas.h>
-
 #include "kernels/cpu/parallel.h"
-
-#ifdef MACER_HAVE_DNNL
-#include <oneapi/dnnl/dnnl.h>
-#endif
+#include "kernels/cpu/sgemm.h"
 
 namespace macer::kernels::cpu {
-
-namespace {
-
-// C (M, N) = op(A) op(B) + beta C, row-major.
-void sgemm(bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float beta,
-           float* C, int ldc) {
-#ifdef MACER_HAVE_DNNL
-  dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-#else
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda,
-              B, ldb, beta, C, ldc);
-#endif
-}
-
-}  // namespace
 
 void linear_forward(const LinearShape& s, const float* x, const float* weight, const float* bias, float* y) {
   if (bias)

@@ -259,13 +259,16 @@ __global__ void noisy_copies_kernel(int64_t total, int64_t offset, int64_t per_i
        t += int64_t(gridDim.x) * blockDim.x) {
     philox::F32x4 n = philox::normals4(seed, counter, uint64_t(q0 + t));
     int64_t i = 4 * (q0 + t) - offset;
+    // (b, r, f) of the quad's first local element (the first quad may start before it), then
+    // stepped: r = i mod k*D, f = i mod D.
+    int64_t i0 = i < 0 ? 0 : i, b = i0 / per_input, r = i0 - b * per_input, f = r % features;
 #pragma unroll
     for (int e = 0; e < 4; ++e, ++i) {
-      if (i >= 0 && i < total) {
-        int64_t b = i / per_input, f = (i - b * per_input) % features;
-        // separate multiply and add (no FMA contraction), as the CPU computes it
-        y[i] = __fadd_rn(x[b * features + f], __fmul_rn(sigma, n.v[e]));
-      }
+      if (i < 0 || i >= total) continue;
+      // separate multiply and add (no FMA contraction), as the CPU computes it
+      y[i] = __fadd_rn(x[b * features + f], __fmul_rn(sigma, n.v[e]));
+      if (++f == features) f = 0;
+      if (++r == per_input) r = 0, ++b;
     }
   }
 }

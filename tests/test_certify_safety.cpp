@@ -145,6 +145,15 @@ TEST_CASE("resume pieces: the run record must match, a half row is cut, rows mus
   CHECK_NOTHROW(check_run_record(tsv, record));
   CHECK_THROWS_WITH(check_run_record(tsv, {{"sigma", "0.5"}, {"n", "1000"}}),
                     Catch::Contains("sigma = 0.25") && Catch::Contains("this run has 0.5"));
+  // A stored key the new run lacks (a shard resumed without --shard) is refused; the image count
+  // may differ (--count grows).
+  write_run_record(tsv, {{"sigma", "0.25"}, {"n", "1000"}, {"shard", "1/4"}, {"images", "40"}});
+  CHECK_THROWS_WITH(check_run_record(tsv, record), Catch::Contains("shard = 1/4") && Catch::Contains("has none"));
+  write_run_record(tsv, {{"sigma", "0.25"}, {"n", "1000"}, {"images", "40"}});
+  CHECK_NOTHROW(check_run_record(tsv, record));
+  CHECK(parse_shard("2/5", "x") == std::pair<int64_t, int64_t>{2, 5});
+  CHECK_THROWS_WITH(parse_shard("5/5", "--shard"), Catch::Contains("--shard") && Catch::Contains("I/N"));
+  CHECK_THROWS_AS(parse_shard("1/4x", "x"), Error);
   std::string head = tsv_header(TsvKind::Certify) + "\n";
   std::ofstream(tsv) << head << "0\t1\t1\t0.5\t1\t0:00:01\n10\t2\t2\t0.25\t1\t0:00:01\n20\t1\t";
   auto rows = rows_to_resume(tsv, TsvKind::Certify, {0, 10, 20, 30});

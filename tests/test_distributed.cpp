@@ -125,6 +125,18 @@ TEST_CASE("mpirun -np 2 trains LeNet to the weights of one process, and resumes 
   CHECK(mixed_info.epoch == 8);
   CHECK(mixed_info.step == 256);
 
+  // In-training certification under mpirun runs on rank 0 alone and finishes (it once waited for
+  // the other ranks in a gather they never reached).
+  REQUIRE(run(dir, mpirun(2) + kBin + "macer_train tiny.toml --set optim.epochs=1 --set certify.every=1 "
+                                      "--set certify.count=3 --set certify.n0=10 --set certify.n=50 "
+                                      "--set certify.batch=25 --set 'run.checkpoint_dir=\"cert\"'") == 0);
+  {
+    std::ifstream log(dir / "cert/train.jsonl");
+    std::string line;
+    REQUIRE(std::getline(log, line));
+    CHECK(nlohmann::json::parse(line)["certify"]["images"] == 3);
+  }
+
   // A batch that does not split among the ranks is refused with one error line.
   CHECK(run(dir, mpirun(3) + kBin + "macer_train tiny.toml --set 'run.checkpoint_dir=\"three\"'") != 0);
   CHECK_THAT(tail(dir), Catch::Contains("error: optim.batch 16 does not split into 3 equal shares"));

@@ -7,8 +7,8 @@
 #include "kernels/smoothing.h"
 #include "layers/folded.h"
 #include "layers/registry.h"
-#include "macer/objectives.h"
-#include "macer/optimizer.h"
+#include "macer/objectives/objectives.h"
+#include "macer/train/optimizer.h"
 
 namespace macer::bench {
 

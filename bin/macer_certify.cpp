@@ -8,12 +8,12 @@
 #include <sstream>
 
 #include "bin/cli.h"
-#include "macer/certify_dataset.h"
-#include "macer/certify_report.h"
-#include "macer/certify_source.h"
+#include "macer/certify/dataset.h"
+#include "macer/certify/report.h"
+#include "macer/certify/source.h"
 #include "macer/distributed.h"
-#include "macer/mat_results.h"
-#include "macer/run_record.h"
+#include "macer/certify/mat_results.h"
+#include "macer/certify/run_record.h"
 
 namespace {
 

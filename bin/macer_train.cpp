@@ -7,7 +7,7 @@
 
 #include "macer/config.h"
 #include "macer/distributed.h"
-#include "macer/trainer.h"
+#include "macer/train/trainer.h"
 
 int main(int argc, char** argv) {
   macer::dist::init(&argc, &argv);  // joins an MPI job when launched by mpirun or srun

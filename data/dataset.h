@@ -34,6 +34,9 @@ class Dataset {
   // Writes image i as channels()*height()*width() floats in [0, 1], CHW order.
   virtual void image(int64_t i, float* out) const = 0;
   virtual std::string name() const = 0;
+  // The class names in label order (as torchvision's `dataset.classes`): the folder names for
+  // image folders, the data set's published names otherwise; empty when it has none.
+  virtual std::vector<std::string> class_names() const { return {}; }
   // False when image() decodes from disk (image folders): the loader then decodes in parallel.
   virtual bool in_memory() const { return true; }
 

@@ -1,5 +1,5 @@
 // Noisy copies for randomized smoothing: (B, D) -> (B*k, D), copy j of input b at row b*k + j,
-// y = x[b] + sigma * n with n drawn inside the kernel from Philox(seed, counter) (engine/philox.h).
+// y = x[b] + sigma * n with n drawn inside the kernel from Philox(seed, counter) (kernels/philox.h).
 #pragma once
 #include <cstdint>
 

@@ -7,7 +7,7 @@
 
 #include "layers/basic.h"
 #include "layers/module.h"
-#include "macer/optimizer.h"
+#include "macer/train/optimizer.h"
 
 namespace macer {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "kernels/check.h"
-#include "macer/bounds.h"
+#include "macer/certify/bounds.h"
 
 using namespace macer;
 

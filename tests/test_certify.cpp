@@ -1,4 +1,4 @@
-// Tests of macer/smoothing and macer/certify_report: CERTIFY's soundness on a linear classifier
+// Tests of macer/certify/smoothing and macer/certify/report: CERTIFY's soundness on a linear classifier
 // whose smoothed probability and radius are known, PREDICT, soft mode, Cohen's TSV, summary, plot.
 #include <catch2/catch.hpp>
 
@@ -10,9 +10,9 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "macer/bounds.h"
-#include "macer/certify_report.h"
-#include "macer/smoothing.h"
+#include "macer/certify/bounds.h"
+#include "macer/certify/report.h"
+#include "macer/certify/smoothing.h"
 
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION

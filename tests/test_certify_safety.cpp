@@ -13,9 +13,9 @@
 #include "engine/ops.h"
 #include "kernels/finite_check.h"
 #include "kernels/smoothing.h"
-#include "macer/run_record.h"
+#include "macer/certify/run_record.h"
 #include "macer/noise_streams.h"
-#include "macer/smoothing.h"
+#include "macer/certify/smoothing.h"
 #include "data_test_util.h"
 
 using namespace macer;

@@ -7,7 +7,7 @@
 
 #include "kernels/check.h"
 #include "macer/config.h"
-#include "macer/schedule.h"
+#include "macer/train/schedule.h"
 
 using namespace macer;
 

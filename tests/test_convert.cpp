@@ -14,7 +14,7 @@
 #include "data/mat5.h"
 #include "layers/registry.h"
 #include "layers/state.h"
-#include "macer/certify_report.h"
+#include "macer/certify/report.h"
 #include "macer/checkpoint.h"
 
 using namespace macer;

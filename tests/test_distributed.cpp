@@ -14,7 +14,7 @@
 
 #include "engine/safetensors.h"
 #include "macer/checkpoint.h"
-#include "macer/certify_report.h"
+#include "macer/certify/report.h"
 
 using namespace macer;
 namespace fs = std::filesystem;

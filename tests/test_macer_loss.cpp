@@ -11,8 +11,8 @@
 
 #include "engine/safetensors.h"
 #include "kernels/macer_loss.h"
-#include "macer/objectives.h"
-#include "macer/schedule.h"
+#include "macer/objectives/objectives.h"
+#include "macer/train/schedule.h"
 
 using namespace macer;
 

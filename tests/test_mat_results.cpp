@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "data/mat5.h"
-#include "macer/mat_results.h"
+#include "macer/certify/mat_results.h"
 
 using namespace macer;
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "engine/ops.h"
-#include "engine/philox.h"
+#include "kernels/philox.h"
 #include "gradcheck.h"
 #include "kernels/smoothing.h"
 

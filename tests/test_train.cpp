@@ -11,7 +11,7 @@
 
 #include "layers/state.h"
 #include "macer/checkpoint.h"
-#include "macer/trainer.h"
+#include "macer/train/trainer.h"
 
 using namespace macer;
 namespace fs = std::filesystem;

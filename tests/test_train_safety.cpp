@@ -15,7 +15,7 @@
 #include "layers/registry.h"
 #include "layers/state.h"
 #include "macer/checkpoint.h"
-#include "macer/trainer.h"
+#include "macer/train/trainer.h"
 #include "data_test_util.h"
 
 using namespace macer;

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/philox.h"
+#include "kernels/philox.h"
 #include "kernels/cpu/parallel.h"
 
 namespace macer::kernels::cpu {

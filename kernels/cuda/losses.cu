@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/philox.h"
+#include "kernels/philox.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/cuda/context.h"
 #include "kernels/macer_loss.h"

@@ -9,8 +9,8 @@
 
 #include "engine/tensor.h"
 #include "macer/checkpoint.h"
-#include "macer/smoothing.h"
-#include "macer/trainer.h"
+#include "macer/certify/smoothing.h"
+#include "macer/train/trainer.h"
 
 bool macer_tests_need_cuda = true;
 

@@ -1,6 +1,6 @@
 // The MACER and Gaussian objectives as autograd ops (shape, device and hyperparameter checks,
 // forward dispatch, backward on the tape) and the name -> objective registry.
-#include "macer/objectives.h"
+#include "macer/objectives/objectives.h"
 
 #include <cmath>
 #include <limits>

@@ -2,7 +2,7 @@
 // Format"): a 128-byte header (116 bytes of text, 8 bytes subsystem offset, version 0x0100,
 // endian mark "IM"), then per variable one miMATRIX element holding four sub-elements, each an
 // 8-byte tag (type, bytes) and data padded to 8 bytes: array flags, dimensions, name, real part.
-#include "macer/mat_results.h"
+#include "macer/certify/mat_results.h"
 
 #include <cerrno>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // The fused SGD step and the per-parameter views of its momentum buffer.
-#include "macer/optimizer.h"
+#include "macer/train/optimizer.h"
 
 #include "engine/dispatch.h"
 

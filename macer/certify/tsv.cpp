@@ -1,6 +1,6 @@
-// Cohen's tab-separated rows of macer/certify_report.h: Python-compatible formatting of radii
+// Cohen's tab-separated rows of macer/certify/report.h: Python-compatible formatting of radii
 // and times, the writer that flushes row by row, and the reader with its checks.
-#include "macer/certify_report.h"
+#include "macer/certify/report.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -1,6 +1,6 @@
-// The accuracy-vs-radius PNG of macer/certify_report.h: drawn into an RGB buffer with a small
+// The accuracy-vs-radius PNG of macer/certify/report.h: drawn into an RGB buffer with a small
 // bitmap font, encoded by stb_image_write, written whole.
-#include "macer/certify_report.h"
+#include "macer/certify/report.h"
 
 #include <algorithm>
 #include <cctype>

@@ -6,9 +6,9 @@
 
 #include "data/dataset.h"
 #include "layers/module.h"
-#include "macer/certify_report.h"
+#include "macer/certify/report.h"
 #include "macer/config.h"
-#include "macer/smoothing.h"
+#include "macer/certify/smoothing.h"
 
 namespace macer {
 

@@ -1,6 +1,6 @@
-// Certification reports: Cohen's tab-separated rows (written and read back; certify_tsv.cpp), the
-// summary of certified accuracy per radius and ACR (table and JSON; certify_summary.cpp), and a
-// PNG plot of accuracy vs radius (certify_plot.cpp).
+// Certification reports: Cohen's tab-separated rows (written and read back; certify/tsv.cpp), the
+// summary of certified accuracy per radius and ACR (table and JSON; certify/summary.cpp), and a
+// PNG plot of accuracy vs radius (certify/plot.cpp).
 #pragma once
 #include <cstdint>
 #include <cstdio>

@@ -1,6 +1,6 @@
-// macer/certify_source.h: checkpoint metadata (model, data set, shape, sigma, normalization and
+// macer/certify/source.h: checkpoint metadata (model, data set, shape, sigma, normalization and
 // the stored training config) resolved against the command line's overrides.
-#include "macer/certify_source.h"
+#include "macer/certify/source.h"
 
 #include "layers/folded.h"
 #include "layers/registry.h"

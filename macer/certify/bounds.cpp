@@ -1,6 +1,6 @@
 // Boost.Math behind the certification statistics of macer/bounds.h; no special function is
 // written by hand here, only the argument checks and the edge cases that Boost refuses.
-#include "macer/bounds.h"
+#include "macer/certify/bounds.h"
 
 #include <algorithm>
 #include <boost/math/distributions/binomial.hpp>

@@ -1,6 +1,6 @@
 // The lambda and learning-rate schedules of macer/schedule.h: validation at construction,
 // then plain arithmetic on the epoch number.
-#include "macer/schedule.h"
+#include "macer/train/schedule.h"
 
 #include <cmath>
 #include <utility>

@@ -1,6 +1,6 @@
 // CERTIFY and PREDICT of macer/smoothing.h: batches of noisy copies through the base classifier,
 // class counts and soft sums accumulated on the device, the bounds of macer/bounds.h on the host.
-#include "macer/smoothing.h"
+#include "macer/certify/smoothing.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,7 +10,7 @@
 #include "engine/ops.h"
 #include "kernels/finite_check.h"
 #include "kernels/smoothing.h"
-#include "macer/bounds.h"
+#include "macer/certify/bounds.h"
 
 namespace macer {
 

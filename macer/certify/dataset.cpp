@@ -1,5 +1,5 @@
 // The certification loop over data-set images, and its use during training.
-#include "macer/certify_dataset.h"
+#include "macer/certify/dataset.h"
 
 #include <algorithm>
 #include <cstdio>

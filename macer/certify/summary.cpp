@@ -1,6 +1,6 @@
-// The summaries of macer/certify_report.h: approximate certified accuracy per radius and ACR,
+// The summaries of macer/certify/report.h: approximate certified accuracy per radius and ACR,
 // as a table and as JSON.
-#include "macer/certify_report.h"
+#include "macer/certify/report.h"
 
 #include <algorithm>
 #include <cstdio>

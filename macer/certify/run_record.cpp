@@ -1,6 +1,6 @@
 // macer/run_record.h: the run record as a small JSON file written atomically, and the rows
 // of an interrupted TSV cut back to whole lines.
-#include "macer/run_record.h"
+#include "macer/certify/run_record.h"
 
 #include <unistd.h>
 

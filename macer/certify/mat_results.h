@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "macer/certify_report.h"
+#include "macer/certify/report.h"
 
 namespace macer {
 

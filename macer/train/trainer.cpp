@@ -1,7 +1,7 @@
 // The training loop. Per step: noisy copies on the device, forward, the fused objective,
 // backward, one fused SGD update; scalars for the log and the divergence marks stay on the
 // device until the end of the epoch (or a printed progress line).
-#include "macer/trainer.h"
+#include "macer/train/trainer.h"
 
 #include <sys/file.h>
 #include <unistd.h>
@@ -23,14 +23,14 @@
 #include "kernels/finite_check.h"
 #include "kernels/smoothing.h"
 #include "layers/registry.h"
-#include "macer/certify_dataset.h"
+#include "macer/certify/dataset.h"
 #include "macer/checkpoint.h"
 #include "macer/distributed.h"
 #include "macer/noise_streams.h"
-#include "macer/objectives.h"
-#include "macer/optimizer.h"
+#include "macer/objectives/objectives.h"
+#include "macer/train/optimizer.h"
 #include "macer/progress.h"
-#include "macer/schedule.h"
+#include "macer/train/schedule.h"
 
 namespace macer {
 

@@ -39,34 +39,36 @@ Tensor leaning(const Dims& d, const Tensor& labels, uint32_t seed) {
   return z;
 }
 
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (float v : t.to_vector()) m = std::max(m, double(std::fabs(v)));
-  return m;
-}
-
 bool all_finite(const Tensor& t) {
   for (float v : t.to_vector())
     if (!std::isfinite(v)) return false;
   return true;
 }
 
-// Central differences of the per-image attack loss: d loss[b] / dz for every element (each
-// element belongs to one image), against the seed with scale 1.
-void check_attack_seed_fd(const Tensor& z, const Tensor& y, int k) {
+// Central differences of the per-image attack loss: d loss[b] / dz for each checked element (each
+// element belongs to one image), against the seed with scale 1. Every element when there are at
+// most `max_elements`, else a random subset of that many.
+void check_attack_seed_fd(const Tensor& z, const Tensor& y, int k, int64_t max_elements = 400) {
   AttackLossOutputs o = attack_loss(z, y, k);
   const int C = int(z.shape()[1]);
-  const double scale = std::max(max_abs(o.dlogits), 1e-3);
+  // eps^2 truncation (~2e-5) and the float loss's rounding over 2 eps (~2e-5 at loss 10)
   const float eps = 1e-2f;
+  std::vector<int64_t> elements;
+  std::mt19937 rng(7);
+  for (int64_t e = 0; e < z.numel(); ++e) elements.push_back(e);
+  if (z.numel() > max_elements) {
+    std::shuffle(elements.begin(), elements.end(), rng);
+    elements.resize(size_t(max_elements));
+  }
   int64_t bad = 0;
-  for (int64_t e = 0; e < z.numel(); ++e) {
+  for (int64_t e : elements) {
     Tensor zp = z.clone(), zm = z.clone();
     zp.data()[e] += eps, zm.data()[e] -= eps;
     const int64_t b = e / (int64_t(k) * C);
     const double lp = attack_loss(zp, y, k).loss.data()[b], lm = attack_loss(zm, y, k).loss.data()[b];
     const double fd = (lp - lm) / (double(zp.data()[e]) - double(zm.data()[e]));
     const double an = o.dlogits.data()[e];
-    if (std::fabs(fd - an) > 2e-3 * scale + 1e-2 * std::fabs(fd)) {
+    if (std::fabs(fd - an) > 6e-5 + 1e-2 * std::fabs(fd)) {
       if (bad++ < 3) WARN("element " << e << ": seed " << an << ", central difference " << fd);
     }
   }
@@ -77,7 +79,7 @@ GradCheckOptions fd_options() {
   GradCheckOptions o;
   o.eps = 1e-2;
   o.rtol = 1e-2;
-  o.atol = 1e-3;
+  o.atol = 3e-4;  // the float loss's rounding over 2 eps: ~1e-4 at |S| ~ 40
   o.max_elements = 96;
   return o;
 }
@@ -90,18 +92,14 @@ TEST_CASE("attack seed matches central differences of the per-image loss", "[att
   for (Dims d : {Dims{4, 3, 7}, Dims{3, 1, 10}, Dims{2, 2, 1000}}) {
     INFO("B " << d.B << ", k " << d.k << ", C " << d.C);
     Tensor z = logits_of(d, 11 + d.C), y = labels_of(d, 12 + d.C);
-    if (d.C == 1000) {  // every element would be 4000 forwards: check the first image's rows only
-      Tensor z1 = Tensor::from_vector(std::vector<float>(z.data(), z.data() + d.k * d.C), {d.k, d.C});
-      Tensor y1 = Tensor::from_ints({y.data<int32_t>()[0]}, {1});
-      AttackLossOutputs o = attack_loss(z1, y1, d.k);
-      // seed rows sum to 0 (softmax Jacobian rows), the label's entries are <= 0
-      for (int i = 0; i < d.k; ++i) {
+    if (d.C == 1000) {  // seed rows sum to 0 (softmax Jacobian rows), the label's entries are <= 0
+      AttackLossOutputs o = attack_loss(z, y, d.k);
+      for (int r = 0; r < d.B * d.k; ++r) {
         double s = 0;
-        for (int c = 0; c < d.C; ++c) s += o.dlogits.data()[i * d.C + c];
+        for (int c = 0; c < d.C; ++c) s += o.dlogits.data()[r * d.C + c];
         CHECK(std::fabs(s) < 1e-6);
-        CHECK(o.dlogits.data()[i * d.C + y1.data<int32_t>()[0]] <= 0.0f);
+        CHECK(o.dlogits.data()[r * d.C + y.data<int32_t>()[r / d.k]] <= 0.0f);
       }
-      continue;
     }
     check_attack_seed_fd(z, y, d.k);
   }

@@ -28,7 +28,8 @@ Tensor labels_for(int b, int c, Device device) {
   return Tensor::from_ints(host, {b}).to(device);
 }
 
-Register attack_seed("attack_loss.seed", "soft smoothed cross-entropy and its seed at the logits, B = 64, k = 8, C = 10",
+Register attack_seed("attack_loss.seed",
+                     "soft smoothed cross-entropy and its seed at the logits, B = 64, k = 8, C = 10",
                      [](const Options& o) {
                        const int b = 64, k = 8, c = 10;
                        const kernels::AttackLossParams p{b, k, c, 1.0f / b};
@@ -42,8 +43,8 @@ Register attack_seed("attack_loss.seed", "soft smoothed cross-entropy and its se
                        return r;
                      });
 
-Register consistency("consistency_loss.fwd_bwd", "fused Consistency objective forward + backward, B = 64, k = 2, C = 10",
-                     [](const Options& o) {
+Register consistency("consistency_loss.fwd_bwd",
+                     "fused Consistency objective forward + backward, B = 64, k = 2, C = 10", [](const Options& o) {
                        const int b = 64, k = 2, c = 10;
                        const kernels::ConsistencyLossParams p{b, k, c, 10.0f, 0.5f};
                        Tensor logits = normal_tensor({b * k, c}, o.device, 22), labels = labels_for(b, c, o.device);
@@ -60,26 +61,26 @@ Register consistency("consistency_loss.fwd_bwd", "fused Consistency objective fo
                        return r;
                      });
 
-Register smoothmix("smoothmix_loss.fwd_bwd", "fused SmoothMix loss forward + backward to both logit sets, B = 64, k = 2, C = 10",
-                   [](const Options& o) {
-                     const int b = 64, k = 2, c = 10;
-                     const kernels::SmoothMixLossParams p{b, k, c, 5.0f};
-                     Tensor clean = normal_tensor({b * k, c}, o.device, 23), mixed = normal_tensor({b * k, c}, o.device, 24);
-                     Tensor labels = labels_for(b, c, o.device), lam = Tensor::full({b}, 0.25f, o.device);
-                     Tensor loss = Tensor::zeros({1}, o.device), dloss = Tensor::full({1}, 1.0f, o.device);
-                     Tensor ce = Tensor::zeros({b}, o.device), mix = Tensor::zeros({b}, o.device);
-                     Tensor correct = Tensor::zeros({b}, o.device);
-                     Tensor dclean = Tensor::zeros(clean.shape(), o.device), dmixed = Tensor::zeros(mixed.shape(), o.device);
-                     Result r = time_it("smoothmix_loss.fwd_bwd", o, [&] {
-                       MACER_DISPATCH(o.device, smoothmix_loss_forward, p, clean.data(), mixed.data(), labels.data<int32_t>(),
-                                      lam.data(), loss.data(), ce.data(), mix.data(), correct.data());
-                       MACER_DISPATCH(o.device, smoothmix_loss_backward, p, clean.data(), mixed.data(),
-                                      labels.data<int32_t>(), lam.data(), correct.data(), dloss.data(), dclean.data(),
-                                      dmixed.data());
-                     });
-                     r.bytes = double(b) * k * c * 4 * 10;  // both logit sets read ~3 times, both gradients rmw
-                     return r;
-                   });
+Register smoothmix(
+    "smoothmix_loss.fwd_bwd", "fused SmoothMix loss forward + backward to both logit sets, B = 64, k = 2, C = 10",
+    [](const Options& o) {
+      const int b = 64, k = 2, c = 10;
+      const kernels::SmoothMixLossParams p{b, k, c, 5.0f};
+      Tensor clean = normal_tensor({b * k, c}, o.device, 23), mixed = normal_tensor({b * k, c}, o.device, 24);
+      Tensor labels = labels_for(b, c, o.device), lam = Tensor::full({b}, 0.25f, o.device);
+      Tensor loss = Tensor::zeros({1}, o.device), dloss = Tensor::full({1}, 1.0f, o.device);
+      Tensor ce = Tensor::zeros({b}, o.device), mix = Tensor::zeros({b}, o.device);
+      Tensor correct = Tensor::zeros({b}, o.device);
+      Tensor dclean = Tensor::zeros(clean.shape(), o.device), dmixed = Tensor::zeros(mixed.shape(), o.device);
+      Result r = time_it("smoothmix_loss.fwd_bwd", o, [&] {
+        MACER_DISPATCH(o.device, smoothmix_loss_forward, p, clean.data(), mixed.data(), labels.data<int32_t>(),
+                       lam.data(), loss.data(), ce.data(), mix.data(), correct.data());
+        MACER_DISPATCH(o.device, smoothmix_loss_backward, p, clean.data(), mixed.data(), labels.data<int32_t>(),
+                       lam.data(), correct.data(), dloss.data(), dclean.data(), dmixed.data());
+      });
+      r.bytes = double(b) * k * c * 4 * 10;  // both logit sets read ~3 times, both gradients rmw
+      return r;
+    });
 
 }  // namespace
 

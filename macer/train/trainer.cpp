@@ -396,8 +396,8 @@ std::vector<EpochStats> Trainer::run() {
                    long(c.certify.every), s.certify_indices.size(), long(c.certify.start), long(c.certify.skip),
                    data::describe_classes(*s.test_set, counts).c_str());
       if (std::count(counts.begin(), counts.end(), 0) > 0)
-        std::fprintf(stderr, "note: the certified test images miss some classes (an image folder is ordered class "
-                             "by class): spread them with certify.skip\n");
+        std::fprintf(stderr, "note: the certified test images miss some classes: spread them with certify.skip (an "
+                             "image folder is ordered class by class)\n");
     }
     // Settings that take effect only past optim.epochs (a short trial of a long config): said, not refused.
     for (int64_t m : c.optim.milestones)

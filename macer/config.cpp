@@ -35,7 +35,7 @@ std::vector<Entry> schema(TrainConfig& c) {
   return {
       {"data.dataset", &c.data.dataset, 0, 0, {"cifar10", "mnist", "fashion-mnist", "svhn", "imagefolder", "synthetic"}},
       {"data.dir", &c.data.dir},
-      {"data.train_count", &c.data.train_count, -1, 9.2e18},
+      {"data.train_count", &c.data.train_count, -1, kInf},
       {"data.augment_crop", &c.data.augment_crop},
       {"data.augment_flip", &c.data.augment_flip},
       {"data.image_size", &c.data.image_size, 16, 1024},

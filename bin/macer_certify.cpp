@@ -122,7 +122,7 @@ int certify_checkpoint(const Flags& fl) {
   CertifySourceOptions so;
   so.checkpoint = fl.checkpoint, so.model = fl.model, so.normalize = fl.normalize;
   so.dataset = fl.dataset, so.data_dir = fl.data_dir, so.split = fl.split;
-  so.sigma = fl.sigma, so.image_size = fl.image_size;
+  so.sigma = fl.sigma, so.predict = fl.predict, so.image_size = fl.image_size;
   so.device = device, so.fold_batchnorm = fl.inference == "folded";
   CertifySource src = open_certify_source(so);
   const std::string& dataset = src.dataset;
@@ -155,6 +155,11 @@ int certify_checkpoint(const Flags& fl) {
                 dist::size() > 1 ? (" x " + std::to_string(dist::size()) + " ranks").c_str() : "", dataset.c_str(),
                 fl.split.c_str(), sigma, (long long)opt.n0, (long long)opt.n, opt.alpha, (long long)opt.batch,
                 certify_mode_name(opt.mode), beta_note, src.folded ? ", batch norm folded" : "");
+  if (root && sigma == 0)
+    std::printf("note: sigma 0: no noise, so PREDICT gives the plain classifier's prediction for each image\n");
+  else if (root && src.train_sigma == 0)
+    std::printf("note: %s was trained at sigma 0 (without noise); these are its radii under noise of sigma %g, "
+                "which it never saw in training\n", fl.checkpoint.c_str(), sigma);
 
   // Everything is valid: only now are outputs opened. --resume keeps the whole rows of the same run.
   std::vector<CertifyRow> rows;

@@ -24,13 +24,19 @@ Loader::Loader(const Dataset& dataset, const LoaderOptions& options) : dataset_(
   MACER_CHECK(opt_.prefetch >= 0 && opt_.prefetch <= 64, "loader: prefetch " << opt_.prefetch << " outside 0..64");
   MACER_CHECK(opt_.workers >= 0 && opt_.workers <= 256, "loader: workers " << opt_.workers << " outside 0..256");
   MACER_CHECK(opt_.crop_padding >= 0, "loader: crop padding " << opt_.crop_padding << " must be at least 0");
-  const int64_t available = (n - opt_.start + opt_.skip - 1) / opt_.skip;
-  const int64_t take = opt_.count < 0 ? available : opt_.count;
-  MACER_CHECK(take <= available, "loader: asked for " << opt_.count << " images from index " << opt_.start
-                                                      << " every " << opt_.skip << ", but " << dataset.name()
-                                                      << " (" << n << " images) has only " << available);
-  selection_.resize(size_t(take));
-  for (int64_t j = 0; j < take; ++j) selection_[size_t(j)] = opt_.start + j * opt_.skip;
+  if (!opt_.indices.empty()) {
+    for (int64_t i : opt_.indices)
+      MACER_CHECK(i >= 0 && i < n, "loader: index " << i << " outside the " << n << " images of " << dataset.name());
+    selection_ = opt_.indices;
+  } else {
+    const int64_t available = (n - opt_.start + opt_.skip - 1) / opt_.skip;
+    const int64_t take = opt_.count < 0 ? available : opt_.count;
+    MACER_CHECK(take <= available, "loader: asked for " << opt_.count << " images from index " << opt_.start
+                                                        << " every " << opt_.skip << ", but " << dataset.name()
+                                                        << " (" << n << " images) has only " << available);
+    selection_.resize(size_t(take));
+    for (int64_t j = 0; j < take; ++j) selection_[size_t(j)] = opt_.start + j * opt_.skip;
+  }
 
   aug_.crop = opt_.augment_crop;
   aug_.flip = opt_.augment_flip;

@@ -28,6 +28,9 @@ struct LoaderOptions {
   int64_t start = 0;
   int64_t count = -1;
   int64_t skip = 1;
+  // An explicit selection (dataset indices, each in range), used instead of start/count/skip
+  // when not empty: data.train_count's sample (data/sample.h).
+  std::vector<int64_t> indices;
   int crop_padding = 4;
   // Data parallelism: the rows [shard * batch / shards, (shard + 1) * batch / shards) of every
   // global batch of `batch` rows, so that `shards` loaders with the same seed share each batch

@@ -41,6 +41,9 @@ namespace cpu {
 bool conv2d_fast_path_built();
 void conv2d_use_reference(bool on);
 bool conv2d_using_reference();
+// The path in words, for run records: "reference", or "onednn+unfold" (oneDNN's direct kernels
+// for channel counts in blocks of 16 and the stems, the unfolding for the rest, chosen by shape).
+const char* conv2d_path();
 }  // namespace cpu
 
 }  // namespace macer::kernels

@@ -110,8 +110,13 @@ CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std
   MACER_CHECK(info.epoch >= 0 && info.step >= 0,
               path << ": metadata epoch " << info.epoch << " and step " << info.step << " must not be negative");
   info.sigma = meta_double(m, "sigma", path);
+  info.sigma_recorded = m.count("sigma") != 0;
   MACER_CHECK(info.sigma >= 0, path << ": metadata sigma " << info.sigma << " is negative");
   info.config = m.count("config") ? m.at("config") : "";
+  info.threads = m.count("threads") ? meta_int(m, "threads", path) : 0;
+  info.conv = m.count("conv") ? m.at("conv") : "";
+  info.precision = m.count("precision") ? m.at("precision") : "";
+  info.epoch_log = m.count("epoch_log") ? m.at("epoch_log") : "";
   info.normalize = parse_normalization(m, path);
   MACER_CHECK(!info.normalize.enabled() || int(info.normalize.mean.size()) == info.channels,
               path << ": metadata 'normalize_mean' has " << info.normalize.mean.size() << " values for "
@@ -139,6 +144,10 @@ void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* 
       {"step", std::to_string(info.step)},
       {"config", info.config},
   };
+  if (info.threads > 0) meta["threads"] = std::to_string(info.threads);
+  if (!info.conv.empty()) meta["conv"] = info.conv;
+  if (!info.precision.empty()) meta["precision"] = info.precision;
+  if (!info.epoch_log.empty()) meta["epoch_log"] = info.epoch_log;
   if (info.normalize.enabled()) {
     meta["normalize_mean"] = float_list(info.normalize.mean);
     meta["normalize_std"] = float_list(info.normalize.std);

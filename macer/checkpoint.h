@@ -16,12 +16,21 @@ struct CheckpointInfo {
   std::string dataset;
   int channels = 0, height = 0, width = 0, classes = 0;
   double sigma = 0;
+  bool sigma_recorded = false;  // the metadata holds "sigma" (0 is a sigma: trained without noise)
   int64_t epoch = 0;          // epochs completed
   int64_t step = 0;           // optimizer steps taken
   std::string config;         // resolved TOML
   // Input normalization of the model: metadata "normalize_mean" / "normalize_std", comma-
   // separated decimals, one per channel (absent: none).
   layers::Normalization normalize;
+  // What decides the bits of a CPU run (metadata "threads", "conv", "precision"; absent in older
+  // checkpoints: 0 and ""): OpenMP threads, the convolution path (kernels::cpu::conv2d_path(), or
+  // "cudnn" on a GPU) and the arithmetic ("fp32").
+  int64_t threads = 0;
+  std::string conv, precision;
+  // The log line of the checkpoint's epoch (JSON, without its certification): a resume writes it
+  // when the log lost it (macer_train killed in the epoch's certification, a full disk).
+  std::string epoch_log;
 };
 
 // Written whole or not at all (temporary file, then rename).

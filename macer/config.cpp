@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <toml++/toml.h>
 #include <variant>
@@ -153,7 +154,8 @@ toml::table parse_override(const std::string& item) {
   return out;
 }
 
-void apply_table(TrainConfig& c, const toml::table& root, const std::string& origin) {
+// `given` collects the keys set by the file or an override (for the no-effect check).
+void apply_table(TrainConfig& c, const toml::table& root, const std::string& origin, std::set<std::string>& given) {
   auto entries = schema(c);
   for (auto&& [section_key, section] : root) {
     std::string section_name(section_key.str());
@@ -166,7 +168,94 @@ void apply_table(TrainConfig& c, const toml::table& root, const std::string& ori
         if (e.key == key) found = &e;
       MACER_CHECK(found, where(origin, node, key) << ": unknown key");
       assign(*found, node, where(origin, node, key));
+      given.insert(key);
     }
+  }
+}
+
+// A key whose value has no effect under the rest of the configuration, and why.
+struct Inert {
+  std::string key, because, why;  // because: the key whose value makes `key` ineffective
+};
+
+// Every key that the rest of the configuration makes ineffective: given, it is refused; in
+// to_toml it is left out (the resolved configuration shows what takes effect).
+std::vector<Inert> inert_keys(const TrainConfig& c) {
+  std::vector<Inert> out;
+  auto add = [&](std::initializer_list<const char*> keys, const char* because, const std::string& why) {
+    for (const char* k : keys) out.push_back({k, because, why});
+  };
+  if (c.objective.name == "gaussian")
+    add({"objective.lambda", "objective.lambda_schedule", "objective.lambda_warmup_epochs", "objective.beta",
+         "objective.gamma"},
+        "objective.name", "the gaussian objective (cross-entropy of the noisy copies) uses only objective.sigma and objective.k");
+  else if (c.objective.lambda == 0)
+    add({"objective.lambda_schedule", "objective.lambda_warmup_epochs", "objective.beta", "objective.gamma"},
+        "objective.lambda", "objective.lambda = 0 turns MACER's robustness term off");
+  else if (c.objective.lambda_schedule == "constant")
+    add({"objective.lambda_warmup_epochs"}, "objective.lambda_schedule",
+        "objective.lambda_schedule = \"constant\" has no warm-up (\"deferred\" has)");
+  if (c.data.dataset != "imagefolder")
+    add({"data.image_size"}, "data.dataset", "only image folders are resized (data.dataset = \"imagefolder\")");
+  if (c.data.dataset != "synthetic")
+    add({"data.synthetic_size", "data.synthetic_classes"}, "data.dataset", "only data.dataset = \"synthetic\" uses it");
+  else
+    add({"data.dir"}, "data.dataset", "the synthetic data set is generated, not read");
+  if (c.optim.milestones.empty())
+    add({"optim.lr_factor"}, "optim.milestones", "optim.milestones is empty: the rate never changes");
+  if (c.certify.every == 0)
+    add({"certify.start", "certify.count", "certify.skip", "certify.n0", "certify.n", "certify.alpha", "certify.batch"},
+        "certify.every", "certify.every = 0: nothing is certified during training");
+  return out;
+}
+
+// Settings that contradict each other or cannot take effect, refused with the key named
+// (README, "Settings that do nothing are refused"). `file`, `set`: the keys given by the file
+// and by --set. A file key that a --set override makes ineffective (--set data.dataset=synthetic
+// over a file's data.dir) is let pass: the override wins, and the printed config leaves it out.
+void check_combinations(const TrainConfig& c, const std::string& origin, const std::set<std::string>& file,
+                        const std::set<std::string>& set) {
+  for (const Inert& i : inert_keys(c))
+    MACER_CHECK(!set.count(i.key) && (!file.count(i.key) || set.count(i.because)),
+                (set.count(i.key) ? std::string("--set") : origin)
+                    << ": key '" << i.key << "' has no effect: " << i.why << "; remove it");
+  const auto& o = c.objective;
+  MACER_CHECK(!c.optim.nesterov || c.optim.momentum > 0,
+              origin << ": key 'optim.nesterov' = true needs optim.momentum > 0 (with momentum 0 it would train "
+                        "plain SGD; PyTorch refuses it too); set optim.momentum or nesterov = false");
+  MACER_CHECK(c.optim.lr > 0, origin << ": key 'optim.lr' = 0 never changes the weights; set a rate > 0");
+  if (!c.optim.milestones.empty()) {
+    MACER_CHECK(c.optim.lr_factor > 0, origin << ": key 'optim.lr_factor' = 0 stops training at the first milestone; "
+                                                 "set a factor in (0, 1) or remove optim.milestones");
+    MACER_CHECK(c.optim.lr_factor < 1, origin << ": key 'optim.lr_factor' = 1: the milestones change nothing; set a "
+                                                 "factor in (0, 1) or set optim.milestones = []");
+  }
+  if (o.name == "macer" && o.lambda > 0) {
+    MACER_CHECK(o.lambda_schedule != "deferred" || o.lambda_warmup_epochs > 0,
+                origin << ": key 'objective.lambda_schedule' = \"deferred\" with lambda_warmup_epochs = 0 defers "
+                          "nothing; set objective.lambda_warmup_epochs > 0 or lambda_schedule = \"constant\"");
+    MACER_CHECK(o.gamma > 0, origin << ": key 'objective.gamma' = 0: MACER's robustness term is active only for "
+                                       "radii below gamma, so objective.lambda would do nothing; set gamma > 0 "
+                                       "(MACER's 8) or lambda = 0");
+  }
+  MACER_CHECK(c.data.train_count != 0, origin << ": key 'data.train_count' = 0 leaves no image to train on; set -1 "
+                                                 "(all) or a count of images");
+  if (o.sigma == 0) {
+    MACER_CHECK(o.k == 1, origin << ": key 'objective.k' = " << o.k
+                                 << " at objective.sigma = 0: without noise the copies are identical; set k = 1");
+    MACER_CHECK(c.certify.every == 0,
+                origin << ": key 'certify.every' at objective.sigma = 0: certification at sigma 0 gives radius 0 "
+                          "to every image (the model is trained without noise); set certify.every = 0 and certify "
+                          "the checkpoint with macer_certify --sigma S at the noise level you mean");
+  }
+  if (c.certify.every > 0) {
+    // All n votes for one class bound pA below by alpha^(1/n) (Clopper-Pearson, one-sided); at
+    // or under 1/2 no image can be certified.
+    MACER_CHECK(std::pow(c.certify.alpha, 1.0 / double(c.certify.n)) > 0.5,
+                origin << ": key 'certify.n' = " << c.certify.n << " at certify.alpha = " << c.certify.alpha
+                       << " certifies no image (even n votes of n bound pA only by alpha^(1/n) <= 1/2); raise "
+                          "certify.n above log2(1/alpha) = "
+                       << std::ceil(std::log2(1.0 / c.certify.alpha)));
   }
 }
 
@@ -183,11 +272,11 @@ void validate(const TrainConfig& c, const std::string& origin) {
               origin << ": key 'objective.sigma' must be > 0 for the MACER objective");
 }
 
-}  // namespace
-
-TrainConfig parse_train_config(const std::string& text, const std::string& origin,
-                               const std::vector<std::string>& overrides) {
+// Parses and validates; `combinations` adds check_combinations (off for stored configs).
+TrainConfig parse(const std::string& text, const std::string& origin, const std::vector<std::string>& overrides,
+                  bool combinations) {
   TrainConfig c;
+  std::set<std::string> file, set;  // the keys given by the file, by --set
   toml::table parsed;
   try {
     parsed = toml::parse(std::string_view(text), std::string_view(origin));
@@ -195,7 +284,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
     throw Error(origin + ":" + std::to_string(err.source().begin.line) + ": " +
                 std::string(err.description()));
   }
-  apply_table(c, parsed, origin);
+  apply_table(c, parsed, origin, file);
   for (const auto& item : overrides) {
     toml::table one = parse_override(item);
     std::string key = item.substr(0, item.find('='));
@@ -205,10 +294,22 @@ TrainConfig parse_train_config(const std::string& text, const std::string& origi
     toml::table section;
     section.insert(key.substr(dot + 1), *one.get(key)->as_table()->get("v"));
     root.insert(key.substr(0, dot), section);
-    apply_table(c, root, "--set");
+    apply_table(c, root, "--set", set);
   }
   validate(c, origin);
+  if (combinations) check_combinations(c, origin, file, set);
   return c;
+}
+
+}  // namespace
+
+TrainConfig parse_train_config(const std::string& text, const std::string& origin,
+                               const std::vector<std::string>& overrides) {
+  return parse(text, origin, overrides, /*combinations=*/true);
+}
+
+TrainConfig parse_stored_train_config(const std::string& text, const std::string& origin) {
+  return parse(text, origin, {}, /*combinations=*/false);
 }
 
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
@@ -224,10 +325,13 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
 std::string to_toml(const TrainConfig& config) {
   TrainConfig c = config;
   toml::table root;
+  std::set<std::string> inert;
+  for (const Inert& i : inert_keys(c)) inert.insert(i.key);
   for (const auto& e : schema(c)) {
     auto dot = e.key.find('.');
     std::string section = e.key.substr(0, dot), name = e.key.substr(dot + 1);
     if (!root.contains(section)) root.insert(section, toml::table{});
+    if (inert.count(e.key)) continue;
     toml::table& tbl = *root.get(section)->as_table();
     std::visit(
         [&](auto* field) {

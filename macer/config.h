@@ -11,7 +11,8 @@ struct TrainConfig {
   struct Data {
     std::string dataset = "cifar10";  // cifar10 | mnist | fashion-mnist | svhn | imagefolder | synthetic
     std::string dir;
-    int64_t train_count = -1;  // first N training images (-1: all)
+    // N training images (-1: all): a class-balanced sample drawn with run.seed (data/sample.h).
+    int64_t train_count = -1;
     bool augment_crop = false;  // random crop from the image padded by 4
     bool augment_flip = false;  // random horizontal flip
     int64_t image_size = 224;   // imagefolder only
@@ -66,12 +67,18 @@ struct TrainConfig {
 
 // Reads `path`, applies `overrides` ("section.key=value", value in TOML syntax or a bare
 // string), and validates. Unknown keys, wrong types and out-of-range values throw
-// macer::Error naming the file, the key and its line.
+// macer::Error naming the file, the key and its line; so do settings that do nothing or
+// contradict each other (a key given that the rest makes ineffective, nesterov without
+// momentum, a deferred schedule without warm-up, sigma 0 with k > 1, ...).
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // The same from TOML text (`origin` names it in errors).
 TrainConfig parse_train_config(const std::string& text, const std::string& origin,
                                const std::vector<std::string>& overrides = {});
-// The resolved configuration as TOML text: printed at the start, stored in checkpoints.
+// A config stored in a checkpoint: validated key by key, without the combination checks (older
+// versions stored every key, in effect or not).
+TrainConfig parse_stored_train_config(const std::string& text, const std::string& origin);
+// The resolved configuration as TOML text: printed at the start, stored in checkpoints. Keys
+// without effect under the rest (gaussian's lambda, [certify] keys at every = 0, ...) are left out.
 std::string to_toml(const TrainConfig& c);
 
 }  // namespace macer

@@ -63,7 +63,7 @@ TEST_CASE("MACER needs sigma > 0; a config that is a folder is refused", "[confi
   const std::string base = "[data]\ndataset = \"synthetic\"\n";
   CHECK_THROWS_WITH(parse_train_config(base + "[objective]\nsigma = 0.0\n", "t"),
                     Catch::Contains("objective.sigma") && Catch::Contains("> 0"));
-  CHECK_NOTHROW(parse_train_config(base + "[objective]\nname = \"gaussian\"\nsigma = 0.0\n", "t"));
+  CHECK_NOTHROW(parse_train_config(base + "[objective]\nname = \"gaussian\"\nsigma = 0.0\nk = 1\n", "t"));
   CHECK_THROWS_WITH(load_train_config(std::string(MACER_SOURCE_DIR) + "/configs"), Catch::Contains("is a folder"));
 }
 

@@ -1,5 +1,6 @@
 // data/ tests, part 4: augmentation (crop and flip on a known image, determinism) and the
-// loader (shuffle, selection, drop_last, threaded == synchronous, errors, clean shutdown).
+// loader (shuffle, selection, drop_last, threaded == synchronous, errors, clean shutdown), and
+// data.train_count's class-balanced sample.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "data/augment.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "data/sample.h"
 #include "data_test_util.h"
 #include "kernels/check.h"
 
@@ -346,4 +348,54 @@ TEST_CASE("loader: stops cleanly mid-epoch, and next() alone starts epoch 0") {
     data::Loader l(slow, o);
     l.begin_epoch(0);  // destroyed before a single next()
   }
+}
+
+TEST_CASE("train_count's sample: class-balanced, seeded, sorted, used by the loader as given") {
+  auto ds = synthetic(300);  // 7 classes, labels drawn at random
+  const std::vector<int64_t> full = data::class_counts(*ds, [&] {
+    std::vector<int64_t> all(300);
+    for (int64_t i = 0; i < 300; ++i) all[size_t(i)] = i;
+    return all;
+  }());
+  for (int64_t count : {1, 7, 30, 69, 300}) {
+    INFO("count " << count);
+    std::vector<int64_t> s = data::class_balanced_sample(*ds, count, 5);
+    REQUIRE(int64_t(s.size()) == count);
+    CHECK(std::is_sorted(s.begin(), s.end()));
+    CHECK(std::set<int64_t>(s.begin(), s.end()).size() == s.size());
+    CHECK(s == data::class_balanced_sample(*ds, count, 5));
+    // Round by round: a class has min(its images, the rounds it took part in) -- every class
+    // that still has images gets floor or ceil of an even share.
+    std::vector<int64_t> got = data::class_counts(*ds, s);
+    int64_t rounds = 0;
+    while (true) {  // the number of full rounds: the largest r with sum min(full, r) <= count
+      int64_t taken = 0;
+      for (int64_t f : full) taken += std::min(f, rounds + 1);
+      if (taken > count) break;
+      ++rounds;
+      if (rounds > 300) break;
+    }
+    for (size_t c = 0; c < got.size(); ++c) {
+      CHECK(got[c] >= std::min(full[c], rounds));
+      CHECK(got[c] <= std::min(full[c], rounds + 1));
+    }
+  }
+  CHECK(data::class_balanced_sample(*ds, 30, 5) != data::class_balanced_sample(*ds, 30, 6));
+  REQUIRE_THROWS_WITH(data::class_balanced_sample(*ds, 301, 5), Contains("301") && Contains("300"));
+  REQUIRE_THROWS_WITH(data::class_balanced_sample(*ds, 0, 5), Contains("sample of 0"));
+
+  // The loader trains on exactly the given images, each once per epoch.
+  data::LoaderOptions o;
+  o.batch = 4;
+  o.shuffle = true;
+  o.indices = data::class_balanced_sample(*ds, 12, 5);
+  data::Loader loader(*ds, o);
+  CHECK(loader.size() == 12);
+  std::vector<int64_t> seen;
+  data::Batch b;
+  while (loader.next(b)) seen.insert(seen.end(), b.indices.begin(), b.indices.end());
+  std::sort(seen.begin(), seen.end());
+  CHECK(seen == o.indices);
+  o.indices = {0, 300};
+  REQUIRE_THROWS_WITH(data::Loader(*ds, o), Contains("index 300 outside the 300 images"));
 }

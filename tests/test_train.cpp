@@ -22,7 +22,7 @@ TrainConfig tiny_config(const std::string& dir, const std::string& objective, in
   std::string text =
       "[data]\ndataset = \"synthetic\"\nsynthetic_size = 256\nsynthetic_classes = 3\n"
       "[model]\nname = \"lenet\"\n"
-      "[objective]\nname = \"" + objective + "\"\nsigma = 0.25\nk = 4\nlambda = 2.0\n"
+      "[objective]\nname = \"" + objective + "\"\nsigma = 0.25\nk = 4\n" + (objective == "macer" ? "lambda = 2.0\n" : "") +
       "[optim]\nbatch = 32\nlr = 0.02\nmilestones = [3]\n"
       "[run]\ndevice = \"cpu\"\ncheckpoint_every = 1\nprint_every = 1000\n";
   TrainConfig c = parse_train_config(text, "tiny");

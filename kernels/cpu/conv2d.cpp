@@ -32,6 +32,7 @@ bool use_unfold(const Conv2dShape& sh) {
 bool conv2d_fast_path_built() { return dnnl_conv::built(); }
 void conv2d_use_reference(bool on) { g_reference = on || !dnnl_conv::built(); }
 bool conv2d_using_reference() { return g_reference; }
+const char* conv2d_path() { return g_reference ? "reference" : "onednn+unfold"; }
 
 void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y) {
   if (g_reference || sh.n == 0) return ref::conv2d_forward(sh, x, weight, bias, y);

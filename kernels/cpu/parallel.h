@@ -11,6 +11,15 @@
 
 namespace macer::kernels::cpu {
 
+// The threads parallel_for may use (OMP_NUM_THREADS, else the cores); 1 without OpenMP.
+inline int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 // Below this many units of work (about one float touched each) a thread costs more than it saves.
 constexpr int64_t kParallelGrain = 32 * 1024;
 

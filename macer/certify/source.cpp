@@ -17,14 +17,25 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
   const bool have_info = o.model.empty();
   if (have_info) {
     info = read_checkpoint_info(o.checkpoint);
-    if (!info.config.empty()) stored = parse_train_config(info.config, o.checkpoint + " (stored config)");
+    if (!info.config.empty()) stored = parse_stored_train_config(info.config, o.checkpoint + " (stored config)");
   }
   CertifySource src;
   src.dataset = !o.dataset.empty() ? o.dataset : have_info ? info.dataset : "";
   MACER_CHECK(!src.dataset.empty(), "--dataset is required (the checkpoint does not name one)");
   src.data_dir = !o.data_dir.empty() ? o.data_dir : have_info && src.dataset == stored.data.dataset ? stored.data.dir : "";
-  src.sigma = o.sigma >= 0 ? o.sigma : have_info ? info.sigma : -1;
-  MACER_CHECK(src.sigma > 0, "--sigma is required (the checkpoint does not record one)");
+  const bool recorded = have_info && info.sigma_recorded;
+  if (recorded) src.train_sigma = info.sigma;
+  src.sigma = o.sigma >= 0 ? o.sigma : recorded ? info.sigma : -1;
+  MACER_CHECK(src.sigma >= 0, "--sigma is required (the checkpoint does not record one)");
+  // Sigma 0: no noise, so every vote is the plain classifier's and every radius sigma Phi^-1(pA) is 0.
+  MACER_CHECK(src.sigma > 0 || o.sigma >= 0,
+              o.checkpoint << " was trained at sigma 0, without noise: it is a plain classifier, and certified at "
+                              "sigma 0 every radius would be 0; pass --sigma S to certify its smoothed classifier at "
+                              "noise S (a model trained without noise is usually poor under noise), or --predict "
+                              "--sigma 0 for its accuracy without noise");
+  MACER_CHECK(src.sigma > 0 || o.predict,
+              "--sigma 0 certifies radius 0 for every image (without noise there is no smoothing); give --sigma > 0, "
+              "or --predict --sigma 0 for the plain classifier's accuracy");
   if (have_info && !info.config.empty()) src.train_beta = stored.objective.beta;
 
   data::DatasetOptions dopt;

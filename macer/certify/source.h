@@ -15,6 +15,7 @@ struct CertifySourceOptions {
   std::string normalize;  // with `model` only: none | cifar10 | imagenet (empty: none)
   std::string dataset, data_dir, split = "test";  // empty dataset / data_dir: the checkpoint's
   double sigma = -1;                                // < 0: the checkpoint's
+  bool predict = false;                             // PREDICT: sigma 0 allowed (the plain classifier)
   int64_t image_size = 224;                         // imagefolder; 224: the checkpoint's when it has one
   Device device = Device::CPU;                      // where the model is put
   bool fold_batchnorm = true;                       // the inference form (layers/folded.h) where it has one
@@ -27,6 +28,7 @@ struct CertifySource {
   std::string dataset, data_dir;          // as resolved
   double sigma = 0;
   double train_beta = -1;                 // the training objective's beta; -1 when unknown
+  double train_sigma = -1;                // the sigma the checkpoint records; -1 when none
 };
 
 // Opens the data set and builds and loads the model; throws macer::Error on anything that does

@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -17,9 +18,12 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "data/sample.h"
 #include "engine/atomic_file.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "kernels/conv2d.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/finite_check.h"
 #include "kernels/smoothing.h"
 #include "layers/registry.h"
@@ -40,6 +44,8 @@ struct Trainer::State {
   TrainConfig cfg;
   Device device;
   std::unique_ptr<data::Dataset> train_set, test_set;  // test_set: when [certify] every > 0
+  std::vector<int64_t> train_indices;  // data.train_count's class-balanced sample; empty: all images
+  std::vector<int64_t> certify_indices;  // the test images certified during training
   std::unique_ptr<layers::Module> model;
   std::unique_ptr<Sgd> sgd;
   int64_t epoch = 0;  // epochs completed
@@ -47,6 +53,7 @@ struct Trainer::State {
   std::string log_path, checkpoint_file;
   int lock_fd = -1;   // flock on <checkpoint_dir>/macer_train.lock, held while the trainer lives
   bool replace_old_run = false;  // --overwrite of a run found there: removed when training starts
+  std::string pending_log;       // resume: the checkpoint's epoch line the log lost, still to write
   // Releases the flock, also when the trainer's constructor throws after taking it.
   ~State() {
     if (lock_fd >= 0) ::close(lock_fd);
@@ -115,18 +122,49 @@ bool same_file_location(const std::string& a, const std::string& b) {
 }
 
 // Keeps the log lines of epochs 1..epochs (a killed run may have logged epochs after its last
-// checkpoint, or half a line): the resumed run then appends without duplicates.
-void truncate_log(const std::string& path, int64_t epochs) {
+// checkpoint, or half a line): the resumed run then appends without duplicates. Returns the
+// epochs kept.
+std::vector<int64_t> truncate_log(const std::string& path, int64_t epochs) {
+  std::vector<int64_t> logged;
   std::ifstream in(path);
-  if (!in) return;
+  if (!in) return logged;
   std::string kept, line;
   while (std::getline(in, line)) {
     if (in.eof()) break;  // no newline: a half-written last line
     nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() && j["epoch"].get<int64_t>() <= epochs)
+    if (j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() && j["epoch"].get<int64_t>() <= epochs) {
       kept += line + "\n";
+      logged.push_back(j["epoch"].get<int64_t>());
+    }
   }
   write_file_atomic(path, kept);
+  return logged;
+}
+
+// What decides the bits of a run, besides the config: recorded in every log line, in the
+// checkpoint and on the startup line (README, "What decides the bits").
+struct Arithmetic {
+  int64_t threads = 1;
+  std::string conv, precision;
+};
+
+Arithmetic arithmetic_of(Device device) {
+  Arithmetic a;
+  a.threads = kernels::cpu::max_threads();
+  a.conv = device == Device::CUDA ? "cudnn" : kernels::cpu::conv2d_path();
+  a.precision = "fp32";  // the engine's one precision today
+  return a;
+}
+
+// "2, 5 and 7" / "2 to 9": a sorted list of epochs, for messages.
+std::string epoch_list(const std::vector<int64_t>& e) {
+  if (e.empty()) return "";
+  bool run = e.back() - e.front() + 1 == int64_t(e.size());
+  if (run && e.size() > 2) return std::to_string(e.front()) + " to " + std::to_string(e.back());
+  std::string out;
+  for (size_t i = 0; i < e.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == e.size() ? " and " : ", ") + std::to_string(e[i]);
+  return out;
 }
 
 }  // namespace
@@ -138,9 +176,28 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   s.device = parse_device(config.run.device);
   require_device(s.device);
   s.train_set = open_split(config, "train");
+  // data.train_count: a class-balanced sample drawn with the seed (an image folder is ordered class
+  // by class: its first N images may all be of one class).
+  const int64_t available = s.train_set->size(), count = config.data.train_count;
+  MACER_CHECK(count <= available, "data.train_count = " << count << ", but " << config.data.dataset << " has only "
+                                                        << available << " training images; lower it, or set -1 for all");
+  if (count > 0 && count < available)
+    s.train_indices = data::class_balanced_sample(*s.train_set, count, uint64_t(config.run.seed));
+  const int64_t used = count > 0 ? count : available;
+  if (count > 0)
+    MACER_CHECK(used >= config.optim.batch,
+                "data.train_count = " << count << " is smaller than optim.batch = " << config.optim.batch
+                                      << ": an epoch takes full batches only (the last partial batch is dropped), "
+                                         "so it would train on nothing; set data.train_count to at least "
+                                      << config.optim.batch << " or lower optim.batch");
+  else
+    MACER_CHECK(used >= config.optim.batch,
+                config.data.dataset << " has " << used << " training images, fewer than optim.batch = " << config.optim.batch
+                                    << ": an epoch takes full batches only, so it would train on nothing; lower optim.batch");
   if (config.certify.every > 0) {
     s.test_set = open_split(config, "test");
-    select_images(s.test_set->size(), {config.certify.start, config.certify.count, config.certify.skip});
+    s.certify_indices =
+        select_images(s.test_set->size(), {config.certify.start, config.certify.count, config.certify.skip});
     const int64_t batches = (std::max(config.certify.n0, config.certify.n) + config.certify.batch - 1) / config.certify.batch;
     MACER_CHECK(batches <= (int64_t(1) << 19), "[certify]: " << batches << " batches of certify.batch = "
                                                              << config.certify.batch << " per phase; at most 2^19");
@@ -201,7 +258,8 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
               path << ": checkpoint of model " << info.model << ", config asks for " << c.model.name);
   // What the weights were trained for: changing it silently would make a different experiment.
   std::string stored_objective = c.objective.name;
-  if (!info.config.empty()) stored_objective = parse_train_config(info.config, path + " (stored config)").objective.name;
+  if (!info.config.empty())
+    stored_objective = parse_stored_train_config(info.config, path + " (stored config)").objective.name;
   auto differs = [&](const std::string& what, const std::string& was, const std::string& now) {
     MACER_CHECK(was == now || allow_changes, path << " was trained with " << what << " " << was << "; the config asks for "
                                                   << now << " (pass --allow-changes to resume anyway)");
@@ -236,7 +294,25 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
   load_checkpoint(path, *s.model, s.sgd.get());
   s.epoch = info.epoch;
   s.step = info.step;
-  if (dist::is_root()) truncate_log(s.log_path, s.epoch);
+  if (!dist::is_root()) return;
+  // The log keeps epochs 1..E of the checkpoint's E. A run stopped after writing epoch E's
+  // checkpoint but before its log line (killed in E's certification, a full disk) lost that
+  // line: the checkpoint holds it, and run() writes it (with its certification) first.
+  std::vector<int64_t> logged = truncate_log(s.log_path, s.epoch);
+  std::vector<int64_t> missing;
+  for (int64_t e = 1, j = 0; e <= s.epoch; ++e) {
+    while (j < int64_t(logged.size()) && logged[size_t(j)] < e) ++j;
+    if (j >= int64_t(logged.size()) || logged[size_t(j)] != e) missing.push_back(e);
+  }
+  if (!missing.empty() && missing.back() == s.epoch && !info.epoch_log.empty()) {
+    s.pending_log = info.epoch_log;
+    missing.pop_back();
+  }
+  if (!missing.empty())
+    std::fprintf(stderr, "warning: %s lacks the line%s of epoch%s %s (lost before the checkpoint of epoch %ld was "
+                         "written; the checkpoint holds only its own epoch's line): they cannot be rebuilt\n",
+                 s.log_path.c_str(), missing.size() > 1 ? "s" : "", missing.size() > 1 ? "s" : "",
+                 epoch_list(missing).c_str(), long(s.epoch));
 }
 
 std::vector<EpochStats> Trainer::run() {
@@ -244,6 +320,33 @@ std::vector<EpochStats> Trainer::run() {
   const TrainConfig& c = s.cfg;
   const bool root = dist::is_root();
   const int world = dist::size();
+  const Arithmetic arith = arithmetic_of(s.device);
+  // The log is rewritten on a fresh start and appended to on resume (truncated to the checkpoint).
+  const bool fresh = s.epoch == 0 || s.replace_old_run;
+  std::ofstream log;
+  if (root) {
+    log.open(s.log_path, fresh ? std::ios::trunc : std::ios::app);
+    MACER_CHECK(log, s.log_path << ": cannot open log file for writing: " << std::strerror(errno));
+  }
+  auto write_log = [&](const nlohmann::ordered_json& line) {
+    errno = 0;
+    log << line.dump() << std::endl;
+    MACER_CHECK(log, s.log_path << ": writing the log failed: " << (errno ? std::strerror(errno) : "stream error"));
+  };
+  if (root && !s.pending_log.empty()) {  // resume: the checkpoint's epoch line, lost when the run stopped
+    nlohmann::ordered_json line = nlohmann::ordered_json::parse(s.pending_log, nullptr, /*allow_exceptions=*/false);
+    MACER_CHECK(line.is_object() && line.value("epoch", int64_t(-1)) == s.epoch,
+                s.checkpoint_file << ": metadata 'epoch_log' is not the log line of epoch " << s.epoch);
+    const bool certify = s.test_set && s.epoch % c.certify.every == 0;
+    if (certify) {
+      line["certify"] = nlohmann::ordered_json::parse(certify_during_training(c, *s.model, *s.test_set, s.device));
+      s.model->train();
+    }
+    write_log(line);
+    s.pending_log.clear();
+    std::fprintf(stderr, "resume: wrote epoch %ld's log line%s to %s (lost when the run stopped after its checkpoint)\n",
+                 long(s.epoch), certify ? " and its certification" : "", s.log_path.c_str());
+  }
   if (s.epoch >= c.optim.epochs) {
     if (root)
       std::fprintf(stderr, "nothing to train: the checkpoint has completed %ld epochs and optim.epochs is %ld "
@@ -257,24 +360,66 @@ std::vector<EpochStats> Trainer::run() {
   lopt.augment_flip = c.data.augment_flip;
   lopt.drop_last = true;  // batch statistics and the MACER mean need full batches
   lopt.seed = uint64_t(c.run.seed);
-  lopt.count = c.data.train_count;
+  lopt.indices = s.train_indices;  // empty: every image
   lopt.shard = dist::rank(), lopt.shards = world;  // this rank's share of every global batch
   data::Loader loader(*s.train_set, lopt);
-  MACER_CHECK(loader.batches_per_epoch() > 0,
-              "training set of " << s.train_set->size() << " images gives no batch of " << c.optim.batch);
+  if (root) {  // the startup lines: what runs, on what data, in which batches (README, "Training")
+    const auto& o = c.objective;
+    std::fprintf(stderr, "train %s (%s objective, sigma %g, k %ld) on %s: %ld thread%s, conv %s, %s\n",
+                 c.model.name.c_str(), o.name.c_str(), o.sigma, long(o.k), device_description(s.device).c_str(),
+                 long(arith.threads), arith.threads == 1 ? "" : "s", arith.conv.c_str(), arith.precision.c_str());
+    const data::Dataset& train = *s.train_set;
+    std::vector<int64_t> all_images;
+    if (s.train_indices.empty())
+      for (int64_t i = 0; i < train.size(); ++i) all_images.push_back(i);
+    const std::string classes =
+        data::describe_classes(train, data::class_counts(train, s.train_indices.empty() ? all_images : s.train_indices));
+    if (s.train_indices.empty())
+      std::fprintf(stderr, "data: %s, %ld training images, %s\n", c.data.dataset.c_str(), long(train.size()),
+                   classes.c_str());
+    else
+      std::fprintf(stderr, "data: %s, %ld of its %ld training images (data.train_count: a class-balanced sample "
+                           "drawn with run.seed %ld), %s\n",
+                   c.data.dataset.c_str(), long(loader.size()), long(train.size()), long(c.run.seed), classes.c_str());
+    const int64_t batches = loader.batches_per_epoch(), dropped = loader.size() - batches * c.optim.batch;
+    std::fprintf(stderr, "batch: %ld per step in all (optim.batch is the global batch) = %ld per rank x %d rank%s; "
+                         "%ld steps per epoch; each epoch drops the last %ld of its %ld shuffled images (a partial "
+                         "batch)\n",
+                 long(c.optim.batch), long(c.optim.batch / world), world, world > 1 ? "s" : "", long(batches),
+                 long(dropped), long(loader.size()));
+    if (o.sigma == 0)
+      std::fprintf(stderr, "sigma 0: training without noise (plain training): the checkpoint is a plain classifier; "
+                           "certify it with macer_certify --sigma S at the noise you mean\n");
+    if (s.test_set) {
+      const std::vector<int64_t> counts = data::class_counts(*s.test_set, s.certify_indices);
+      std::fprintf(stderr, "certify: every %ld epochs, %zu test images from %ld every %ld, %s\n",
+                   long(c.certify.every), s.certify_indices.size(), long(c.certify.start), long(c.certify.skip),
+                   data::describe_classes(*s.test_set, counts).c_str());
+      if (std::count(counts.begin(), counts.end(), 0) > 0)
+        std::fprintf(stderr, "note: the certified test images miss some classes: spread them with certify.skip (an "
+                             "image folder is ordered class by class)\n");
+    }
+    // Settings that take effect only past optim.epochs (a short trial of a long config): said, not refused.
+    for (int64_t m : c.optim.milestones)
+      if (m >= c.optim.epochs)
+        std::fprintf(stderr, "note: optim.milestones %ld is not below optim.epochs = %ld: the rate does not drop "
+                             "there in this run\n", long(m), long(c.optim.epochs));
+    if (o.name == "macer" && o.lambda > 0 && o.lambda_schedule == "deferred" && o.lambda_warmup_epochs >= c.optim.epochs)
+      std::fprintf(stderr, "note: objective.lambda_warmup_epochs = %ld covers all optim.epochs = %ld: lambda stays 0 "
+                           "in this run\n", long(o.lambda_warmup_epochs), long(c.optim.epochs));
+    if (s.test_set && c.certify.every > c.optim.epochs)
+      std::fprintf(stderr, "note: certify.every = %ld exceeds optim.epochs = %ld: nothing is certified in this run\n",
+                   long(c.certify.every), long(c.optim.epochs));
+    if (s.epoch > 0)
+      std::fprintf(stderr, "resuming at epoch %ld of %ld (after the checkpoint's %ld)\n", long(s.epoch + 1),
+                   long(c.optim.epochs), long(s.epoch));
+  }
 
   const Objective& objective = objective_by_name(c.objective.name);
   LambdaSchedule lambda_schedule{c.objective.lambda_schedule, c.objective.lambda, c.objective.lambda_warmup_epochs};
   MultiStepLr lr_schedule{c.optim.lr, c.optim.milestones, c.optim.lr_factor};
   const int k = int(c.objective.k);
   const float sigma = float(c.objective.sigma);
-  // The log is rewritten on a fresh start and appended to on resume (truncated to the checkpoint).
-  const bool fresh = s.epoch == 0 || s.replace_old_run;
-  std::ofstream log;
-  if (root) {
-    log.open(s.log_path, fresh ? std::ios::trunc : std::ios::app);
-    MACER_CHECK(log, s.log_path << ": cannot open log file for writing: " << std::strerror(errno));
-  }
   if (s.replace_old_run) {
     std::error_code ec;
     fs::remove(s.checkpoint_file, ec);  // --overwrite: the old run's checkpoint goes with its log
@@ -371,6 +516,13 @@ std::vector<EpochStats> Trainer::run() {
     st.train_accuracy = inputs > 0 ? totals[4] / inputs : 0;
     st.samples_per_second = st.seconds > 0 ? inputs * k / st.seconds : 0;
     s.epoch = epoch + 1;
+    nlohmann::ordered_json line = {{"epoch", st.epoch}, {"lr", st.lr}, {"lambda", st.lambda},
+                                   {"loss", st.loss}, {"cl", st.cl}, {"rl", st.rl},
+                                   {"active_fraction", st.active_fraction},
+                                   {"train_smoothed_accuracy", st.train_accuracy},
+                                   {"seconds", st.seconds}, {"samples_per_second", st.samples_per_second},
+                                   {"step", s.step}, {"world_size", world}, {"threads", arith.threads},
+                                   {"conv", arith.conv}, {"precision", arith.precision}};
 
     // The checkpoint first: certification can take long, and its work must not put the epoch at risk.
     if (root && (s.epoch % c.run.checkpoint_every == 0 || s.epoch == c.optim.epochs)) {
@@ -386,24 +538,18 @@ std::vector<EpochStats> Trainer::run() {
       info.step = s.step;
       info.config = to_toml(c);
       info.normalize = layers::normalization_preset(c.model.normalize);
+      info.threads = arith.threads, info.conv = arith.conv, info.precision = arith.precision;
+      info.epoch_log = line.dump();  // for a resume, should this run stop before the line is logged
       save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
     }
     if (root && s.test_set && s.epoch % c.certify.every == 0) {  // the other ranks wait at the next step
       st.certify_json = certify_during_training(c, *s.model, *s.test_set, s.device);
       s.model->train();
     }
-    nlohmann::ordered_json line = {{"epoch", st.epoch}, {"lr", st.lr}, {"lambda", st.lambda},
-                                   {"loss", st.loss}, {"cl", st.cl}, {"rl", st.rl},
-                                   {"active_fraction", st.active_fraction},
-                                   {"train_smoothed_accuracy", st.train_accuracy},
-                                   {"seconds", st.seconds}, {"samples_per_second", st.samples_per_second},
-                                   {"step", s.step}, {"world_size", world}};
     if (!st.certify_json.empty()) line["certify"] = nlohmann::json::parse(st.certify_json);
     all.push_back(st);
     if (!root) continue;
-    errno = 0;
-    log << line.dump() << std::endl;
-    MACER_CHECK(log, s.log_path << ": writing the log failed: " << (errno ? std::strerror(errno) : "stream error"));
+    write_log(line);
     std::fprintf(stderr, "epoch %ld: loss %.4f cl %.4f rl %.4f active %.3f smoothed-acc %.4f %.1fs %.0f samples/s\n",
                  long(st.epoch), st.loss, st.cl, st.rl, st.active_fraction, st.train_accuracy,
                  st.seconds, st.samples_per_second);

@@ -1,5 +1,6 @@
-// Image folders (ImageNet-style): one subfolder per class, sorted by name; PNG/JPEG/BMP/PPM
-// decoded by stb_image on access, resized and centre-cropped as torchvision's eval transform.
+// Image folders (ImageNet-style): one subfolder per class, found and ordered as torchvision's
+// ImageFolder does (data/image_folder.h), decoded as PIL does (data/decode.h) on access, resized
+// and centre-cropped as torchvision's eval transform.
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -9,18 +10,15 @@
 #include <utility>
 #include <vector>
 
-// The one definition of stb_image and stb_image_resize in the engine, kept file-local.
-#define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_STATIC
-#define STBI_FAILURE_USERMSG
+// The one definition of stb_image_resize in the engine, kept file-local.
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
 #define STB_IMAGE_RESIZE_STATIC
-#include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 
+#include "data/decode.h"
 #include "data/formats.h"
+#include "data/image_folder.h"
 #include "data/io.h"
-#include "data/jpeg_check.h"
 #include "kernels/check.h"
 
 namespace macer::data {
@@ -28,13 +26,6 @@ namespace macer::data {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Extensions stb_image decodes that torchvision's ImageFolder also accepts (compared lower-case).
-bool is_image_file(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".ppm" || ext == ".pgm";
-}
 
 // The class root for a split: dir/train or dir/test (or dir/val). When `dir` is itself a
 // split folder (".../train", ".../val", ".../test"), the other split is its sibling; a
@@ -60,59 +51,35 @@ std::string split_root(const std::string& dir, const std::string& split) {
 
 class ImageFolderDataset : public Dataset {
  public:
-  ImageFolderDataset(const std::string& dir, const std::string& split, int image_size)
+  ImageFolderDataset(const std::string& dir, const std::string& split, int image_size,
+                     const std::string& class_order)
       : crop_(image_size), resize_(image_size * 256 / 224) {
     MACER_CHECK(image_size >= 1 && image_size <= 4096, "imagefolder: image_size " << image_size << " outside 1..4096");
     root_ = split_root(dir, split);
     MACER_CHECK(io::is_dir(root_), root_ << ": image folder not found (or not a directory)");
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(root_, ec))
-      if (e.is_directory()) class_names_.push_back(e.path().filename().string());
-    MACER_CHECK(!ec, root_ << ": cannot list (" << ec.message() << ")");
-    MACER_CHECK(!class_names_.empty(), root_ << ": no class subfolders (expected one folder of images per class)");
-    std::sort(class_names_.begin(), class_names_.end());
-    for (size_t k = 0; k < class_names_.size(); ++k) {
-      // As torchvision: walk the class folder, ordered by (folder, file name).
-      const fs::path class_dir = fs::path(root_) / class_names_[k];
-      std::vector<std::pair<std::string, std::string>> found;
-      for (auto it = fs::recursive_directory_iterator(class_dir, fs::directory_options::follow_directory_symlink, ec);
-           !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-        if (it->is_regular_file() && is_image_file(it->path()))
-          found.emplace_back(it->path().parent_path().string(), it->path().filename().string());
-      MACER_CHECK(!ec, class_dir.string() << ": cannot list (" << ec.message() << ")");
-      MACER_CHECK(!found.empty(), class_dir.string() << ": class folder holds no .jpg/.jpeg/.png/.bmp/.ppm/.pgm image");
-      std::sort(found.begin(), found.end());
-      for (const auto& f : found) {
-        files_.push_back((fs::path(f.first) / f.second).string());
-        labels_.push_back(int32_t(k));
-      }
-    }
+    scan_ = scan_image_folder(root_, class_order);
   }
 
-  int64_t size() const override { return int64_t(files_.size()); }
+  int64_t size() const override { return int64_t(scan_.files.size()); }
   int channels() const override { return 3; }
   int height() const override { return crop_; }
   int width() const override { return crop_; }
-  int classes() const override { return int(class_names_.size()); }
+  int classes() const override { return int(scan_.classes.size()); }
+  std::vector<std::string> class_names() const override { return scan_.classes; }
+  std::string summary() const override { return scan_.summary(); }
   std::string name() const override { return "imagefolder"; }
   bool in_memory() const override { return false; }
 
   int32_t label(int64_t i) const override {
     check_index(i);
-    return labels_[size_t(i)];
+    return scan_.labels[size_t(i)];
   }
 
   void image(int64_t i, float* out) const override {
     check_index(i);
-    const std::string& path = files_[size_t(i)];
-    int w = 0, h = 0, n = 0;
-    const std::vector<uint8_t> bytes = io::read_file(path);
-    check_jpeg_tables(bytes.data(), bytes.size(), path);  // before stb_image 2.27 sees them
-    MACER_CHECK(bytes.size() <= size_t(INT32_MAX), path << ": image file too large");
-    std::unique_ptr<unsigned char, void (*)(void*)> px(
-        stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &n, 3), stbi_image_free);
-    MACER_CHECK(px != nullptr, path << ": cannot decode image (" << stbi_failure_reason() << ")");
-    MACER_CHECK(w > 0 && h > 0, path << ": empty image");
+    const std::string& path = scan_.files[size_t(i)];
+    const RgbImage decoded = decode_image_file(path);
+    const int w = decoded.width, h = decoded.height;
 
     // Resize: the shorter side to resize_, the longer in proportion (truncated, as torchvision).
     int nw = w, nh = h;
@@ -126,10 +93,10 @@ class ImageFolderDataset : public Dataset {
       }
     }
     std::vector<unsigned char> resized;
-    const unsigned char* src = px.get();
+    const unsigned char* src = decoded.pixels.data();
     if (nw != w || nh != h) {
       resized.resize(size_t(nw) * nh * 3);
-      int ok = stbir_resize_uint8_generic(px.get(), w, h, 0, resized.data(), nw, nh, 0, 3, STBIR_ALPHA_CHANNEL_NONE,
+      int ok = stbir_resize_uint8_generic(decoded.pixels.data(), w, h, 0, resized.data(), nw, nh, 0, 3, STBIR_ALPHA_CHANNEL_NONE,
                                           0, STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
       MACER_CHECK(ok, path << ": resize from " << w << "x" << h << " to " << nw << "x" << nh << " failed");
       src = resized.data();
@@ -152,15 +119,13 @@ class ImageFolderDataset : public Dataset {
 
   int crop_, resize_;
   std::string root_;
-  std::vector<std::string> class_names_;
-  std::vector<std::string> files_;
-  std::vector<int32_t> labels_;
+  ImageFolderScan scan_;
 };
 
 }  // namespace
 
 std::unique_ptr<Dataset> open_image_folder(const std::string& dir, const std::string& split, const DatasetOptions& o) {
-  return std::make_unique<ImageFolderDataset>(dir, split, o.image_size);
+  return std::make_unique<ImageFolderDataset>(dir, split, o.image_size, o.class_order);
 }
 
 }  // namespace macer::data

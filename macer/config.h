@@ -15,6 +15,7 @@ struct TrainConfig {
     bool augment_crop = false;  // random crop from the image padded by 4
     bool augment_flip = false;  // random horizontal flip
     int64_t image_size = 224;   // imagefolder only
+    std::string class_order = "auto";  // imagefolder only: auto | text | numeric (data/image_folder.h)
     int64_t synthetic_size = 512;   // synthetic only: images per split
     int64_t synthetic_classes = 10;  // synthetic only
   } data;

@@ -16,6 +16,7 @@ struct CertifySourceOptions {
   std::string dataset, data_dir, split = "test";  // empty dataset / data_dir: the checkpoint's
   double sigma = -1;                                // < 0: the checkpoint's
   int64_t image_size = 224;                         // imagefolder; 224: the checkpoint's when it has one
+  std::string class_order;                          // imagefolder: auto|text|numeric; empty: the checkpoint's
   Device device = Device::CPU;                      // where the model is put
   bool fold_batchnorm = true;                       // the inference form (layers/folded.h) where it has one
 };

@@ -58,6 +58,7 @@ namespace {
 std::unique_ptr<data::Dataset> open_split(const TrainConfig& cfg, const std::string& split) {
   data::DatasetOptions opt;
   opt.image_size = int(cfg.data.image_size);
+  opt.class_order = cfg.data.class_order;
   opt.synthetic_size = cfg.data.synthetic_size;
   opt.synthetic_classes = int(cfg.data.synthetic_classes);
   opt.seed = uint64_t(cfg.run.seed);
@@ -131,6 +132,10 @@ void truncate_log(const std::string& path, int64_t epochs) {
 
 }  // namespace
 
+std::unique_ptr<data::Dataset> open_training_split(const TrainConfig& config, const std::string& split) {
+  return open_split(config, split);
+}
+
 Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(std::make_unique<State>()) {
   State& s = *s_;
   s.cfg = config;
@@ -138,9 +143,14 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   s.device = parse_device(config.run.device);
   require_device(s.device);
   s.train_set = open_split(config, "train");
+  if (dist::is_root() && !s.train_set->summary().empty()) std::printf("data: %s\n", s.train_set->summary().c_str());
   if (config.certify.every > 0) {
     s.test_set = open_split(config, "test");
-    select_images(s.test_set->size(), {config.certify.start, config.certify.count, config.certify.skip});
+    if (dist::is_root() && !s.test_set->summary().empty()) std::printf("data: %s\n", s.test_set->summary().c_str());
+    // The images certified during training are read whole now, not found bad epochs later.
+    data::check_images_readable(
+        *s.test_set, select_images(s.test_set->size(), {config.certify.start, config.certify.count, config.certify.skip}),
+        "[certify] reads them during training: fix or remove them (macer_train --check-data lists every bad file)");
     const int64_t batches = (std::max(config.certify.n0, config.certify.n) + config.certify.batch - 1) / config.certify.batch;
     MACER_CHECK(batches <= (int64_t(1) << 19), "[certify]: " << batches << " batches of certify.batch = "
                                                              << config.certify.batch << " per phase; at most 2^19");

@@ -1,0 +1,111 @@
+// data/decode.h against PIL: fixtures made at test time by tests/pil_images.py (python3-pil);
+// every decodable encoding bit-identical to Image.open(f).convert('RGB'), every refusal named.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "data/decode.h"
+#include "data_test_util.h"
+#include "kernels/check.h"
+
+using namespace macer;
+using namespace data_test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// A Python with PIL: Debian's first (a pyenv shim may shadow it). scripts/test.sh installs python3-pil.
+std::string python_with_pil() {
+  for (const char* py : {"/usr/bin/python3", "python3"}) {
+    const std::string cmd = std::string(py) + " -c 'import PIL.Image' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) == 0) return py;
+  }
+  return "";
+}
+
+struct Fixture {
+  std::string kind, name;
+  int w = 0, h = 0;
+};
+
+std::vector<Fixture> make_fixtures(const std::string& dir) {
+  const std::string py = python_with_pil();
+  INFO("needs python3 with PIL (Debian python3-pil: scripts/setup.sh python3-pil)");
+  REQUIRE(!py.empty());
+  const std::string cmd = py + " " + MACER_SOURCE_DIR + "/tests/pil_images.py " + dir;
+  INFO(cmd);
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::ifstream in(dir + "/manifest.txt");
+  std::vector<Fixture> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    Fixture f;
+    ls >> f.kind >> f.name >> f.w >> f.h;
+    out.push_back(f);
+  }
+  REQUIRE(out.size() >= 29);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("decoding matches PIL's convert('RGB') bit for bit, and refuses what PIL refuses") {
+  TempDir dir("decode_pil");
+  const std::string d = dir.path.string();
+  int decoded = 0, refused = 0;
+  for (const Fixture& f : make_fixtures(d)) {
+    const std::string path = dir.file(f.name);
+    INFO(f.kind << " " << f.name);
+    if (f.kind == "ok") {
+      const data::RgbImage img = data::decode_image_file(path);
+      REQUIRE(img.width == f.w);
+      REQUIRE(img.height == f.h);
+      const Bytes want = read_bytes(path + ".rgb");
+      REQUIRE(want.size() == img.pixels.size());
+      size_t diff = 0, max_diff = 0;
+      for (size_t i = 0; i < want.size(); ++i) {
+        const size_t dv = size_t(std::abs(int(want[i]) - int(img.pixels[i])));
+        diff += dv != 0;
+        max_diff = std::max(max_diff, dv);
+      }
+      INFO(diff << " of " << want.size() << " values differ, by up to " << max_diff);
+      REQUIRE(diff == 0);
+      ++decoded;
+    } else {
+      REQUIRE(f.kind == "refuse");
+      REQUIRE_THROWS_WITH(data::decode_image_file(path), Contains(path + ": "));
+      ++refused;
+    }
+  }
+  REQUIRE(decoded >= 24);
+  REQUIRE(refused >= 6);
+}
+
+TEST_CASE("decode refusals say what is wrong") {
+  TempDir dir("decode_refusals");
+  const std::string d = dir.path.string();
+  make_fixtures(d);
+  auto fails_with = [&](const std::string& name, const std::string& what) {
+    REQUIRE_THROWS_WITH(data::decode_image_file(dir.file(name)), Contains(dir.file(name)) && Contains(what));
+  };
+  fails_with("truncated.jpg", "truncated JPEG");
+  fails_with("truncated_progressive.jpg", "truncated JPEG");
+  fails_with("bad_crc.png", "cannot decode PNG");  // damaged compressed data: zlib finds it first
+  fails_with("bad_text_crc.png", "CRC");            // intact data under a wrong CRC
+  fails_with("truncated.png", "truncated");
+  fails_with("grey16.png", "16-bit greyscale PNG");
+  // Not an image at all (a macOS "._x.jpg" resource fork starts 00 05 16 07), and an empty file.
+  write_bytes(dir.file("fork.jpg"), Bytes{0x00, 0x05, 0x16, 0x07, 0, 2, 0, 0});
+  fails_with("fork.jpg", "not a JPEG, PNG, WebP, TIFF, BMP or binary PPM/PGM file");
+  write_bytes(dir.file("empty.png"), Bytes{});
+  fails_with("empty.png", "empty file");
+  // A PPM of maxval 15: PIL scales it, stb_image would not: refused by name.
+  const std::string ppm = "P6 2 1 15\n";
+  Bytes b(ppm.begin(), ppm.end());
+  for (int k = 0; k < 6; ++k) b.push_back(uint8_t(k));
+  write_bytes(dir.file("m15.ppm"), b);
+  fails_with("m15.ppm", "maxval 15");
+}

@@ -32,6 +32,13 @@ namespace macer::data {
 
 namespace {
 
+// PIL refuses images of more than 2 * Image.MAX_IMAGE_PIXELS (89478485) pixels as decompression
+// bombs; so do we, before allocating them.
+void check_pixel_count(int64_t w, int64_t h, const std::string& path) {
+  MACER_CHECK(w > 0 && h > 0 && w * h <= 2 * int64_t(89478485),
+              path << ": image of " << w << "x" << h << " pixels (PIL refuses more than 178956970 as a decompression bomb)");
+}
+
 bool starts(const uint8_t* b, size_t n, const char* magic, size_t m, size_t at = 0) {
   return n >= at + m && std::memcmp(b + at, magic, m) == 0;
 }
@@ -81,6 +88,10 @@ RgbImage decode_jpeg(const uint8_t* bytes, size_t size, const std::string& path)
   ci.out_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 4 ? JCS_CMYK : JCS_RGB;
   jpeg_start_decompress(&ci);
   const int w = int(ci.output_width), h = int(ci.output_height), n = ci.output_components;
+  if (int64_t(w) * h > 2 * int64_t(89478485)) {
+    jpeg_destroy_decompress(&ci);
+    check_pixel_count(w, h, path);
+  }
   img->width = w, img->height = h;
   img->pixels.resize(size_t(w) * h * 3);
   row.resize(size_t(w) * n);
@@ -164,6 +175,7 @@ RgbImage decode_png(const uint8_t* bytes, size_t size, const std::string& path) 
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
   const int w = int(png_get_image_width(png, info)), h = int(png_get_image_height(png, info));
+  if (int64_t(w) * h > 2 * int64_t(89478485)) png_error(png, "more than 178956970 pixels (PIL refuses such a decompression bomb)");
   if (png_get_rowbytes(png, info) != size_t(w) * 3) png_error(png, "unexpected row layout");
   img->width = w, img->height = h;
   img->pixels.resize(size_t(w) * h * 3);
@@ -181,6 +193,7 @@ RgbImage decode_webp(const uint8_t* bytes, size_t size, const std::string& path)
   WebPBitstreamFeatures f;
   const VP8StatusCode st = WebPGetFeatures(bytes, size, &f);
   MACER_CHECK(st == VP8_STATUS_OK, path << ": cannot decode WebP (status " << int(st) << ")");
+  check_pixel_count(f.width, f.height, path);
   MACER_CHECK(!f.has_animation, path << ": an animated WebP (PIL would take its first frame); save that frame alone");
   RgbImage img;
   img.width = f.width, img.height = f.height;
@@ -253,7 +266,7 @@ RgbImage decode_tiff(const uint8_t* bytes, size_t size, const std::string& path)
   MACER_CHECK(supported, path << ": TIFF of " << samples << " samples of " << bits << " bits (photometric "
                               << photometric << ", " << extra << " extra); only 8-bit RGB, grey or palette TIFFs "
                               << "without alpha decode as PIL does: convert it to PNG");
-  MACER_CHECK(w > 0 && h > 0 && w <= 65536 && h <= 65536, path << ": TIFF of " << w << "x" << h << " pixels");
+  check_pixel_count(w, h, path);
   std::vector<uint32_t> rgba(size_t(w) * h);
   MACER_CHECK(TIFFReadRGBAImageOriented(tif.get(), w, h, rgba.data(), ORIENTATION_TOPLEFT, 1) == 1 &&
                   tiff_message.empty(),
@@ -296,6 +309,9 @@ RgbImage decode_stb(const uint8_t* bytes, size_t size, const std::string& path) 
     MACER_CHECK(maxval == 255, path << ": PPM/PGM with maxval " << maxval << " (only 255 decodes as PIL does)");
   }
   int w = 0, h = 0, n = 0;
+  MACER_CHECK(stbi_info_from_memory(bytes, int(size), &w, &h, &n), path << ": cannot decode image ("
+                                                                     << stbi_failure_reason() << ")");
+  check_pixel_count(w, h, path);
   std::unique_ptr<unsigned char, void (*)(void*)> px(stbi_load_from_memory(bytes, int(size), &w, &h, &n, 3),
                                                      stbi_image_free);
   MACER_CHECK(px != nullptr, path << ": cannot decode image (" << stbi_failure_reason() << ")");

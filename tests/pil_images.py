@@ -1,4 +1,5 @@
-# Test fixtures for tests/test_decode.cpp, made with PIL at test time: python3 pil_images.py DIR.
+# Test fixtures for tests/test_decode.cpp, made with PIL at test time: python3 pil_images.py DIR
+# (or DIR --decode NAME...: PIL's RGB bytes of files already in DIR, as NAME.rgb).
 # Writes images in every encoding image folders accept, and for each a line of DIR/manifest.txt:
 # "ok NAME W H" with PIL's Image.open(NAME).convert('RGB') bytes in NAME.rgb, or "refuse NAME"
 # for files PIL itself refuses (truncated, bad CRC) or whose PIL result we refuse by name.
@@ -8,6 +9,11 @@ from PIL import Image
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
+if sys.argv[2:3] == ["--decode"]:  # files made elsewhere (a YCCK JPEG, which PIL cannot write)
+    for name in sys.argv[3:]:
+        with open(os.path.join(out, name + ".rgb"), "wb") as f:
+            f.write(Image.open(os.path.join(out, name)).convert("RGB").tobytes())
+    sys.exit(0)
 manifest = []
 
 

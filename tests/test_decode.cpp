@@ -3,8 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include <jpeglib.h>
 
 #include "data/decode.h"
 #include "data_test_util.h"
@@ -108,4 +111,45 @@ TEST_CASE("decode refusals say what is wrong") {
   for (int k = 0; k < 6; ++k) b.push_back(uint8_t(k));
   write_bytes(dir.file("m15.ppm"), b);
   fails_with("m15.ppm", "maxval 15");
+}
+
+TEST_CASE("a YCCK JPEG (Adobe transform 2, which PIL cannot write) decodes as PIL decodes it") {
+  TempDir dir("decode_ycck");
+  const std::string d = dir.path.string();
+  const int w = 23, h = 17;
+  // libjpeg writes CMYK input as YCCK with an Adobe marker of transform 2.
+  jpeg_compress_struct c{};
+  jpeg_error_mgr err{};
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  unsigned char* mem = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &mem, &size);
+  c.image_width = w, c.image_height = h, c.input_components = 4, c.in_color_space = JCS_CMYK;
+  jpeg_set_defaults(&c);
+  jpeg_set_colorspace(&c, JCS_YCCK);
+  jpeg_set_quality(&c, 90, TRUE);
+  jpeg_start_compress(&c, TRUE);
+  Bytes row(size_t(w) * 4);
+  while (c.next_scanline < c.image_height) {
+    for (size_t k = 0; k < row.size(); ++k) row[k] = uint8_t((k * 37 + c.next_scanline * 11) % 256);
+    JSAMPROW rows[1] = {row.data()};
+    jpeg_write_scanlines(&c, rows, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  Bytes file(mem, mem + size);
+  std::free(mem);
+  bool adobe_transform_2 = false;  // APP14 "Adobe" ... transform byte at offset 11 of the payload
+  for (size_t i = 0; i + 16 < file.size(); ++i)
+    if (file[i] == 0xFF && file[i + 1] == 0xEE && std::memcmp(&file[i + 4], "Adobe", 5) == 0)
+      adobe_transform_2 = file[i + 4 + 11] == 2;
+  REQUIRE(adobe_transform_2);
+  write_bytes(dir.file("ycck.jpg"), file);
+  const std::string py = python_with_pil();
+  REQUIRE(!py.empty());
+  REQUIRE(std::system((py + " " + MACER_SOURCE_DIR + "/tests/pil_images.py " + d + " --decode ycck.jpg").c_str()) == 0);
+  const data::RgbImage img = data::decode_image_file(dir.file("ycck.jpg"));
+  REQUIRE((img.width == w && img.height == h));
+  REQUIRE(img.pixels == read_bytes(dir.file("ycck.jpg.rgb")));
 }

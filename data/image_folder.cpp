@@ -10,15 +10,11 @@
 #include <utility>
 #include <vector>
 
-// The one definition of stb_image_resize in the engine, kept file-local.
-#define STB_IMAGE_RESIZE_IMPLEMENTATION
-#define STB_IMAGE_RESIZE_STATIC
-#include <stb/stb_image_resize.h>
-
 #include "data/decode.h"
 #include "data/formats.h"
 #include "data/image_folder.h"
 #include "data/io.h"
+#include "data/resize.h"
 #include "kernels/check.h"
 
 namespace macer::data {
@@ -81,26 +77,11 @@ class ImageFolderDataset : public Dataset {
     const RgbImage decoded = decode_image_file(path);
     const int w = decoded.width, h = decoded.height;
 
-    // Resize: the shorter side to resize_, the longer in proportion (truncated, as torchvision).
-    int nw = w, nh = h;
-    if (std::min(w, h) != resize_) {
-      if (w <= h) {
-        nw = resize_;
-        nh = int(int64_t(resize_) * h / w);
-      } else {
-        nh = resize_;
-        nw = int(int64_t(resize_) * w / h);
-      }
-    }
-    std::vector<unsigned char> resized;
-    const unsigned char* src = decoded.pixels.data();
-    if (nw != w || nh != h) {
-      resized.resize(size_t(nw) * nh * 3);
-      int ok = stbir_resize_uint8_generic(decoded.pixels.data(), w, h, 0, resized.data(), nw, nh, 0, 3, STBIR_ALPHA_CHANNEL_NONE,
-                                          0, STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
-      MACER_CHECK(ok, path << ": resize from " << w << "x" << h << " to " << nw << "x" << nh << " failed");
-      src = resized.data();
-    }
+    // torchvision's Resize(resize_) (PIL's antialiased bilinear) then CenterCrop(crop_).
+    const auto [nw, nh] = resized_shorter_side(w, h, resize_);
+    MACER_CHECK(nw >= 1 && nh >= 1, path << ": image of " << w << "x" << h << " too thin to resize");
+    const RgbImage resized = resize_bilinear_pil(decoded, nw, nh);
+    const unsigned char* src = resized.pixels.data();
     MACER_CHECK(nw >= crop_ && nh >= crop_, path << ": image of " << w << "x" << h << " too small to crop");
     // Centre crop, offsets rounded half to even as Python's round().
     const int top = int(std::nearbyint((nh - crop_) / 2.0)), left = int(std::nearbyint((nw - crop_) / 2.0));

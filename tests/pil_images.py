@@ -1,5 +1,6 @@
 # Test fixtures for tests/test_decode.cpp, made with PIL at test time: python3 pil_images.py DIR
-# (or DIR --decode NAME...: PIL's RGB bytes of files already in DIR, as NAME.rgb).
+# (or DIR --decode NAME...: PIL's RGB bytes of files already in DIR, as NAME.rgb; DIR --photos
+# WxH...; DIR --eval-transform RESIZE CROP NAME...: torchvision's Resize + CenterCrop).
 # Writes images in every encoding image folders accept, and for each a line of DIR/manifest.txt:
 # "ok NAME W H" with PIL's Image.open(NAME).convert('RGB') bytes in NAME.rgb, or "refuse NAME"
 # for files PIL itself refuses (truncated, bad CRC) or whose PIL result we refuse by name.
@@ -9,12 +10,6 @@ from PIL import Image
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
-if sys.argv[2:3] == ["--decode"]:  # files made elsewhere (a YCCK JPEG, which PIL cannot write)
-    for name in sys.argv[3:]:
-        with open(os.path.join(out, name + ".rgb"), "wb") as f:
-            f.write(Image.open(os.path.join(out, name)).convert("RGB").tobytes())
-    sys.exit(0)
-manifest = []
 
 
 def photo(w, h, mode="RGB"):
@@ -90,6 +85,25 @@ def png16(w, h, color_type, channels):
     return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(raw)) +
             png_chunk(b"IEND", b""))
 
+
+if sys.argv[2:3] == ["--decode"]:  # files made elsewhere (a YCCK JPEG, which PIL cannot write)
+    for name in sys.argv[3:]:
+        with open(os.path.join(out, name + ".rgb"), "wb") as f:
+            f.write(Image.open(os.path.join(out, name)).convert("RGB").tobytes())
+    sys.exit(0)
+if sys.argv[2:3] == ["--eval-transform"]:  # DIR --eval-transform RESIZE CROP NAME...: torchvision's
+    from torchvision import transforms      # evaluation transform of each file, as NAME.eval.rgb
+    t = transforms.Compose([transforms.Resize(int(sys.argv[3])), transforms.CenterCrop(int(sys.argv[4]))])
+    for name in sys.argv[5:]:
+        with open(os.path.join(out, name + ".eval.rgb"), "wb") as f:
+            f.write(t(Image.open(os.path.join(out, name)).convert("RGB")).tobytes())
+    sys.exit(0)
+if sys.argv[2:3] == ["--photos"]:  # DIR --photos WxH...: photo-like PNGs named WxH.png
+    for size in sys.argv[3:]:
+        w, h = map(int, size.split("x"))
+        photo(w, h).save(os.path.join(out, size + ".png"))
+    sys.exit(0)
+manifest = []
 
 rgb = photo(61, 47)
 # JPEG: baseline 4:2:0 (PIL's default), 4:4:4, progressive, grey, CMYK with and without Adobe marker.

@@ -49,6 +49,11 @@ std::unique_ptr<Dataset> open_dataset(const std::string& kind, const std::string
   return ds;
 }
 
+void Dataset::random_resized_crop(int64_t, uint64_t, float*) const {
+  MACER_CHECK(false, name() << ": RandomResizedCrop needs the full images of an image folder; " << name()
+                            << " has none (use data.augment_crop)");
+}
+
 std::vector<std::string> find_unreadable_images(const Dataset& set, const std::vector<int64_t>& indices, int threads) {
   if (set.in_memory() || indices.empty()) return {};
   const int n = threads > 0 ? threads : int(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));

@@ -40,6 +40,9 @@ class Dataset {
   // The class names in label order (as torchvision's `dataset.classes`): the folder names for
   // image folders, the data set's published names otherwise; empty when it has none.
   virtual std::vector<std::string> class_names() const { return {}; }
+  // Image i through torchvision's RandomResizedCrop(height()) with the box drawn from `seed`
+  // (data/resize.h), for training; image folders only (others throw macer::Error).
+  virtual void random_resized_crop(int64_t i, uint64_t seed, float* out) const;
   // One line saying what was found (and what was skipped, and why) for the startup output;
   // empty when there is nothing to say beyond size() and classes().
   virtual std::string summary() const { return ""; }

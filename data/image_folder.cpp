@@ -81,19 +81,29 @@ class ImageFolderDataset : public Dataset {
     const auto [nw, nh] = resized_shorter_side(w, h, resize_);
     MACER_CHECK(nw >= 1 && nh >= 1, path << ": image of " << w << "x" << h << " too thin to resize");
     const RgbImage resized = resize_bilinear_pil(decoded, nw, nh);
-    const unsigned char* src = resized.pixels.data();
     MACER_CHECK(nw >= crop_ && nh >= crop_, path << ": image of " << w << "x" << h << " too small to crop");
     // Centre crop, offsets rounded half to even as Python's round().
-    const int top = int(std::nearbyint((nh - crop_) / 2.0)), left = int(std::nearbyint((nw - crop_) / 2.0));
-    const size_t plane = size_t(crop_) * crop_;
-    for (int y = 0; y < crop_; ++y)
-      for (int x = 0; x < crop_; ++x) {
-        const unsigned char* p = src + (size_t(top + y) * nw + size_t(left + x)) * 3;
-        for (int c = 0; c < 3; ++c) out[c * plane + size_t(y) * crop_ + x] = float(p[c]) / 255.0f;
-      }
+    CropBox box;
+    box.top = int(std::nearbyint((nh - crop_) / 2.0)), box.left = int(std::nearbyint((nw - crop_) / 2.0));
+    box.height = box.width = crop_;
+    to_chw(crop(resized, box), out);
+  }
+
+  void random_resized_crop(int64_t i, uint64_t seed, float* out) const override {
+    check_index(i);
+    const RgbImage decoded = decode_image_file(scan_.files[size_t(i)]);
+    const CropBox box = random_resized_crop_box(decoded.width, decoded.height, seed);
+    to_chw(resize_bilinear_pil(crop(decoded, box), crop_, crop_), out);
   }
 
  private:
+  // A crop_ x crop_ RGB image as (3, crop_, crop_) floats in [0, 1].
+  void to_chw(const RgbImage& img, float* out) const {
+    const size_t plane = size_t(crop_) * crop_;
+    for (size_t p = 0; p < plane; ++p)
+      for (size_t c = 0; c < 3; ++c) out[c * plane + p] = float(img.pixels[p * 3 + c]) / 255.0f;
+  }
+
   void check_index(int64_t i) const {
     MACER_CHECK(i >= 0 && i < size(), root_ << ": image index " << i << " outside [0, " << size() << ")");
   }

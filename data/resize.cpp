@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -119,6 +120,49 @@ RgbImage resize_bilinear_pil(const RgbImage& in, int out_w, int out_h) {
     }
   }
   return res;
+}
+
+}  // namespace macer::data
+
+namespace macer::data {
+
+CropBox random_resized_crop_box(int width, int height, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto uniform = [&](double lo, double hi) { return lo + (hi - lo) * double(rng() >> 11) * 0x1.0p-53; };
+  const double area = double(width) * height, log_lo = std::log(3.0 / 4.0), log_hi = std::log(4.0 / 3.0);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * uniform(0.08, 1.0), ratio = std::exp(uniform(log_lo, log_hi));
+    const int w = int(std::nearbyint(std::sqrt(target * ratio))), h = int(std::nearbyint(std::sqrt(target / ratio)));
+    if (w > 0 && w <= width && h > 0 && h <= height) {
+      CropBox b;
+      b.top = int(rng() % uint64_t(height - h + 1)), b.left = int(rng() % uint64_t(width - w + 1));
+      b.height = h, b.width = w;
+      return b;
+    }
+  }
+  CropBox b;  // fallback: central crop of the whole image at the nearest allowed ratio
+  const double in_ratio = double(width) / height;
+  b.width = width, b.height = height;
+  if (in_ratio < 3.0 / 4.0) {
+    b.height = int(std::nearbyint(width / (3.0 / 4.0)));
+  } else if (in_ratio > 4.0 / 3.0) {
+    b.width = int(std::nearbyint(height * (4.0 / 3.0)));
+  }
+  b.top = (height - b.height) / 2, b.left = (width - b.width) / 2;
+  return b;
+}
+
+RgbImage crop(const RgbImage& in, const CropBox& box) {
+  MACER_CHECK(box.top >= 0 && box.left >= 0 && box.height >= 1 && box.width >= 1 && box.top + box.height <= in.height &&
+                  box.left + box.width <= in.width,
+              "crop box outside the image");
+  RgbImage out;
+  out.width = box.width, out.height = box.height;
+  out.pixels.resize(size_t(box.width) * box.height * 3);
+  for (int y = 0; y < box.height; ++y)
+    std::copy_n(in.pixels.data() + (size_t(box.top + y) * in.width + size_t(box.left)) * 3, size_t(box.width) * 3,
+                out.pixels.data() + size_t(y) * box.width * 3);
+  return out;
 }
 
 }  // namespace macer::data

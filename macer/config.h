@@ -16,6 +16,10 @@ struct TrainConfig {
     bool augment_flip = false;  // random horizontal flip
     int64_t image_size = 224;   // imagefolder only
     std::string class_order = "auto";  // imagefolder only: auto | text | numeric (data/image_folder.h)
+    // Training images: auto (imagefolder: random_resized_crop; others: the images as stored),
+    // random_resized_crop (torchvision's RandomResizedCrop(image_size)), center_crop (imagefolder:
+    // the evaluation transform, Resize + CenterCrop).
+    std::string train_transform = "auto";
     int64_t synthetic_size = 512;   // synthetic only: images per split
     int64_t synthetic_classes = 10;  // synthetic only
   } data;

@@ -1,6 +1,7 @@
 # Test fixtures for tests/test_decode.cpp, made with PIL at test time: python3 pil_images.py DIR
 # (or DIR --decode NAME...: PIL's RGB bytes of files already in DIR, as NAME.rgb; DIR --photos
-# WxH...; DIR --eval-transform RESIZE CROP NAME...: torchvision's Resize + CenterCrop).
+# WxH...; DIR --eval-transform RESIZE CROP NAME...: torchvision's Resize + CenterCrop; DIR
+# --resized-crop SIZE TOP LEFT H W NAME: torchvision's resized_crop).
 # Writes images in every encoding image folders accept, and for each a line of DIR/manifest.txt:
 # "ok NAME W H" with PIL's Image.open(NAME).convert('RGB') bytes in NAME.rgb, or "refuse NAME"
 # for files PIL itself refuses (truncated, bad CRC) or whose PIL result we refuse by name.
@@ -97,6 +98,13 @@ if sys.argv[2:3] == ["--eval-transform"]:  # DIR --eval-transform RESIZE CROP NA
     for name in sys.argv[5:]:
         with open(os.path.join(out, name + ".eval.rgb"), "wb") as f:
             f.write(t(Image.open(os.path.join(out, name)).convert("RGB")).tobytes())
+    sys.exit(0)
+if sys.argv[2:3] == ["--resized-crop"]:  # DIR --resized-crop SIZE TOP LEFT H W NAME: torchvision's
+    from torchvision.transforms import functional as F  # resized_crop (RandomResizedCrop's pixels)
+    size, top, left, h, w = map(int, sys.argv[3:8])
+    im = Image.open(os.path.join(out, sys.argv[8])).convert("RGB")
+    with open(os.path.join(out, sys.argv[8] + ".rrc.rgb"), "wb") as f:
+        f.write(F.resized_crop(im, top, left, h, w, [size, size]).tobytes())
     sys.exit(0)
 if sys.argv[2:3] == ["--photos"]:  # DIR --photos WxH...: photo-like PNGs named WxH.png
     for size in sys.argv[3:]:

@@ -10,6 +10,7 @@
 #include "data/image_folder.h"
 #include "data/jpeg_check.h"
 #include "data/loader.h"
+#include "data/seed.h"
 #include "data_test_util.h"
 #include "kernels/check.h"
 
@@ -285,4 +286,51 @@ TEST_CASE("unreadable images are all found before any work, each named") {
                       Contains("2 of the 6 selected images cannot be read: " + dir.file("a/1.png")) &&
                           Contains("Fix them."));
   REQUIRE_NOTHROW(data::check_images_readable(*ds, {0, 5}, "Fix them."));
+}
+
+TEST_CASE("the loader's RandomResizedCrop: keyed by (seed, epoch, index), the same on every thread count") {
+  TempDir dir("images_rrc");
+  for (int k = 0; k < 8; ++k)
+    write_png(dir.file("c" + std::to_string(k % 2) + "/" + std::to_string(k) + ".png"), 40 + k, 30, 3,
+              make_pixels(40 + k, 30, 3, [k](int x, int y, int c) { return pattern(x * 3 + k, y * 2, c); }));
+  auto ds = open_folder(dir.path.string(), 16);
+  data::LoaderOptions o;
+  o.batch = 8;
+  o.random_resized_crop = o.augment_flip = true;
+  o.prefetch = 0;
+  o.workers = 1;
+  data::Loader sync(*ds, o);
+  o.prefetch = 2;
+  o.workers = 3;
+  data::Loader threaded(*ds, o);
+  std::vector<std::vector<float>> epochs;
+  for (int epoch : {0, 1}) {
+    sync.begin_epoch(epoch);
+    threaded.begin_epoch(epoch);
+    data::Batch a, b;
+    REQUIRE(sync.next(a));
+    REQUIRE(threaded.next(b));
+    REQUIRE(a.images.to_vector() == b.images.to_vector());
+    epochs.push_back(a.images.to_vector());
+  }
+  REQUIRE(epochs[0] != epochs[1]);  // new boxes every epoch
+  // Row r is image indices[r] cropped with the box of (seed, epoch 1, index): recomputed alone.
+  data::Batch a;
+  sync.begin_epoch(1);
+  REQUIRE(sync.next(a));
+  std::vector<float> one(size_t(ds->image_numel()));
+  o.augment_flip = false;
+  o.prefetch = 0;
+  o.workers = 1;
+  data::Loader noflip(*ds, o);
+  noflip.begin_epoch(1);
+  data::Batch c;
+  REQUIRE(noflip.next(c));
+  ds->random_resized_crop(c.indices[0], data::mix_seed(o.seed ^ data::kResizedCropSalt, 1, uint64_t(c.indices[0])),
+                          one.data());
+  const std::vector<float> all = c.images.to_vector();
+  const std::vector<float> row0(all.begin(), all.begin() + long(one.size()));
+  REQUIRE(row0 == one);
+  o.augment_crop = true;
+  REQUIRE_THROWS_WITH(data::Loader(*ds, o), Contains("exclude each other"));
 }

@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "data/decode.h"
 #include "data/image_folder.h"
+#include "data/resize.h"
 #include "data_test_util.h"
 #include "kernels/check.h"
 
@@ -208,4 +209,65 @@ TEST_CASE("the evaluation transform is torchvision's Resize + CenterCrop on PIL 
       CHECK(differ == 0);                 // none differ in fact
     }
   }
+}
+
+TEST_CASE("RandomResizedCrop: torchvision's box distribution and fallback, its pixels as torchvision's resized_crop") {
+  // The boxes: inside the image, area fraction in [0.08, 1] and ratio in [3/4, 4/3] up to the
+  // rounding of w and h, positions spread over the image, the same box for the same seed.
+  const int W = 500, H = 375;
+  double area_sum = 0;
+  int left_half = 0;
+  for (uint64_t seed = 0; seed < 4000; ++seed) {
+    const data::CropBox b = data::random_resized_crop_box(W, H, seed);
+    REQUIRE((b.top >= 0 && b.left >= 0 && b.width >= 1 && b.height >= 1));
+    REQUIRE((b.top + b.height <= H && b.left + b.width <= W));
+    const double frac = double(b.width) * b.height / (double(W) * H), ratio = double(b.width) / b.height;
+    REQUIRE((frac >= 0.08 * 0.97 && frac <= 1.0));
+    REQUIRE((ratio >= 0.75 * 0.97 && ratio <= 4.0 / 3.0 * 1.03));
+    area_sum += frac;
+    left_half += b.left + b.width / 2 < W / 2;
+    const data::CropBox again = data::random_resized_crop_box(W, H, seed);
+    REQUIRE((again.top == b.top && again.left == b.left && again.width == b.width && again.height == b.height));
+  }
+  // Mean area fraction: 0.4348 from torchvision's own get_params on a 500x375 image (20,000 draws,
+  // measured 2026-11-29; large boxes of the wrong shape are rejected and redrawn); the standard
+  // error of 4,000 draws is about 0.004.
+  CHECK(std::abs(area_sum / 4000 - 0.4348) < 0.015);
+  CHECK(std::abs(left_half - 2000) < 200);
+  // No try fits a 1000 x 1 image: the fallback is the whole height at ratio 4/3, centred.
+  const data::CropBox f = data::random_resized_crop_box(1000, 1, 7);
+  CHECK((f.top == 0 && f.height == 1 && f.width == 1 && f.left == 499));
+  const data::CropBox g = data::random_resized_crop_box(2, 900, 7);  // too tall: ratio 3/4 kept, centred
+  CHECK((g.left == 0 && g.width == 2 && g.height == 3 && g.top == 448));
+
+  // The pixels of a drawn box against torchvision's resized_crop of the same box.
+  TempDir dir("decode_rrc");
+  const std::string cls = dir.file("train/c");
+  const std::string py = python_with_pil();
+  REQUIRE(!py.empty());
+  const std::string script = py + " " + MACER_SOURCE_DIR + "/tests/pil_images.py " + cls;
+  REQUIRE(std::system((script + " --photos 500x375").c_str()) == 0);
+  data::DatasetOptions o;
+  o.image_size = 64;
+  auto ds = data::open_dataset("imagefolder", dir.path.string(), "train", o);
+  std::vector<float> img(size_t(ds->image_numel()));
+  for (uint64_t seed : {3u, 11u}) {
+    const data::CropBox b = data::random_resized_crop_box(500, 375, seed);
+    INFO("box top " << b.top << " left " << b.left << " " << b.width << "x" << b.height);
+    REQUIRE(std::system((script + " --resized-crop 64 " + std::to_string(b.top) + " " + std::to_string(b.left) + " " +
+                         std::to_string(b.height) + " " + std::to_string(b.width) + " 500x375.png")
+                            .c_str()) == 0);
+    const Bytes want = read_bytes(cls + "/500x375.png.rrc.rgb");
+    REQUIRE(want.size() == 64 * 64 * 3);
+    ds->random_resized_crop(0, seed, img.data());
+    size_t differ = 0;
+    for (size_t p = 0; p < 64 * 64; ++p)
+      for (size_t c = 0; c < 3; ++c) differ += std::abs(img[c * 4096 + p] - want[p * 3 + c] / 255.0f) > 1e-6f;
+    CHECK(differ == 0);
+  }
+  // Other data sets have no full images to crop.
+  data::DatasetOptions so;
+  so.synthetic_size = 4;
+  REQUIRE_THROWS_WITH(data::open_dataset("synthetic", "", "train", so)->random_resized_crop(0, 1, img.data()),
+                      Contains("RandomResizedCrop needs the full images of an image folder"));
 }

@@ -132,6 +132,21 @@ void truncate_log(const std::string& path, int64_t epochs) {
 
 }  // namespace
 
+// data.train_transform resolved: RandomResizedCrop for image folders unless center_crop is asked.
+static bool random_resized_crop(const TrainConfig& c) {
+  const bool folder = c.data.dataset == "imagefolder";
+  MACER_CHECK(folder || c.data.train_transform != "random_resized_crop",
+              "data.train_transform = \"random_resized_crop\" needs full images: dataset \"imagefolder\" (for "
+                  << c.data.dataset << " use data.augment_crop)");
+  MACER_CHECK(folder || c.data.train_transform != "center_crop",
+              "data.train_transform = \"center_crop\" is for dataset \"imagefolder\" (" << c.data.dataset
+                                                                                         << " images are used as stored)");
+  const bool rrc = folder && c.data.train_transform != "center_crop";
+  MACER_CHECK(!(rrc && c.data.augment_crop), "data.augment_crop (pad and crop) and RandomResizedCrop exclude each other:"
+                                             " set data.augment_crop = false, or data.train_transform = \"center_crop\"");
+  return rrc;
+}
+
 std::unique_ptr<data::Dataset> open_training_split(const TrainConfig& config, const std::string& split) {
   return open_split(config, split);
 }
@@ -142,6 +157,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   const std::string& dir = config.run.checkpoint_dir;
   s.device = parse_device(config.run.device);
   require_device(s.device);
+  random_resized_crop(config);  // its errors now, not when the first epoch starts
   s.train_set = open_split(config, "train");
   if (dist::is_root() && !s.train_set->summary().empty()) std::printf("data: %s\n", s.train_set->summary().c_str());
   if (config.certify.every > 0) {
@@ -265,6 +281,7 @@ std::vector<EpochStats> Trainer::run() {
   lopt.shuffle = true;
   lopt.augment_crop = c.data.augment_crop;
   lopt.augment_flip = c.data.augment_flip;
+  lopt.random_resized_crop = random_resized_crop(c);
   lopt.drop_last = true;  // batch statistics and the MACER mean need full batches
   lopt.seed = uint64_t(c.run.seed);
   lopt.count = c.data.train_count;

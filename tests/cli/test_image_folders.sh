@@ -75,6 +75,14 @@ expect_ok "numeric order trains" "$bin/macer_train" img.toml --set data.class_or
 grep -q "data: data/train: 5 classes, 30 images; skipped 2 hidden files, 1 hidden folder (names starting with '.'); skipped 1 file without an image extension" out.log \
   && ok || bad "training startup line: $(grep '^data:' out.log)"
 
+grep -q "^train_transform = 'auto'" out.log && ok || bad "resolved config shows data.train_transform"
+expect_fail "RandomResizedCrop on CIFAR-style data" 'train_transform = "random_resized_crop" needs full images' \
+  "$bin/macer_train" img.toml --set data.dataset=synthetic --set data.train_transform=random_resized_crop
+expect_fail "RandomResizedCrop and pad-crop together" "exclude each other" \
+  "$bin/macer_train" img.toml --set data.class_order=numeric --set data.augment_crop=true --overwrite
+expect_ok "the evaluation transform for training on request" "$bin/macer_train" img.toml \
+  --set data.class_order=numeric --set data.train_transform=center_crop --overwrite
+
 # The count and class list equal torchvision's ImageFolder on the folder without hidden entries.
 "$py" - <<'PY' >tv.txt 2>tv.err || bad "torchvision ImageFolder: $(tail -n 1 tv.err)"
 from torchvision.datasets import ImageFolder

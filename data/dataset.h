@@ -15,6 +15,9 @@ struct DatasetOptions {
   // imagefolder: how class folders are ordered into labels: auto | text | numeric
   // (data/image_folder.h: auto refuses integer names whose text and numeric orders differ).
   std::string class_order = "auto";
+  // imagefolder, RandomResizedCrop only: decode JPEGs at 1/2, 1/4 or 1/8 scale (libjpeg's scaled
+  // IDCT) when the crop box so reduced still covers image_size x image_size pixels.
+  bool jpeg_scaled_crops = true;
   // synthetic: images per split, their shape and class count, and the seed.
   int64_t synthetic_size = 512;
   int synthetic_channels = 3;

@@ -67,7 +67,7 @@ void jpeg_message(j_common_ptr c, int level) {
   if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) ctx->truncated = true;
 }
 
-RgbImage decode_jpeg(const uint8_t* bytes, size_t size, const std::string& path) {
+RgbImage decode_jpeg(const uint8_t* bytes, size_t size, const std::string& path, int scale = 1) {
   check_jpeg_tables(bytes, size, path);
   auto ctx = std::make_unique<JpegContext>();
   auto img = std::make_unique<RgbImage>();
@@ -86,6 +86,7 @@ RgbImage decode_jpeg(const uint8_t* bytes, size_t size, const std::string& path)
   jpeg_read_header(&ci, TRUE);
   const int comps = ci.num_components;
   ci.out_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 4 ? JCS_CMYK : JCS_RGB;
+  ci.scale_num = 1, ci.scale_denom = unsigned(scale);
   jpeg_start_decompress(&ci);
   const int w = int(ci.output_width), h = int(ci.output_height), n = ci.output_components;
   if (int64_t(w) * h > 2 * int64_t(89478485)) {
@@ -322,6 +323,33 @@ RgbImage decode_stb(const uint8_t* bytes, size_t size, const std::string& path) 
 }
 
 }  // namespace
+
+RgbImage decode_image_scaled(const uint8_t* b, size_t n, const std::string& path, int jpeg_scale) {
+  MACER_CHECK(jpeg_scale == 1 || jpeg_scale == 2 || jpeg_scale == 4 || jpeg_scale == 8,
+              "JPEG scale 1/" << jpeg_scale << " (1, 2, 4 or 8)");
+  if (jpeg_scale > 1 && starts(b, n, "\xFF\xD8\xFF", 3)) return decode_jpeg(b, n, path, jpeg_scale);
+  return decode_image(b, n, path);
+}
+
+bool jpeg_dimensions(const uint8_t* b, size_t n, int* width, int* height) {
+  if (!starts(b, n, "\xFF\xD8\xFF", 3)) return false;
+  auto ctx = std::make_unique<JpegContext>();
+  jpeg_decompress_struct& ci = ctx->cinfo;
+  ci.err = jpeg_std_error(&ctx->err);
+  ctx->err.error_exit = jpeg_fail;
+  ctx->err.emit_message = jpeg_message;
+  ci.client_data = ctx.get();
+  if (setjmp(ctx->jump)) {
+    jpeg_destroy_decompress(&ci);
+    return false;
+  }
+  jpeg_create_decompress(&ci);
+  jpeg_mem_src(&ci, b, static_cast<unsigned long>(n));
+  jpeg_read_header(&ci, TRUE);
+  *width = int(ci.image_width), *height = int(ci.image_height);
+  jpeg_destroy_decompress(&ci);
+  return true;
+}
 
 RgbImage decode_image(const uint8_t* b, size_t n, const std::string& path) {
   MACER_CHECK(n > 0, path << ": empty file");

@@ -30,6 +30,14 @@ struct RgbImage {
 // Throws macer::Error "<path>: <what is wrong>".
 RgbImage decode_image(const uint8_t* bytes, size_t size, const std::string& path);
 
+// As above, but a JPEG is decoded at 1/jpeg_scale of its size (1, 2, 4 or 8) by libjpeg's scaled
+// inverse DCT: ceil(width / jpeg_scale) x ceil(height / jpeg_scale) pixels, much faster, and not
+// PIL's pixels (PIL's draft mode does the same). For training crops only; other formats as above.
+RgbImage decode_image_scaled(const uint8_t* bytes, size_t size, const std::string& path, int jpeg_scale);
+
+// A JPEG's width and height from its header; false for anything else (or a header libjpeg refuses).
+bool jpeg_dimensions(const uint8_t* bytes, size_t size, int* width, int* height);
+
 // Reads `path` whole and decodes it (as above).
 RgbImage decode_image_file(const std::string& path);
 

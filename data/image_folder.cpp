@@ -48,8 +48,8 @@ std::string split_root(const std::string& dir, const std::string& split) {
 class ImageFolderDataset : public Dataset {
  public:
   ImageFolderDataset(const std::string& dir, const std::string& split, int image_size,
-                     const std::string& class_order)
-      : crop_(image_size), resize_(image_size * 256 / 224) {
+                     const std::string& class_order, bool jpeg_scaled)
+      : crop_(image_size), resize_(image_size * 256 / 224), jpeg_scaled_(jpeg_scaled) {
     MACER_CHECK(image_size >= 1 && image_size <= 4096, "imagefolder: image_size " << image_size << " outside 1..4096");
     root_ = split_root(dir, split);
     MACER_CHECK(io::is_dir(root_), root_ << ": image folder not found (or not a directory)");
@@ -91,7 +91,24 @@ class ImageFolderDataset : public Dataset {
 
   void random_resized_crop(int64_t i, uint64_t seed, float* out) const override {
     check_index(i);
-    const RgbImage decoded = decode_image_file(scan_.files[size_t(i)]);
+    const std::string& path = scan_.files[size_t(i)];
+    const std::vector<uint8_t> bytes = io::read_file(path);
+    int w = 0, h = 0;
+    if (jpeg_scaled_ && jpeg_dimensions(bytes.data(), bytes.size(), &w, &h)) {
+      // The box is drawn on the full size; the JPEG is decoded at the smallest scale 1/s whose
+      // box (floored) still covers crop_ x crop_, so the resize still only shrinks.
+      const CropBox box = random_resized_crop_box(w, h, seed);
+      int s = 8;
+      while (s > 1 && (box.width / s < crop_ || box.height / s < crop_)) s /= 2;
+      const RgbImage decoded = decode_image_scaled(bytes.data(), bytes.size(), path, s);
+      CropBox b;
+      b.top = std::min(box.top / s, decoded.height - 1), b.left = std::min(box.left / s, decoded.width - 1);
+      b.height = std::clamp(box.height / s, 1, decoded.height - b.top);
+      b.width = std::clamp(box.width / s, 1, decoded.width - b.left);
+      to_chw(resize_bilinear_pil(crop(decoded, b), crop_, crop_), out);
+      return;
+    }
+    const RgbImage decoded = decode_image(bytes.data(), bytes.size(), path);
     const CropBox box = random_resized_crop_box(decoded.width, decoded.height, seed);
     to_chw(resize_bilinear_pil(crop(decoded, box), crop_, crop_), out);
   }
@@ -109,6 +126,7 @@ class ImageFolderDataset : public Dataset {
   }
 
   int crop_, resize_;
+  bool jpeg_scaled_;
   std::string root_;
   ImageFolderScan scan_;
 };
@@ -116,7 +134,7 @@ class ImageFolderDataset : public Dataset {
 }  // namespace
 
 std::unique_ptr<Dataset> open_image_folder(const std::string& dir, const std::string& split, const DatasetOptions& o) {
-  return std::make_unique<ImageFolderDataset>(dir, split, o.image_size, o.class_order);
+  return std::make_unique<ImageFolderDataset>(dir, split, o.image_size, o.class_order, o.jpeg_scaled_crops);
 }
 
 }  // namespace macer::data

@@ -40,6 +40,7 @@ std::vector<Entry> schema(TrainConfig& c) {
       {"data.image_size", &c.data.image_size, 16, 1024},
       {"data.class_order", &c.data.class_order, 0, 0, {"auto", "text", "numeric"}},
       {"data.train_transform", &c.data.train_transform, 0, 0, {"auto", "random_resized_crop", "center_crop"}},
+      {"data.jpeg_scaled_crops", &c.data.jpeg_scaled_crops},
       {"data.synthetic_size", &c.data.synthetic_size, 1, 1e7},
       {"data.synthetic_classes", &c.data.synthetic_classes, 2, 1000},
       {"model.name", &c.model.name},

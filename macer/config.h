@@ -20,6 +20,7 @@ struct TrainConfig {
     // random_resized_crop (torchvision's RandomResizedCrop(image_size)), center_crop (imagefolder:
     // the evaluation transform, Resize + CenterCrop).
     std::string train_transform = "auto";
+    bool jpeg_scaled_crops = true;  // RandomResizedCrop: JPEGs decoded at 1/2..1/8 scale when the crop allows
     int64_t synthetic_size = 512;   // synthetic only: images per split
     int64_t synthetic_classes = 10;  // synthetic only
   } data;

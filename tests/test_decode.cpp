@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -270,4 +271,63 @@ TEST_CASE("RandomResizedCrop: torchvision's box distribution and fallback, its p
   so.synthetic_size = 4;
   REQUIRE_THROWS_WITH(data::open_dataset("synthetic", "", "train", so)->random_resized_crop(0, 1, img.data()),
                       Contains("RandomResizedCrop needs the full images of an image folder"));
+}
+
+TEST_CASE("training crops of large JPEGs decode at a reduced DCT scale, close to the full decode") {
+  TempDir dir("decode_scaled");
+  const int w = 1600, h = 1200;
+  jpeg_compress_struct c{};
+  jpeg_error_mgr err{};
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  unsigned char* mem = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &mem, &size);
+  c.image_width = w, c.image_height = h, c.input_components = 3, c.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&c);
+  jpeg_set_quality(&c, 90, TRUE);
+  jpeg_start_compress(&c, TRUE);
+  Bytes row(size_t(w) * 3);
+  while (c.next_scanline < c.image_height) {  // smooth gradients with a few soft waves: photo-like
+    const double y = c.next_scanline;
+    for (int x = 0; x < w; ++x) {
+      row[size_t(x) * 3] = uint8_t(127 + 100 * std::sin(x / 97.0) * std::cos(y / 131.0));
+      row[size_t(x) * 3 + 1] = uint8_t(255.0 * x / w);
+      row[size_t(x) * 3 + 2] = uint8_t(255.0 * y / h);
+    }
+    JSAMPROW rows[1] = {row.data()};
+    jpeg_write_scanlines(&c, rows, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  const Bytes file(mem, mem + size);
+  std::free(mem);
+  write_bytes(dir.file("train/a/big.jpg"), file);
+
+  int jw = 0, jh = 0;
+  REQUIRE(data::jpeg_dimensions(file.data(), file.size(), &jw, &jh));
+  REQUIRE((jw == w && jh == h));
+  REQUIRE_FALSE(data::jpeg_dimensions(file.data() + 1, file.size() - 1, &jw, &jh));
+  const data::RgbImage eighth = data::decode_image_scaled(file.data(), file.size(), "big.jpg", 8);
+  REQUIRE((eighth.width == 200 && eighth.height == 150));
+
+  data::DatasetOptions o;
+  o.image_size = 64;
+  auto scaled = data::open_dataset("imagefolder", dir.path.string(), "train", o);
+  o.jpeg_scaled_crops = false;
+  auto full = data::open_dataset("imagefolder", dir.path.string(), "train", o);
+  std::vector<float> a(size_t(full->image_numel())), b(a.size());
+  for (uint64_t seed = 0; seed < 6; ++seed) {
+    scaled->random_resized_crop(0, seed, a.data());
+    full->random_resized_crop(0, seed, b.data());
+    double mean = 0, worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      mean += std::abs(a[i] - b[i]) / double(a.size());
+      worst = std::max(worst, double(std::abs(a[i] - b[i])));
+    }
+    INFO("seed " << seed << ": mean difference " << mean * 255 << "/255, worst " << worst * 255 << "/255");
+    CHECK(mean * 255 < 3.0);   // the same crop: the scaled IDCT and the box's rounding differ slightly (2.1-2.3 seen)
+    CHECK(worst * 255 < 24.0);
+    CHECK(a != b);  // the scaled path was taken (every box of a 1600x1200 image covers 2 x 64 pixels)
+  }
 }

@@ -59,6 +59,7 @@ std::unique_ptr<data::Dataset> open_split(const TrainConfig& cfg, const std::str
   data::DatasetOptions opt;
   opt.image_size = int(cfg.data.image_size);
   opt.class_order = cfg.data.class_order;
+  opt.jpeg_scaled_crops = cfg.data.jpeg_scaled_crops;
   opt.synthetic_size = cfg.data.synthetic_size;
   opt.synthetic_classes = int(cfg.data.synthetic_classes);
   opt.seed = uint64_t(cfg.run.seed);

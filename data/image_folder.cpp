@@ -1,6 +1,6 @@
 // Image folders (ImageNet-style): one subfolder per class, found and ordered as torchvision's
-// ImageFolder does (data/image_folder.h), decoded as PIL does (data/decode.h) on access, resized
-// and centre-cropped as torchvision's eval transform.
+// ImageFolder does (data/image_folder.h), decoded as PIL does (data/decode.h) on access, then
+// torchvision's eval transform (Resize + CenterCrop) or, for training, RandomResizedCrop.
 #include <algorithm>
 #include <cctype>
 #include <cmath>

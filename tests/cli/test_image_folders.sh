@@ -113,5 +113,18 @@ expect_fail "check-data lists every bad file" "2 of 45 images cannot be read" \
 [ "$(grep -c '^bad: ' out.log)" -eq 2 ] && grep -q "^bad: data/val/11/img1.png: cannot decode PNG" out.log && ok \
   || bad "check-data lists: $(grep '^bad:' out.log)"
 
+# A training image found bad mid-run: the error names it, the last checkpoint stays.
+sum_before=$(md5sum "$ckpt" | cut -d' ' -f1)
+"$py" -c "
+import glob
+f = sorted(glob.glob('data/train/2/img*'))[0]
+d = open(f, 'rb').read()
+open(f, 'wb').write(d[:len(d) // 3])
+print(f)" >damaged.txt || bad "damaging a training file"
+expect_fail "training stops naming the bad file" "$(cat damaged.txt)" \
+  "$bin/macer_train" img.toml --set data.class_order=numeric --set data.train_transform=center_crop \
+  --set optim.epochs=2 --resume "$ckpt"
+[ "$(md5sum "$ckpt" | cut -d' ' -f1)" = "$sum_before" ] && ok || bad "the last checkpoint is kept"
+
 echo "cli_image_folders: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -19,6 +19,7 @@ namespace {
 
 struct Flags {
   std::string checkpoint, model, dataset, data_dir, split = "test", mode = "hard", output, device = "auto";
+  std::string class_order;  // imagefolder: empty: the checkpoint's (else auto)
   std::string plot, json, mat, normalize, shard, inference = "folded";  // shard "I/N": this process certifies images I, I+N, ... of the run
   std::vector<std::string> summarize;
   double sigma = -1, alpha = 0.001, beta = -1;  // beta -1: the checkpoint's objective.beta, else 1
@@ -122,7 +123,7 @@ int certify_checkpoint(const Flags& fl) {
   CertifySourceOptions so;
   so.checkpoint = fl.checkpoint, so.model = fl.model, so.normalize = fl.normalize;
   so.dataset = fl.dataset, so.data_dir = fl.data_dir, so.split = fl.split;
-  so.sigma = fl.sigma, so.predict = fl.predict, so.image_size = fl.image_size;
+  so.sigma = fl.sigma, so.predict = fl.predict, so.image_size = fl.image_size, so.class_order = fl.class_order;
   so.device = device, so.fold_batchnorm = fl.inference == "folded";
   CertifySource src = open_certify_source(so);
   const std::string& dataset = src.dataset;
@@ -160,6 +161,12 @@ int certify_checkpoint(const Flags& fl) {
   else if (root && src.train_sigma == 0)
     std::printf("note: %s was trained at sigma 0 (without noise); these are its radii under noise of sigma %g, "
                 "which it never saw in training\n", fl.checkpoint.c_str(), sigma);
+  if (root && !set->summary().empty()) std::printf("data: %s\n", set->summary().c_str());
+  std::fflush(stdout);
+  // Every selected image is read whole before the first row (all ranks alike: all fail together).
+  data::check_images_readable(*set, indices,
+                              "Nothing was certified: fix or remove those files, or choose other images with "
+                              "--start/--count/--skip (macer_train CONFIG --check-data lists every bad file)");
 
   // Everything is valid: only now are outputs opened. --resume keeps the whole rows of the same run.
   std::vector<CertifyRow> rows;
@@ -211,6 +218,9 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", fl.data_dir, "folder holding the data set's files");
   app.add_option("--split", fl.split, "test|train")->check(CLI::IsMember({"test", "train"}));
   app.add_option("--image-size", fl.image_size, "imagefolder: crop size (default 224)")->check(CLI::Range(8, 4096));
+  app.add_option("--class-order", fl.class_order,
+                 "imagefolder: class folders to labels: text (torchvision's) or numeric (default: the checkpoint's)")
+      ->check(CLI::IsMember({"auto", "text", "numeric"}));
   app.add_option("--sigma", fl.sigma, "noise level (default: the checkpoint's)")->check(CLI::Range(0.0, 1e3));
   app.add_option("--n0", fl.n0, "selection samples (default 100)")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   app.add_option("--n", fl.n, "estimation samples (default 100000)")->check(CLI::Range(int64_t(1), int64_t(1) << 40));

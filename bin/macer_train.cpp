@@ -5,9 +5,44 @@
 #include "bin/cli.h"
 #include <cstdio>
 
+#include "data/dataset.h"
+#include "kernels/check.h"
 #include "macer/config.h"
 #include "macer/distributed.h"
 #include "macer/train/trainer.h"
+
+namespace {
+
+// --check-data: every image of the train split (and of the test split where there is one) read
+// as training would read it; every bad file listed on its own line.
+int check_all_images(const macer::TrainConfig& config) {
+  int64_t bad = 0, total = 0;
+  for (const char* split : {"train", "test"}) {
+    std::unique_ptr<macer::data::Dataset> set;
+    try {
+      set = macer::open_training_split(config, split);
+    } catch (const macer::Error& e) {
+      if (std::string(split) == "train") throw;
+      // A test split is optional for training: said, not counted.
+      std::printf("check-data: test split not opened (%s)\n", e.what());
+      continue;
+    }
+    if (!set->summary().empty()) std::printf("data: %s\n", set->summary().c_str());
+    std::vector<int64_t> all(size_t(set->size()));
+    for (int64_t i = 0; i < set->size(); ++i) all[size_t(i)] = i;
+    const std::vector<std::string> problems = macer::data::find_unreadable_images(*set, all);
+    for (const auto& p : problems) std::printf("bad: %s\n", p.c_str());
+    std::printf("check-data: %s split: %lld images, %zu bad%s\n", split, (long long)set->size(), problems.size(),
+                set->in_memory() ? " (held in memory: checked whole when opened)" : "");
+    bad += int64_t(problems.size()), total += set->size();
+  }
+  std::fflush(stdout);
+  MACER_CHECK(bad == 0, bad << " of " << total << " images cannot be read (listed above as 'bad:'); fix or remove"
+                            << " those files");
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   macer::dist::init(&argc, &argv);  // joins an MPI job when launched by mpirun or srun
@@ -15,7 +50,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::vector<std::string> overrides;
   macer::TrainerOptions topt;
-  bool print_only = false;
+  bool print_only = false, check_data = false;
   app.add_option("config", config_path, "TOML configuration file")->required();
   app.add_option("--set", overrides, "override a key: section.key=value (repeatable)");
   auto* resume = app.add_option("--resume", topt.resume, "continue from a checkpoint written by macer_train");
@@ -24,6 +59,8 @@ int main(int argc, char** argv) {
                "resume although sigma, data set, input shape or objective differ from the checkpoint's")
       ->needs(resume);
   app.add_flag("--print-config", print_only, "print the resolved configuration and exit");
+  app.add_flag("--check-data", check_data,
+               "read every image of the data set's splits whole, list each bad file, and exit (1 when any is bad)");
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
   return macer::cli::run(
       [&] {
@@ -33,6 +70,7 @@ int main(int argc, char** argv) {
           std::printf("# resolved configuration (%s)\n%s\n", config_path.c_str(), resolved.c_str());
         std::fflush(stdout);
         if (print_only) return 0;
+        if (check_data) return check_all_images(config);
         macer::Trainer trainer(config, topt);
         if (trainer.run().empty()) return 0;  // a resumed run that had already finished
         if (macer::dist::is_root()) std::printf("checkpoint: %s\n", trainer.checkpoint_path().c_str());

@@ -2,8 +2,11 @@
 // never grow a chain of ifs. Part of data/; the openers live one format per file.
 #include "data/dataset.h"
 
+#include <algorithm>
+#include <atomic>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "data/formats.h"
 #include "kernels/check.h"
@@ -44,6 +47,45 @@ std::unique_ptr<Dataset> open_dataset(const std::string& kind, const std::string
   std::unique_ptr<Dataset> ds = it->second(dir, split, opts);
   MACER_CHECK(ds && ds->size() > 0, kind << " " << split << " in " << dir << ": no images");
   return ds;
+}
+
+void Dataset::random_resized_crop(int64_t, uint64_t, float*) const {
+  MACER_CHECK(false, name() << ": RandomResizedCrop needs the full images of an image folder; " << name()
+                            << " has none (use data.augment_crop)");
+}
+
+std::vector<std::string> find_unreadable_images(const Dataset& set, const std::vector<int64_t>& indices, int threads) {
+  if (set.in_memory() || indices.empty()) return {};
+  const int n = threads > 0 ? threads : int(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+  std::vector<std::string> problems(indices.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    std::vector<float> scratch(size_t(set.image_numel()));
+    for (size_t j = next++; j < indices.size(); j = next++) {
+      try {
+        set.image(indices[j], scratch.data());
+      } catch (const std::exception& e) {
+        problems[j] = e.what();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  problems.erase(std::remove(problems.begin(), problems.end(), std::string()), problems.end());
+  return problems;
+}
+
+void check_images_readable(const Dataset& set, const std::vector<int64_t>& indices, const std::string& advice) {
+  const std::vector<std::string> bad = find_unreadable_images(set, indices);
+  if (bad.empty()) return;
+  std::ostringstream os;
+  os << bad.size() << " of the " << indices.size() << " selected images cannot be read: ";
+  for (size_t i = 0; i < bad.size() && i < 3; ++i) os << (i ? "; " : "") << bad[i];
+  if (bad.size() > 3) os << "; ...";
+  os << ". " << advice;
+  MACER_CHECK(false, os.str());
 }
 
 }  // namespace macer::data

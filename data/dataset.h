@@ -12,6 +12,12 @@ struct DatasetOptions {
   // imagefolder: shorter side resized to image_size*256/224, then a centre crop of
   // image_size x image_size (torchvision's evaluation transform).
   int image_size = 224;
+  // imagefolder: how class folders are ordered into labels: auto | text | numeric
+  // (data/image_folder.h: auto refuses integer names whose text and numeric orders differ).
+  std::string class_order = "auto";
+  // imagefolder, RandomResizedCrop only: decode JPEGs at 1/2, 1/4 or 1/8 scale (libjpeg's scaled
+  // IDCT) when the crop box so reduced still covers image_size x image_size pixels.
+  bool jpeg_scaled_crops = true;
   // synthetic: images per split, their shape and class count, and the seed.
   int64_t synthetic_size = 512;
   int synthetic_channels = 3;
@@ -37,6 +43,12 @@ class Dataset {
   // The class names in label order (as torchvision's `dataset.classes`): the folder names for
   // image folders, the data set's published names otherwise; empty when it has none.
   virtual std::vector<std::string> class_names() const { return {}; }
+  // Image i through torchvision's RandomResizedCrop(height()) with the box drawn from `seed`
+  // (data/resize.h), for training; image folders only (others throw macer::Error).
+  virtual void random_resized_crop(int64_t i, uint64_t seed, float* out) const;
+  // One line saying what was found (and what was skipped, and why) for the startup output;
+  // empty when there is nothing to say beyond size() and classes().
+  virtual std::string summary() const { return ""; }
   // False when image() decodes from disk (image folders): the loader then decodes in parallel.
   virtual bool in_memory() const { return true; }
 
@@ -47,6 +59,15 @@ class Dataset {
 // malformed files throw one macer::Error naming the file and what is wrong.
 std::unique_ptr<Dataset> open_dataset(const std::string& kind, const std::string& dir,
                                       const std::string& split, const DatasetOptions& opts);
+// Reads (decodes, transforms) every image of `indices` on `threads` threads (0: up to 8) and
+// returns "<path>: <problem>" for each one that fails, in index order; empty when all are good.
+// For sets in memory (checked whole when opened) it reads nothing and returns nothing.
+std::vector<std::string> find_unreadable_images(const Dataset& set, const std::vector<int64_t>& indices,
+                                                int threads = 0);
+// find_unreadable_images, then throws one macer::Error when any fails: how many of how many,
+// the first few problems, and `advice`.
+void check_images_readable(const Dataset& set, const std::vector<int64_t>& indices, const std::string& advice);
+
 // The names open_dataset knows, sorted.
 std::vector<std::string> dataset_kinds();
 

@@ -23,6 +23,8 @@ Loader::Loader(const Dataset& dataset, const LoaderOptions& options) : dataset_(
               "loader: a batch of " << opt_.batch << " does not split into " << opt_.shards << " equal shares");
   MACER_CHECK(opt_.prefetch >= 0 && opt_.prefetch <= 64, "loader: prefetch " << opt_.prefetch << " outside 0..64");
   MACER_CHECK(opt_.workers >= 0 && opt_.workers <= 256, "loader: workers " << opt_.workers << " outside 0..256");
+  MACER_CHECK(!(opt_.random_resized_crop && opt_.augment_crop),
+              "loader: RandomResizedCrop and the padded random crop exclude each other");
   MACER_CHECK(opt_.crop_padding >= 0, "loader: crop padding " << opt_.crop_padding << " must be at least 0");
   if (!opt_.indices.empty()) {
     for (int64_t i : opt_.indices)
@@ -94,7 +96,13 @@ void Loader::fill_rows(float* images, int32_t* labels, int64_t* indices, int64_t
   for (int64_t r = row0; r < rows && !cancel_; r += step) {
     const int64_t idx = order_[size_t(first + r)];
     float* dst = images + r * numel;
-    if (augment) {
+    if (opt_.random_resized_crop && augment) {
+      dataset_.random_resized_crop(idx, mix_seed(opt_.seed ^ kResizedCropSalt, uint64_t(epoch_), uint64_t(idx)),
+                                   plain.data());
+      augment_image(plain.data(), dst, c, h, w, aug_, opt_.seed, epoch_, idx);
+    } else if (opt_.random_resized_crop) {
+      dataset_.random_resized_crop(idx, mix_seed(opt_.seed ^ kResizedCropSalt, uint64_t(epoch_), uint64_t(idx)), dst);
+    } else if (augment) {
       dataset_.image(idx, plain.data());
       augment_image(plain.data(), dst, c, h, w, aug_, opt_.seed, epoch_, idx);
     } else {

@@ -21,6 +21,9 @@ struct LoaderOptions {
   bool shuffle = false;       // a fresh permutation every epoch, from (seed, epoch) only
   bool augment_crop = false;  // random crop from the image padded by crop_padding
   bool augment_flip = false;  // random horizontal flip
+  // torchvision's RandomResizedCrop (Dataset::random_resized_crop, image folders) instead of the
+  // evaluation transform, its box keyed by (seed, epoch, index); flip may follow, crop may not.
+  bool random_resized_crop = false;
   bool drop_last = false;     // drop a last batch smaller than `batch`
   uint64_t seed = 0;
   // Selection: dataset indices start, start+skip, start+2*skip, ...: `count` of them (-1: all

@@ -20,5 +20,6 @@ inline uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b) {
 // Salts that keep the loader's and the synthetic set's streams apart from augmentation's.
 constexpr uint64_t kShuffleSalt = 0x53485546464C4521ull;    // "SHUFFLE!"
 constexpr uint64_t kSyntheticSalt = 0x53594E5448455449ull;  // "SYNTHETI"
+constexpr uint64_t kResizedCropSalt = 0x5252435F43524F50ull;  // "RRC_CROP"
 
 }  // namespace macer::data

@@ -16,6 +16,12 @@ struct TrainConfig {
     bool augment_crop = false;  // random crop from the image padded by 4
     bool augment_flip = false;  // random horizontal flip
     int64_t image_size = 224;   // imagefolder only
+    std::string class_order = "auto";  // imagefolder only: auto | text | numeric (data/image_folder.h)
+    // Training images: auto (imagefolder: random_resized_crop; others: the images as stored),
+    // random_resized_crop (torchvision's RandomResizedCrop(image_size)), center_crop (imagefolder:
+    // the evaluation transform, Resize + CenterCrop).
+    std::string train_transform = "auto";
+    bool jpeg_scaled_crops = true;  // RandomResizedCrop: JPEGs decoded at 1/2..1/8 scale when the crop allows
     int64_t synthetic_size = 512;   // synthetic only: images per split
     int64_t synthetic_classes = 10;  // synthetic only
   } data;

@@ -5,6 +5,7 @@
 
     scripts/convert_checkpoint.py IN.pth OUT.safetensors [--format auto|macer|cohen|plain]
         [--model NAME] [--dataset NAME] [--normalize auto|none|cifar10|imagenet] [--sigma S]
+        [--class-names FILE|none]
 
 Formats (recognised from the file unless --format says):
   macer   {'net': state_dict, 'epoch': N}        MACER's main.py (plain model keys; a
@@ -23,7 +24,12 @@ The model (lenet, resnet<6n+2>, resnet50) is read from the keys (or Cohen's 'arc
 builds it; missing, unexpected or misshapen tensors are refused, naming them. The output holds
 the tensors under this engine's names (PyTorch's) and the metadata macer_certify reads: format,
 model, data set, input shape, classes, sigma (0 unless --sigma: then pass --sigma to
-macer_certify), epoch, and the input normalization when there is one. Written to OUT.tmp, then
+macer_certify), epoch, the input normalization when there is one, and `class_names` (a JSON
+array of strings in label order) from --class-names FILE: one name per line, or a JSON array.
+ImageNet models need it: the 1000 class folder names sorted as torchvision sorts them (its
+WordNet ids n01440764 ...; `ls /data/imagenet/val > classes.txt` makes it). No Debian package
+ships that list, so it is not built in; `--class-names none` converts without names (then
+macer_certify cannot compare the folder's classes with the model's). Written to OUT.tmp, then
 renamed.
 
 Needs PyTorch (Debian: python3-torch) and numpy to read .pth files; `--list MODEL` (the tensor
@@ -282,6 +288,39 @@ def save_safetensors(path, tensors, metadata):
         raise ConvertError("cannot write %s: %s" % (path, e.strerror or e))
 
 
+def read_class_names(path, classes, dataset):
+    """The --class-names list: [] for 'none', else `classes` distinct non-empty names."""
+    if path is None:
+        if dataset == "imagenet":
+            raise ConvertError("ImageNet models need --class-names FILE: the %d class folder names in label "
+                               "order (torchvision's sorted WordNet ids: `ls /data/imagenet/val > classes.txt`); "
+                               "no Debian package ships that list. --class-names none converts without them"
+                               % classes)
+        return []
+    if path == "none":
+        return []
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConvertError("--class-names %s: cannot read it (%s)" % (path, e.strerror))
+    if text.lstrip().startswith("["):
+        try:
+            names = json.loads(text)
+        except ValueError as e:
+            raise ConvertError("--class-names %s: not a JSON array of strings (%s)" % (path, e))
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConvertError("--class-names %s: not a JSON array of strings" % path)
+    else:
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(names) != classes:
+        raise ConvertError("--class-names %s: %d class names, but the model has %d classes" %
+                           (path, len(names), classes))
+    if "" in names or len(set(names)) != len(names):
+        raise ConvertError("--class-names %s: names must be distinct and non-empty" % path)
+    return names
+
+
 def float_list(values):
     return ",".join("%.9g" % v for v in values)
 
@@ -332,6 +371,7 @@ def convert(args):
             classes = int(sd[key].shape[0])
     expected = expected_state(model, channels, classes, height, width)
     check_state(sd, expected, args.input, model)
+    class_names = read_class_names(args.class_names, classes, dataset)
 
     import numpy as np
     import torch
@@ -358,6 +398,11 @@ def convert(args):
         metadata["normalize"] = norm
         metadata["normalize_mean"] = float_list(mean)
         metadata["normalize_std"] = float_list(std)
+    if class_names:
+        metadata["class_names"] = json.dumps(class_names)
+        notes.append("class names %s ... %s" % (class_names[0], class_names[-1]))
+    else:
+        notes.append("no class names recorded")
     save_safetensors(args.output, tensors, metadata)
     print("%s -> %s: %s layout, %s, %d tensors, data set %s (%dx%dx%d, %d classes), normalization %s%s" %
           (args.input, args.output, fmt, model, len(tensors), engine_dataset, channels, height, width,
@@ -376,6 +421,8 @@ def main():
                    help="input normalization (auto: Cohen's data set statistics for Cohen's layout, imagenet "
                         "for a plain ResNet-50 on imagenet, none otherwise)")
     p.add_argument("--sigma", type=float, default=0.0, help="noise level the model was trained for (recorded)")
+    p.add_argument("--class-names", metavar="FILE|none",
+                   help="the class names in label order (one per line, or a JSON array); needed for imagenet")
     p.add_argument("--list", metavar="MODEL", help="print the tensor names and shapes expected for MODEL and exit")
     p.add_argument("--list-input", default="3,32,32,10", help="with --list: channels,height,width,classes")
     args = p.parse_args()

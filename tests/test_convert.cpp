@@ -7,11 +7,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iomanip>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "data/mat5.h"
+#include "engine/safetensors.h"
 #include "layers/registry.h"
 #include "layers/state.h"
 #include "macer/certify/report.h"
@@ -181,10 +186,16 @@ TEST_CASE("torchvision's ResNet-50 and Cohen's ImageNet layout convert with Imag
   const std::string dir = fixtures();
   SafetensorsFile expected = load_safetensors(dir + "/expected_resnet50.safetensors");
   const Tensor& want = *expected.find("logits");
+  // ImageNet's class list (torchvision's sorted folder names), here made-up ids in that form.
+  const std::string classes_txt = dir + "/classes.txt";
+  {
+    std::ofstream f(classes_txt);
+    for (int k = 0; k < 1000; ++k) f << "n" << std::setw(8) << std::setfill('0') << 1440764 + k << "\n";
+  }
   for (std::string file : {"tv_resnet50", "cohen_resnet50"}) {
     INFO(file);
     const std::string out = dir + "/" + file + ".safetensors";
-    Run r = convert(dir + "/" + file + ".pth", out);
+    Run r = convert(dir + "/" + file + ".pth", out, "--class-names " + classes_txt);
     INFO(r.output);
     REQUIRE(r.status == 0);
     CheckpointInfo info;
@@ -193,6 +204,9 @@ TEST_CASE("torchvision's ResNet-50 and Cohen's ImageNet layout convert with Imag
     CHECK(info.dataset == "imagefolder");
     CHECK((info.channels == 3 && info.height == 224 && info.width == 224 && info.classes == 1000));
     CHECK(info.normalize.std == layers::normalization_preset("imagenet").std);
+    const std::string names = load_safetensors(out).metadata.at("class_names");
+    CHECK(names.rfind("[\"n01440764\", \"n01440765\",", 0) == 0);
+    CHECK(nlohmann::json::parse(names).size() == 1000);
     REQUIRE(got.numel() == want.numel());
     double worst = 0;
     for (int64_t i = 0; i < got.numel(); ++i) {
@@ -222,7 +236,14 @@ TEST_CASE("the converter refuses wrong layouts with one error line naming the ke
       {"macer.pth", "--model resnet56", "does not match resnet56"},
       {"no_such_file.pth", "", "no_such_file.pth: no such file"},
       {"expected.safetensors", "", "cannot read it as a PyTorch checkpoint"},
+      {"macer.pth", "--dataset imagenet", "ImageNet models need --class-names FILE"},
+      {"macer.pth", "--class-names " + dir + "/three_classes.txt", "3 class names, but the model has 10 classes"},
+      {"macer.pth", "--class-names " + dir + "/no_such_list.txt", "no_such_list.txt: cannot read it"},
   };
+  {
+    std::ofstream f(dir + "/three_classes.txt");
+    f << "cat\ndog\nbird\n";
+  }
   for (const Bad& b : cases) {
     INFO(b.in << " " << b.extra);
     const std::string out = dir + "/refused.safetensors";

@@ -1,5 +1,5 @@
-// data/ tests, part 3: image folders (classes sorted by name, PNG/JPEG through stb_image,
-// torchvision-style resize and centre crop, train/val splits) and their errors.
+// data/ tests, part 3: image folders (classes sorted by name, the hidden-name, integer-name and
+// extension rules, torchvision-style resize and centre crop, train/val splits) and their errors.
 #include <catch2/catch.hpp>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -7,8 +7,10 @@
 #include <stb/stb_image_write.h>
 
 #include "data/dataset.h"
+#include "data/image_folder.h"
 #include "data/jpeg_check.h"
 #include "data/loader.h"
+#include "data/seed.h"
 #include "data_test_util.h"
 #include "kernels/check.h"
 
@@ -117,7 +119,7 @@ TEST_CASE("image folders: resize of the shorter side, JPEG decoding, train and v
                       Contains(dir.file("train") + ": a 'train' folder, but no sibling test/ or val/ folder"));
 }
 
-TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before stb_image decodes it") {
+TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before the decoder sees it") {
   TempDir dir("images_dht");
   const std::string d = dir.path.string();
   const std::string jpg = dir.file("train/a/x.jpg");
@@ -162,7 +164,7 @@ TEST_CASE("broken image folders give one error naming the path and the fault") {
     auto ds = open_folder(d, 14);
     std::vector<float> out(3 * 14 * 14);
     REQUIRE_NOTHROW(ds->image(0, out.data()));
-    REQUIRE_THROWS_WITH(ds->image(1, out.data()), Contains(dir.file("a/y.png") + ": cannot decode image"));
+    REQUIRE_THROWS_WITH(ds->image(1, out.data()), Contains(dir.file("a/y.png") + ": not a JPEG, PNG"));
     REQUIRE_THROWS_WITH(ds->image(2, out.data()), Contains("image index 2 outside [0, 2)"));
   }
   SECTION("a bad image size") {
@@ -200,4 +202,135 @@ TEST_CASE("image folders through the loader: parallel decoding gives the synchro
     REQUIRE_FALSE(threaded.next(b));
     REQUIRE(batches == 3);
   }
+}
+
+TEST_CASE("image folders: hidden names skipped, every torchvision extension in any case, the summary line") {
+  TempDir dir("images_rules");
+  const std::string d = dir.path.string();
+  const Bytes px = make_pixels(16, 16, 3, pattern);
+  for (const char* name : {"a/1.JPG", "a/2.jpeg", "a/3.Png", "a/4.ppm", "a/5.BMP", "a/6.pgm", "a/7.tif", "a/8.TIFF",
+                           "a/9.webp", "b/sub/x.png", "b/y.png"})
+    write_bytes(dir.file(name), Bytes{1});  // contents do not matter to the scan
+  for (const char* name : {"a/._1.JPG", "a/.DS_Store", "b/.hidden/z.png", ".ipynb_checkpoints/w.png"})
+    write_bytes(dir.file(name), Bytes{1});
+  write_bytes(dir.file("a/notes.txt"), Bytes{1});
+  write_bytes(dir.file("b/x.gif"), Bytes{1});  // not in torchvision's IMG_EXTENSIONS either
+  const data::ImageFolderScan s = data::scan_image_folder(d, "auto");
+  REQUIRE(s.classes == std::vector<std::string>{"a", "b"});
+  REQUIRE(s.files.size() == 11);
+  REQUIRE(s.files[0] == dir.file("a/1.JPG"));
+  REQUIRE(s.files[8] == dir.file("a/9.webp"));
+  REQUIRE(s.files[9] == dir.file("b/y.png"));  // os.walk order: files of b/ before those of b/sub/
+  REQUIRE(s.files[10] == dir.file("b/sub/x.png"));
+  REQUIRE(s.labels[8] == 0);
+  REQUIRE(s.labels[9] == 1);
+  REQUIRE(s.hidden_files == 2);
+  REQUIRE(s.hidden_folders == 2);
+  REQUIRE(s.other_files == 2);
+  REQUIRE(s.summary() == d + ": 2 classes, 11 images; skipped 2 hidden files, 2 hidden folders (names starting "
+                             "with '.'); skipped 2 files without an image extension (e.g. " + dir.file("a/notes.txt") +
+                             ")");
+  // Through open_dataset: class_names() and the summary; a class of only hidden files is empty.
+  write_png(dir.file("c/ok.png"), 16, 16, 3, px);
+  auto ds = open_folder(d, 14);
+  REQUIRE(ds->class_names() == std::vector<std::string>{"a", "b", "c"});
+  REQUIRE(ds->summary().find(": 3 classes, 12 images;") != std::string::npos);
+  write_bytes(dir.file("d/._only.jpg"), Bytes{1});
+  REQUIRE_THROWS_WITH(open_folder(d, 14), Contains(dir.file("d") + ": class folder holds no image"));
+}
+
+TEST_CASE("image folders: integer class names in text order other than numeric order need an explicit order") {
+  TempDir dir("images_integers");
+  const std::string d = dir.path.string();
+  for (int k : {0, 1, 2, 10, 11}) write_bytes(dir.file(std::to_string(k) + "/x.png"), Bytes{1});
+  REQUIRE_THROWS_WITH(data::scan_image_folder(d, "auto"),
+                      Contains(d + ": the class folders are named by integers (0, 1, 2, 10, ...) and their text "
+                                   "order (0, 1, 10, 11, ...) is not their numeric order") &&
+                          Contains("data.class_order"));
+  REQUIRE(data::scan_image_folder(d, "text").classes == std::vector<std::string>{"0", "1", "10", "11", "2"});
+  const data::ImageFolderScan numeric = data::scan_image_folder(d, "numeric");
+  REQUIRE(numeric.classes == std::vector<std::string>{"0", "1", "2", "10", "11"});
+  REQUIRE(numeric.files[2] == dir.file("2/x.png"));
+  REQUIRE(numeric.labels[2] == 2);
+  data::DatasetOptions o;
+  o.class_order = "numeric";
+  write_png(dir.file("2/y.png"), 16, 16, 3, make_pixels(16, 16, 3, pattern));
+  REQUIRE(data::open_dataset("imagefolder", d, "train", o)->class_names()[3] == "10");
+  REQUIRE_THROWS_WITH(data::open_dataset("imagefolder", d, "train", data::DatasetOptions{}), Contains("class_order"));
+  // Integer names whose orders agree (zero-padded) need nothing; numeric needs integer names.
+  TempDir padded("images_padded");
+  for (const char* k : {"00", "01", "02", "10"}) write_bytes(padded.file(std::string(k) + "/x.png"), Bytes{1});
+  REQUIRE(data::scan_image_folder(padded.path.string(), "auto").classes.size() == 4);
+  write_bytes(padded.file("cat/x.png"), Bytes{1});
+  REQUIRE(data::scan_image_folder(padded.path.string(), "auto").classes.back() == "cat");  // not all integers
+  REQUIRE_THROWS_WITH(data::scan_image_folder(padded.path.string(), "numeric"),
+                      Contains("class folder 'cat' is not named by an integer"));
+  REQUIRE_THROWS_WITH(data::scan_image_folder(padded.path.string(), "sorted"), Contains("class_order 'sorted' unknown"));
+}
+
+TEST_CASE("unreadable images are all found before any work, each named") {
+  TempDir dir("images_unreadable");
+  const std::string d = dir.path.string();
+  for (int k = 0; k < 6; ++k) write_png(dir.file("a/" + std::to_string(k) + ".png"), 16, 16, 3, make_pixels(16, 16, 3, pattern));
+  Bytes png = read_bytes(dir.file("a/1.png"));
+  write_bytes(dir.file("a/1.png"), Bytes(png.begin(), png.begin() + long(png.size() / 2)));  // cut in half
+  write_bytes(dir.file("a/4.png"), Bytes{0, 5, 22, 7});
+  auto ds = open_folder(d, 14);
+  const std::vector<int64_t> all = {0, 1, 2, 3, 4, 5};
+  const std::vector<std::string> bad = data::find_unreadable_images(*ds, all, 3);
+  REQUIRE(bad.size() == 2);
+  REQUIRE_THAT(bad[0], Contains(dir.file("a/1.png") + ": cannot decode PNG"));
+  REQUIRE_THAT(bad[1], Contains(dir.file("a/4.png") + ": not a JPEG"));
+  REQUIRE(data::find_unreadable_images(*ds, {0, 2, 3, 5}).empty());
+  REQUIRE_THROWS_WITH(data::check_images_readable(*ds, all, "Fix them."),
+                      Contains("2 of the 6 selected images cannot be read: " + dir.file("a/1.png")) &&
+                          Contains("Fix them."));
+  REQUIRE_NOTHROW(data::check_images_readable(*ds, {0, 5}, "Fix them."));
+}
+
+TEST_CASE("the loader's RandomResizedCrop: keyed by (seed, epoch, index), the same on every thread count") {
+  TempDir dir("images_rrc");
+  for (int k = 0; k < 8; ++k)
+    write_png(dir.file("c" + std::to_string(k % 2) + "/" + std::to_string(k) + ".png"), 40 + k, 30, 3,
+              make_pixels(40 + k, 30, 3, [k](int x, int y, int c) { return pattern(x * 3 + k, y * 2, c); }));
+  auto ds = open_folder(dir.path.string(), 16);
+  data::LoaderOptions o;
+  o.batch = 8;
+  o.random_resized_crop = o.augment_flip = true;
+  o.prefetch = 0;
+  o.workers = 1;
+  data::Loader sync(*ds, o);
+  o.prefetch = 2;
+  o.workers = 3;
+  data::Loader threaded(*ds, o);
+  std::vector<std::vector<float>> epochs;
+  for (int epoch : {0, 1}) {
+    sync.begin_epoch(epoch);
+    threaded.begin_epoch(epoch);
+    data::Batch a, b;
+    REQUIRE(sync.next(a));
+    REQUIRE(threaded.next(b));
+    REQUIRE(a.images.to_vector() == b.images.to_vector());
+    epochs.push_back(a.images.to_vector());
+  }
+  REQUIRE(epochs[0] != epochs[1]);  // new boxes every epoch
+  // Row r is image indices[r] cropped with the box of (seed, epoch 1, index): recomputed alone.
+  data::Batch a;
+  sync.begin_epoch(1);
+  REQUIRE(sync.next(a));
+  std::vector<float> one(size_t(ds->image_numel()));
+  o.augment_flip = false;
+  o.prefetch = 0;
+  o.workers = 1;
+  data::Loader noflip(*ds, o);
+  noflip.begin_epoch(1);
+  data::Batch c;
+  REQUIRE(noflip.next(c));
+  ds->random_resized_crop(c.indices[0], data::mix_seed(o.seed ^ data::kResizedCropSalt, 1, uint64_t(c.indices[0])),
+                          one.data());
+  const std::vector<float> all = c.images.to_vector();
+  const std::vector<float> row0(all.begin(), all.begin() + long(one.size()));
+  REQUIRE(row0 == one);
+  o.augment_crop = true;
+  REQUIRE_THROWS_WITH(data::Loader(*ds, o), Contains("exclude each other"));
 }

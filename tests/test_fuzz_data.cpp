@@ -1,14 +1,21 @@
 // Mutation fuzz tests, part 2: the data set readers (data/): IDX raw and .gz, CIFAR-10 binary,
-// SVHN .mat (plain, miCOMPRESSED, and mat5::parse alone) and image folders (PNG, JPEG via stb_image).
+// SVHN .mat (plain, miCOMPRESSED, and mat5::parse alone) and image folders: the decoders of
+// data/decode.cpp (baseline, progressive and CMYK JPEG, PNG, WebP lossy and lossless, TIFF, BMP).
 #include <catch2/catch.hpp>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
 #include <stb/stb_image_write.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <jpeglib.h>
+#include <zlib.h>
+#include <tiffio.h>
+#include <webp/encode.h>
 
 #include "data/dataset.h"
 #include "data/mat5.h"
@@ -85,6 +92,67 @@ Bytes encoded(const TempDir& dir, bool png, int w, int h) {
   return read_bytes(p);
 }
 
+// A JPEG made with libjpeg: `components` 3 (RGB, stored as YCbCr) or 4 (CMYK with Adobe marker),
+// progressive or baseline.
+Bytes libjpeg_encoded(int w, int h, int components, bool progressive) {
+  jpeg_compress_struct c{};
+  jpeg_error_mgr err{};
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  unsigned char* mem = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &mem, &size);
+  c.image_width = JDIMENSION(w), c.image_height = JDIMENSION(h);
+  c.input_components = components;
+  c.in_color_space = components == 4 ? JCS_CMYK : JCS_RGB;
+  jpeg_set_defaults(&c);
+  jpeg_set_quality(&c, 90, TRUE);
+  if (progressive) jpeg_simple_progression(&c);
+  jpeg_start_compress(&c, TRUE);
+  Bytes row(size_t(w) * components);
+  while (c.next_scanline < c.image_height) {
+    for (size_t k = 0; k < row.size(); ++k) row[k] = uint8_t((k * 29 + c.next_scanline * 13) % 256);
+    JSAMPROW rows[1] = {row.data()};
+    jpeg_write_scanlines(&c, rows, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  Bytes out(mem, mem + size);
+  std::free(mem);
+  return out;
+}
+
+size_t io_be32(const uint8_t* p) { return size_t(p[0]) << 24 | size_t(p[1]) << 16 | size_t(p[2]) << 8 | p[3]; }
+
+Bytes webp_encoded(int w, int h, bool lossless) {
+  const Bytes px = pixels(w, h);
+  uint8_t* out = nullptr;
+  const size_t n = lossless ? WebPEncodeLosslessRGB(px.data(), w, h, w * 3, &out)
+                            : WebPEncodeRGB(px.data(), w, h, w * 3, 80.0f, &out);
+  REQUIRE(n > 0);
+  Bytes b(out, out + n);
+  WebPFree(out);
+  return b;
+}
+
+Bytes tiff_encoded(const TempDir& dir, int w, int h, uint16_t compression) {
+  const std::string p = dir.file("scratch.tif");
+  TIFF* t = TIFFOpen(p.c_str(), "w");
+  REQUIRE(t != nullptr);
+  TIFFSetField(t, TIFFTAG_IMAGEWIDTH, uint32_t(w));
+  TIFFSetField(t, TIFFTAG_IMAGELENGTH, uint32_t(h));
+  TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, uint16_t(3));
+  TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, uint16_t(8));
+  TIFFSetField(t, TIFFTAG_PHOTOMETRIC, uint16_t(PHOTOMETRIC_RGB));
+  TIFFSetField(t, TIFFTAG_PLANARCONFIG, uint16_t(PLANARCONFIG_CONTIG));
+  TIFFSetField(t, TIFFTAG_COMPRESSION, compression);
+  TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, uint32_t(4));
+  Bytes px = pixels(w, h);
+  for (int y = 0; y < h; ++y) REQUIRE(TIFFWriteScanline(t, px.data() + size_t(y) * w * 3, uint32_t(y), 0) == 1);
+  TIFFClose(t);
+  return read_bytes(p);
+}
+
 }  // namespace
 
 TEST_CASE("fuzz: MNIST IDX files, raw and gzip") {
@@ -158,7 +226,7 @@ TEST_CASE("fuzz: mat5::parse over every numeric type, skipped classes and small 
   });
 }
 
-TEST_CASE("fuzz: image folders, PNG and JPEG through stb_image") {
+TEST_CASE("fuzz: image folders, every decoder of data/decode.cpp") {
   TempDir dir("fuzz_images"), scratch("fuzz_images_scratch");
   const std::string d = dir.path.string();
   const Bytes png = encoded(scratch, true, 12, 10), jpg = encoded(scratch, false, 10, 12);
@@ -171,6 +239,55 @@ TEST_CASE("fuzz: image folders, PNG and JPEG through stb_image") {
   write_bytes(dir.file("a/x.png"), png);
   fuzz::run("imagefolder jpeg", jpg, 82, 2000, 640, {}, d, [&](const Bytes& b) {
     fuzz::write_file(dir.file("b/y.jpg"), b);
+    open_and_read("imagefolder", d);
+  });
+}
+
+TEST_CASE("fuzz: image folders, progressive and CMYK JPEG, WebP, TIFF, BMP") {
+  TempDir dir("fuzz_decoders"), scratch("fuzz_decoders_scratch");
+  const std::string d = dir.path.string();
+  struct Seed {
+    std::string name;
+    Bytes bytes;
+    int budget;   // the hot prefix, as fuzz::run takes it
+    int count = 500;
+  };
+  const Bytes bmp = [&] {
+    const Bytes px = pixels(9, 7);
+    REQUIRE(stbi_write_bmp(scratch.file("s.bmp").c_str(), 9, 7, 3, px.data()) != 0);
+    return read_bytes(scratch.file("s.bmp"));
+  }();
+  const std::vector<Seed> seeds = {
+      {"a/x.jpg", libjpeg_encoded(11, 9, 3, true), 640},   {"a/x.jpg", libjpeg_encoded(9, 11, 4, false), 640},
+      {"a/x.webp", webp_encoded(10, 8, false), 64},        {"a/x.webp", webp_encoded(10, 8, true), 64},
+      {"a/x.tif", tiff_encoded(scratch, 10, 9, COMPRESSION_NONE), 64},
+      {"a/x.tif", tiff_encoded(scratch, 10, 9, COMPRESSION_LZW), 64},
+      {"a/x.bmp", bmp, 64, 150}};  // mutated BMP sizes allocate up to PIL's limit: fewer mutants
+  uint64_t rng_seed = 91;
+  for (const Seed& s : seeds) {
+    fs::remove_all(dir.path);
+    write_bytes(dir.file(s.name), s.bytes);
+    REQUIRE_NOTHROW(open_and_read("imagefolder", d));  // the seed itself decodes
+    fuzz::run("imagefolder " + s.name, s.bytes, rng_seed++, s.count, s.budget, {}, d, [&](const Bytes& b) {
+      fuzz::write_file(dir.file(s.name), b);
+      open_and_read("imagefolder", d);
+    });
+  }
+  // PNG with every chunk's CRC recomputed after mutation, so that mutants reach libpng's
+  // decoding instead of all stopping at the CRC check.
+  const Bytes png = encoded(scratch, true, 12, 10);
+  fs::remove_all(dir.path);
+  write_bytes(dir.file("a/x.png"), png);
+  fuzz::run("imagefolder png, CRCs fixed", png, 99, 1500, 64, {}, d, [&](const Bytes& b) {
+    Bytes fixed = b;
+    for (size_t at = 8; at + 12 <= fixed.size();) {
+      const size_t len = io_be32(fixed.data() + at);
+      if (len > fixed.size() - at - 12) break;
+      const uint32_t crc = uint32_t(crc32(0, fixed.data() + at + 4, uInt(len + 4)));
+      for (int k = 0; k < 4; ++k) fixed[at + 8 + len + size_t(k)] = uint8_t(crc >> (24 - 8 * k));
+      at += 12 + len;
+    }
+    fuzz::write_file(dir.file("a/x.png"), fixed);
     open_and_read("imagefolder", d);
   });
 }

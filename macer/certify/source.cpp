@@ -40,6 +40,7 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
 
   data::DatasetOptions dopt;
   dopt.image_size = int(have_info && o.image_size == 224 ? stored.data.image_size : o.image_size);
+  dopt.class_order = !o.class_order.empty() ? o.class_order : stored.data.class_order;
   dopt.synthetic_size = stored.data.synthetic_size;
   dopt.seed = uint64_t(stored.run.seed);
   if (have_info) {

@@ -17,6 +17,7 @@ struct CertifySourceOptions {
   double sigma = -1;                                // < 0: the checkpoint's
   bool predict = false;                             // PREDICT: sigma 0 allowed (the plain classifier)
   int64_t image_size = 224;                         // imagefolder; 224: the checkpoint's when it has one
+  std::string class_order;                          // imagefolder: auto|text|numeric; empty: the checkpoint's
   Device device = Device::CPU;                      // where the model is put
   bool fold_batchnorm = true;                       // the inference form (layers/folded.h) where it has one
 };

@@ -65,6 +65,8 @@ namespace {
 std::unique_ptr<data::Dataset> open_split(const TrainConfig& cfg, const std::string& split) {
   data::DatasetOptions opt;
   opt.image_size = int(cfg.data.image_size);
+  opt.class_order = cfg.data.class_order;
+  opt.jpeg_scaled_crops = cfg.data.jpeg_scaled_crops;
   opt.synthetic_size = cfg.data.synthetic_size;
   opt.synthetic_classes = int(cfg.data.synthetic_classes);
   opt.seed = uint64_t(cfg.run.seed);
@@ -169,13 +171,34 @@ std::string epoch_list(const std::vector<int64_t>& e) {
 
 }  // namespace
 
+// data.train_transform resolved: RandomResizedCrop for image folders unless center_crop is asked.
+static bool random_resized_crop(const TrainConfig& c) {
+  const bool folder = c.data.dataset == "imagefolder";
+  MACER_CHECK(folder || c.data.train_transform != "random_resized_crop",
+              "data.train_transform = \"random_resized_crop\" needs full images: dataset \"imagefolder\" (for "
+                  << c.data.dataset << " use data.augment_crop)");
+  MACER_CHECK(folder || c.data.train_transform != "center_crop",
+              "data.train_transform = \"center_crop\" is for dataset \"imagefolder\" (" << c.data.dataset
+                                                                                         << " images are used as stored)");
+  const bool rrc = folder && c.data.train_transform != "center_crop";
+  MACER_CHECK(!(rrc && c.data.augment_crop), "data.augment_crop (pad and crop) and RandomResizedCrop exclude each other:"
+                                             " set data.augment_crop = false, or data.train_transform = \"center_crop\"");
+  return rrc;
+}
+
+std::unique_ptr<data::Dataset> open_training_split(const TrainConfig& config, const std::string& split) {
+  return open_split(config, split);
+}
+
 Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(std::make_unique<State>()) {
   State& s = *s_;
   s.cfg = config;
   const std::string& dir = config.run.checkpoint_dir;
   s.device = parse_device(config.run.device);
   require_device(s.device);
+  random_resized_crop(config);  // its errors now, not when the first epoch starts
   s.train_set = open_split(config, "train");
+  if (dist::is_root() && !s.train_set->summary().empty()) std::printf("data: %s\n", s.train_set->summary().c_str());
   // data.train_count: a class-balanced sample drawn with the seed (an image folder is ordered class
   // by class: its first N images may all be of one class).
   const int64_t available = s.train_set->size(), count = config.data.train_count;
@@ -198,6 +221,11 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
     s.test_set = open_split(config, "test");
     s.certify_indices =
         select_images(s.test_set->size(), {config.certify.start, config.certify.count, config.certify.skip});
+    if (dist::is_root() && !s.test_set->summary().empty()) std::printf("data: %s\n", s.test_set->summary().c_str());
+    // The images certified during training are read whole now, not found bad epochs later.
+    data::check_images_readable(
+        *s.test_set, s.certify_indices,
+        "[certify] reads them during training: fix or remove them (macer_train --check-data lists every bad file)");
     const int64_t batches = (std::max(config.certify.n0, config.certify.n) + config.certify.batch - 1) / config.certify.batch;
     MACER_CHECK(batches <= (int64_t(1) << 19), "[certify]: " << batches << " batches of certify.batch = "
                                                              << config.certify.batch << " per phase; at most 2^19");
@@ -358,6 +386,7 @@ std::vector<EpochStats> Trainer::run() {
   lopt.shuffle = true;
   lopt.augment_crop = c.data.augment_crop;
   lopt.augment_flip = c.data.augment_flip;
+  lopt.random_resized_crop = random_resized_crop(c);
   lopt.drop_last = true;  // batch statistics and the MACER mean need full batches
   lopt.seed = uint64_t(c.run.seed);
   lopt.indices = s.train_indices;  // empty: every image

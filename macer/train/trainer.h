@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
 #include "layers/module.h"
 #include "macer/config.h"
 
@@ -30,6 +31,9 @@ struct TrainerOptions {
 // (the test split too when [certify] every > 0), the output paths, the lock on
 // run.checkpoint_dir (one run per folder), a run already there (refused unless resumed or
 // overwritten), and the checkpoint to resume from.
+// Opens split "train" or "test" of the configured data set as the trainer does.
+std::unique_ptr<data::Dataset> open_training_split(const TrainConfig& config, const std::string& split);
+
 class Trainer {
  public:
   explicit Trainer(const TrainConfig& config, const TrainerOptions& options = {});

@@ -112,6 +112,9 @@ CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std
   info.sigma = meta_double(m, "sigma", path);
   MACER_CHECK(info.sigma >= 0, path << ": metadata sigma " << info.sigma << " is negative");
   info.config = m.count("config") ? m.at("config") : "";
+  if (m.count("precision")) info.precision = m.at("precision");  // older checkpoints: fp32
+  MACER_CHECK(info.precision == "fp32" || info.precision == "bf16",
+              path << ": metadata 'precision' is " << quoted(info.precision) << " (fp32 or bf16)");
   info.normalize = parse_normalization(m, path);
   MACER_CHECK(!info.normalize.enabled() || int(info.normalize.mean.size()) == info.channels,
               path << ": metadata 'normalize_mean' has " << info.normalize.mean.size() << " values for "
@@ -138,6 +141,7 @@ void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* 
       {"epoch", std::to_string(info.epoch)},
       {"step", std::to_string(info.step)},
       {"config", info.config},
+      {"precision", info.precision},
   };
   if (info.normalize.enabled()) {
     meta["normalize_mean"] = float_list(info.normalize.mean);

@@ -1,6 +1,6 @@
 // Training checkpoints: the model's state under PyTorch names, the momentum buffers as
 // "momentum.<name>", and metadata (format, model, data shape, input normalization, epoch, step,
-// resolved config).
+// precision, resolved config).
 #pragma once
 #include <map>
 #include <string>
@@ -19,6 +19,7 @@ struct CheckpointInfo {
   int64_t epoch = 0;          // epochs completed
   int64_t step = 0;           // optimizer steps taken
   std::string config;         // resolved TOML
+  std::string precision = "fp32";  // run.precision of the training: metadata "precision" (absent: fp32)
   // Input normalization of the model: metadata "normalize_mean" / "normalize_std", comma-
   // separated decimals, one per channel (absent: none).
   layers::Normalization normalize;

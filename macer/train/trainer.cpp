@@ -20,6 +20,7 @@
 #include "engine/atomic_file.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/precision.h"
 #include "kernels/finite_check.h"
 #include "kernels/smoothing.h"
 #include "layers/registry.h"
@@ -137,6 +138,9 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   const std::string& dir = config.run.checkpoint_dir;
   s.device = parse_device(config.run.device);
   require_device(s.device);
+  const Precision precision = parse_precision(config.run.precision, "run.precision");
+  check_precision(s.device, precision);
+  set_compute_precision(precision);  // process-wide: the steps and in-training certification
   s.train_set = open_split(config, "train");
   if (config.certify.every > 0) {
     s.test_set = open_split(config, "test");
@@ -233,6 +237,12 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
   if (info.normalize.mean != want.mean || info.normalize.std != want.std)
     differs("input normalization", describe(info.normalize), describe(want) + " ([model] normalize = \"" +
                                                                 c.model.normalize + "\")");
+  // Weights trained on in one precision continue in it: the optimizer state and the schedule were
+  // tuned to its gradients (no --allow-changes here; start a new run to change it).
+  MACER_CHECK(info.precision == c.run.precision,
+              path << " was trained with run.precision = \"" << info.precision << "\"; the config asks for \""
+                   << c.run.precision << "\" (a resume keeps the precision: set run.precision = \""
+                   << info.precision << "\", or start a new run)");
   load_checkpoint(path, *s.model, s.sgd.get());
   s.epoch = info.epoch;
   s.step = info.step;
@@ -385,6 +395,7 @@ std::vector<EpochStats> Trainer::run() {
       info.epoch = s.epoch;
       info.step = s.step;
       info.config = to_toml(c);
+      info.precision = c.run.precision;
       info.normalize = layers::normalization_preset(c.model.normalize);
       save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
     }

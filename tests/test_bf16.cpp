@@ -221,3 +221,43 @@ TEST_CASE("bf16 linear passes against the float32 linear", "[bf16][linear]") {
   kernels::cpu::linear_backward_weight(empty, nullptr, nullptr, dw.data());
   require_close(dw, before, 0, 0, "empty batch");
 }
+
+// The ops take the process's precision into their kernels' shapes at the forward, and the
+// backward recorded then keeps it (a backward after the precision changed still runs in bf16).
+TEST_CASE("ops compute convolutions and linears in the process's precision", "[bf16][ops]") {
+  const kernels::Conv2dShape s{3, 16, 8, 8, 16, 3, 3, 1, 1};
+  kernels::Conv2dShape sb = s;
+  sb.precision = Precision::BF16;
+  Tensor x = random_tensor({3, 16, 8, 8}, 51), w = random_tensor({16, 16, 3, 3}, 52), dy = random_tensor({3, 16, 8, 8}, 53);
+  CHECK(compute_precision() == Precision::FP32);  // the default
+  auto run = [&](Precision p) {
+    Var xv(x.clone(), true), wv(w.clone(), true);
+    Var y;
+    {
+      PrecisionGuard guard(p);
+      y = ops::conv2d(xv, wv, Var(), {1, 1});
+    }
+    backward(weighted_sum(y, to_doubles(dy)));  // after the guard: fp32 again
+    return std::vector<Tensor>{y.value(), xv.grad(), wv.grad()};
+  };
+  const auto bf = run(Precision::BF16), fp = run(Precision::FP32);
+  CHECK(compute_precision() == Precision::FP32);  // the guard restored it
+  Tensor y = Tensor::empty({3, 16, 8, 8}), dx = Tensor::zeros(x.shape()), dw = Tensor::zeros(w.shape());
+  kernels::cpu::conv2d_forward(sb, x.data(), w.data(), nullptr, y.data());
+  kernels::cpu::conv2d_backward(sb, x.data(), dy.data(), w.data(), dx.data(), dw.data(), nullptr);
+  require_close(bf[0], y, 1e-6, 1e-6, "bf16 op forward = bf16 kernel");
+  require_close(bf[1], dx, 1e-6, 1e-6, "bf16 op input gradient = bf16 kernel");
+  require_close(bf[2], dw, 1e-5, 1e-5, "bf16 op weight gradient = bf16 kernel");
+  CHECK(!compare_tensors(fp[0], y, 1e-5, 1e-5).ok());  // fp32 is not bf16
+  CHECK(!compare_tensors(fp[1], dx, 1e-5, 1e-5).ok());
+  CHECK(!compare_tensors(fp[2], dw, 1e-5, 1e-5).ok());
+
+  // linear, forward only
+  Tensor a = random_tensor({5, 24}, 54), m = random_tensor({7, 24}, 55);
+  Tensor ly = Tensor::empty({5, 7});
+  kernels::LinearShape ls{5, 24, 7};
+  ls.precision = Precision::BF16;
+  kernels::cpu::linear_forward(ls, a.data(), m.data(), nullptr, ly.data());
+  PrecisionGuard guard(Precision::BF16);
+  require_close(ops::linear(Var(a), Var(m), Var()).value(), ly, 0, 0, "bf16 linear op = bf16 kernel");
+}

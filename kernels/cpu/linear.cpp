@@ -1,8 +1,6 @@
-// CPU linear layer (kernels/linear.h) through a row-major sgemm: y = x W^T + b, dx += dy W,
-// dW += dy^T x, db += column sums of dy. The sgemm is oneDNN's when built with it (its threads
-// are the OpenMP threads of the other kernels, so no second pool competes for the cores), else
-// OpenBLAS's. In bf16 the three products are oneDNN matmuls on bf16 operands (dnnl_plan::Plan),
-// or, without oneDNN, sgemms of operands rounded to bf16 (the same products, emulated).
+// CPU linear layer (kernels/linear.h): y = x W^T + b, dx += dy W, dW += dy^T x, db += column sums
+// of dy. fp32: a row-major sgemm (kernels/cpu/sgemm.h); bf16: oneDNN matmuls on bf16 operands
+// (one dnnl_plan::Plan per pass), or without oneDNN sgemms of operands rounded to bf16 (emulated).
 #include "kernels/linear.h"
 
 #include <map>

@@ -5,6 +5,7 @@
 #include "bench/harness.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/precision.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/macer_loss.h"
@@ -55,6 +56,7 @@ const ConvCase kResNetConvs[] = {
 Result run_conv(const ConvCase& cc, int pass, const Options& o) {
   int n = cc.lenet ? batch_or(o, 1024, 1024) : batch_or(o, 1024, 32);
   kernels::Conv2dShape s{n, cc.c, cc.hw, cc.hw, cc.k, cc.r, cc.r, cc.stride, cc.pad};
+  s.precision = compute_precision();  // --precision
   Tensor x = random_tensor({n, cc.c, cc.hw, cc.hw}, o.device, 2);
   Tensor w = random_tensor({cc.k, cc.c, cc.r, cc.r}, o.device, 3);
   Tensor y = random_tensor({n, cc.k, s.out_h(), s.out_w()}, o.device, 4);

@@ -10,6 +10,7 @@
 
 #include "bench/harness.h"
 #include "engine/atomic_file.h"
+#include "engine/precision.h"
 #include "kernels/check.h"
 
 using namespace macer;
@@ -41,11 +42,13 @@ bool matches(const std::string& name, const std::vector<std::string>& filters) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Benchmark the engine's kernels and whole steps"};
-  std::string device_arg = "auto", json_path;
+  std::string device_arg = "auto", json_path, precision_arg = "fp32";
   std::vector<std::string> filters;
   Options opt;
   bool list = false, no_peaks = false;
   app.add_option("--device", device_arg, "cpu, cuda or auto");
+  app.add_option("--precision", precision_arg, "fp32|bf16: the precision of convolutions and linears (default fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_option("--filter,-f", filters, "run cases whose name contains this (or matches this glob)");
   app.add_option("--repeats", opt.repeats, "timed repeats per case")->check(CLI::Range(1, 1000000));
   app.add_option("--warmup", opt.warmup, "untimed calls before timing")->check(CLI::Range(0, 1000000));
@@ -62,9 +65,12 @@ int main(int argc, char** argv) {
       [&] {
         opt.device = parse_device(device_arg);
         require_device(opt.device);
+        const Precision precision = parse_precision(precision_arg, "--precision");
+        check_precision(opt.device, precision);
         if (!json_path.empty()) macer::check_writable(json_path, "--json");
         Peaks peaks;
-        if (!no_peaks) peaks = measure_peaks(opt);
+        if (!no_peaks) peaks = measure_peaks(opt);  // fp32: the peaks are the fp32 rates
+        set_compute_precision(precision);
         char date[32];
         std::time_t now = std::time(nullptr);
         std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -72,8 +78,8 @@ int main(int argc, char** argv) {
         gethostname(host, sizeof host - 1);
         std::string commit = command_output("git rev-parse --short HEAD 2>/dev/null");
         std::string device_desc = device_description(opt.device);
-        std::printf("# macer_bench %s | %s | %s | commit %s | warm-up %d, repeats %d\n", date, host,
-                    device_desc.c_str(), commit.c_str(), opt.warmup, opt.repeats);
+        std::printf("# macer_bench %s | %s | %s | commit %s | precision %s | warm-up %d, repeats %d\n", date, host,
+                    device_desc.c_str(), commit.c_str(), precision_name(precision), opt.warmup, opt.repeats);
         if (!no_peaks)
           std::printf("# measured peaks: copy %.1f GB/s, sgemm %.1f GFLOP/s\n", peaks.bandwidth * 1e-9, peaks.flops * 1e-9);
         std::printf("%-32s %10s %10s %10s %14s %8s %14s  %s\n", "case", "median ms", "min ms", "max ms", "rate",
@@ -102,6 +108,7 @@ int main(int argc, char** argv) {
         if (!json_path.empty()) {
           nlohmann::ordered_json doc = {{"date", date}, {"machine", host}, {"device", device_desc},
                                         {"device_kind", device_name(opt.device)}, {"commit", commit},
+                                        {"precision", precision_name(precision)},
                                         {"warmup", opt.warmup}, {"repeats", opt.repeats},
                                         {"peak_bandwidth_bytes_per_s", peaks.bandwidth},
                                         {"peak_flops_per_s", peaks.flops}, {"results", results}};

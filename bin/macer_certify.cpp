@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "bin/cli.h"
+#include "engine/precision.h"
 #include "macer/certify/dataset.h"
 #include "macer/certify/report.h"
 #include "macer/certify/source.h"
@@ -20,7 +21,7 @@ namespace {
 struct Flags {
   std::string checkpoint, model, dataset, data_dir, split = "test", mode = "hard", output, device = "auto";
   std::string class_order;  // imagefolder: empty: the checkpoint's (else auto)
-  std::string plot, json, mat, normalize, shard, inference = "folded";  // shard "I/N": this process certifies images I, I+N, ... of the run
+  std::string plot, json, mat, normalize, shard, inference = "folded", precision = "fp32";  // shard "I/N": this process certifies images I, I+N, ... of the run
   std::vector<std::string> summarize;
   double sigma = -1, alpha = 0.001, beta = -1;  // beta -1: the checkpoint's objective.beta, else 1
   int64_t n0 = 100, n = 100000, batch = 1000, start = 0, count = -1, skip = 1, image_size = 224;
@@ -61,7 +62,8 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
           {"seed", std::to_string(fl.seed)},
           {"start", std::to_string(fl.start)},
           {"skip", std::to_string(fl.skip)},
-          {"inference", fl.inference}};
+          {"inference", fl.inference},
+          {"precision", fl.precision}};
 }
 
 // Prints the table and the JSON of `summaries`, writes --json and --plot when asked.
@@ -120,6 +122,9 @@ int certify_checkpoint(const Flags& fl) {
   }
   Device device = parse_device(fl.device);
   require_device(device);
+  const Precision precision = parse_precision(fl.precision, "--precision");
+  check_precision(device, precision);
+  set_compute_precision(precision);
   CertifySourceOptions so;
   so.checkpoint = fl.checkpoint, so.model = fl.model, so.normalize = fl.normalize;
   so.dataset = fl.dataset, so.data_dir = fl.data_dir, so.split = fl.split;
@@ -151,11 +156,12 @@ int certify_checkpoint(const Flags& fl) {
   char beta_note[48] = "";
   if (opt.mode != CertifyMode::Hard) std::snprintf(beta_note, sizeof beta_note, ", beta %g", beta);
   if (root)
-    std::printf("%s %s on %s%s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s%s%s\n",
+    std::printf("%s %s on %s%s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s%s%s%s\n",
                 fl.predict ? "predict" : "certify", fl.checkpoint.c_str(), device_description(device).c_str(),
                 dist::size() > 1 ? (" x " + std::to_string(dist::size()) + " ranks").c_str() : "", dataset.c_str(),
                 fl.split.c_str(), sigma, (long long)opt.n0, (long long)opt.n, opt.alpha, (long long)opt.batch,
-                certify_mode_name(opt.mode), beta_note, src.folded ? ", batch norm folded" : "");
+                certify_mode_name(opt.mode), beta_note, src.folded ? ", batch norm folded" : "",
+                precision == Precision::BF16 ? ", precision bf16" : "");
   if (root && sigma == 0)
     std::printf("note: sigma 0: no noise, so PREDICT gives the plain classifier's prediction for each image\n");
   else if (root && src.train_sigma == 0)
@@ -243,6 +249,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"folded", "model"}));
   app.add_option("--shard", fl.shard, "I/N: certify every N-th image of the run from its I-th (job arrays, no MPI)");
   app.add_option("--device", fl.device, "cpu|cuda|auto (default auto)")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  app.add_option("--precision", fl.precision,
+                 "fp32|bf16: convolutions and linears in bf16 with fp32 accumulation (default fp32; CPU only)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_option("--seed", fl.seed, "noise seed (default 0)");
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");
   app.add_option("--json", fl.json, "write the summary as JSON to this file");

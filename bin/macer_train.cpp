@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
   bool print_only = false, check_data = false;
   app.add_option("config", config_path, "TOML configuration file")->required();
   app.add_option("--set", overrides, "override a key: section.key=value (repeatable)");
+  std::string precision;
+  app.add_option("--precision", precision, "fp32|bf16: the same as --set run.precision=...")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   auto* resume = app.add_option("--resume", topt.resume, "continue from a checkpoint written by macer_train");
   app.add_flag("--overwrite", topt.overwrite, "replace the run already in run.checkpoint_dir")->excludes(resume);
   app.add_flag("--allow-changes", topt.allow_changes,
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
   return macer::cli::run(
       [&] {
+        if (!precision.empty()) overrides.push_back("run.precision=" + precision);
         macer::TrainConfig config = macer::load_train_config(config_path, overrides);
         std::string resolved = macer::to_toml(config);
         if (macer::dist::is_root())

@@ -23,7 +23,8 @@ struct BatchNormParams {
   bool relu = false;  // then a ReLU on the output: relu(batch_norm(x)), fused on the CPU
 };
 
-// x (N,C,H,W), weight (K,C,R,S), bias (K) or undefined -> (N,K,P,Q)
+// x (N,C,H,W), weight (K,C,R,S), bias (K) or undefined -> (N,K,P,Q); in compute_precision()
+// (engine/precision.h), as linear: bf16 operands, float32 accumulation and float32 tensors.
 Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p);
 // x (N,C,H,W) or (N,C); running statistics are updated in training mode.
 Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean,
@@ -33,7 +34,7 @@ Var add(const Var& a, const Var& b);
 Var add_relu(const Var& a, const Var& b);  // relu(add(a, b)) as one op (fused on the CPU)
 Var max_pool2d(const Var& x, Pool2dParams p);
 Var avg_pool2d(const Var& x, Pool2dParams p);
-// x (N,IN), weight (OUT,IN), bias (OUT) or undefined -> (N,OUT)
+// x (N,IN), weight (OUT,IN), bias (OUT) or undefined -> (N,OUT); in compute_precision()
 Var linear(const Var& x, const Var& weight, const Var& bias);
 // x (N,C,...) -> (x - mean[c]) / std[c] per channel: the input normalization of a model.
 // mean and std have C entries (C <= 8), every std > 0; the gradient is dy / std[c].

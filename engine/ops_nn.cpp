@@ -1,9 +1,11 @@
 // The network ops of engine/ops.h: shape and device checks, forward dispatch, and backward
-// closures that accumulate into the gradients of the inputs that need them.
+// closures that accumulate into the gradients of the inputs that need them. Convolutions and
+// linears compute in the process's precision (engine/precision.h), the other ops in float32.
 #include <cstdint>
 
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#include "engine/precision.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/cross_entropy.h"
@@ -39,6 +41,7 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
   kernels::Conv2dShape s{int(xs[0]), int(xs[1]), int(xs[2]), int(xs[3]), int(ws[0]), int(ws[2]),
                          int(ws[3]), p.stride, p.pad};
   MACER_CHECK(s.out_h() > 0 && s.out_w() > 0, "conv2d: empty output for input " << shape_string(xs));
+  s.precision = compute_precision();
   Device dev = x.device();
   Tensor y = Tensor::empty({s.n, s.k, s.out_h(), s.out_w()}, dev);
   MACER_DISPATCH(dev, conv2d_forward, s, x.value().data(), weight.value().data(),
@@ -217,6 +220,7 @@ Var linear(const Var& x, const Var& weight, const Var& bias) {
   MACER_CHECK(!bias.defined() || bias.value().numel() == ws[0], "linear: bias size");
   check_same_device(x, weight, "linear");
   kernels::LinearShape s{int(xs[0]), int(xs[1]), int(ws[0])};
+  s.precision = compute_precision();
   Device dev = x.device();
   Tensor y = Tensor::empty({s.n, s.out}, dev);
   MACER_DISPATCH(dev, linear_forward, s, x.value().data(), weight.value().data(),

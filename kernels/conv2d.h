@@ -3,12 +3,17 @@
 // cpu::ref (im2col + sgemm) that tests check it against; on the GPU cuDNN.
 #pragma once
 
+#include "kernels/precision.h"
+
 namespace macer::kernels {
 
 struct Conv2dShape {
   int n, c, h, w;     // input (N, C, H, W)
   int k, r, s;        // weight (K, C, R, S)
   int stride = 1, pad = 0;
+  // BF16: x, weight and dy rounded to bfloat16, products accumulated in float32; every tensor
+  // the caller passes or gets is float32 in either precision (kernels/precision.h).
+  Precision precision = Precision::FP32;
   int out_h() const { return (h + 2 * pad - r) / stride + 1; }
   int out_w() const { return (w + 2 * pad - s) / stride + 1; }
 };

@@ -1,11 +1,16 @@
 // Fully connected layer y = x W^T + b with x (N, IN), W (OUT, IN), b (OUT), as PyTorch's
-// Linear: sgemm on the CPU (OpenBLAS), cuBLAS on the GPU.
+// Linear: sgemm (or oneDNN's bf16 matmul) on the CPU, cuBLAS on the GPU.
 #pragma once
+
+#include "kernels/precision.h"
 
 namespace macer::kernels {
 
 struct LinearShape {
   int n, in, out;
+  // BF16: x, W and dy rounded to bfloat16, products accumulated in float32 (kernels/precision.h);
+  // every tensor passed is float32 in either precision.
+  Precision precision = Precision::FP32;
 };
 
 // forward:         y (N,OUT) = x W^T + b          (overwritten; bias may be null)

@@ -115,7 +115,9 @@ CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std
   info.config = m.count("config") ? m.at("config") : "";
   info.threads = m.count("threads") ? meta_int(m, "threads", path) : 0;
   info.conv = m.count("conv") ? m.at("conv") : "";
-  info.precision = m.count("precision") ? m.at("precision") : "";
+  if (m.count("precision")) info.precision = m.at("precision");  // older checkpoints: fp32
+  MACER_CHECK(info.precision == "fp32" || info.precision == "bf16",
+              path << ": metadata 'precision' is " << quoted(info.precision) << " (fp32 or bf16)");
   info.epoch_log = m.count("epoch_log") ? m.at("epoch_log") : "";
   info.normalize = parse_normalization(m, path);
   MACER_CHECK(!info.normalize.enabled() || int(info.normalize.mean.size()) == info.channels,
@@ -143,10 +145,10 @@ void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* 
       {"epoch", std::to_string(info.epoch)},
       {"step", std::to_string(info.step)},
       {"config", info.config},
+      {"precision", info.precision},
   };
   if (info.threads > 0) meta["threads"] = std::to_string(info.threads);
   if (!info.conv.empty()) meta["conv"] = info.conv;
-  if (!info.precision.empty()) meta["precision"] = info.precision;
   if (!info.epoch_log.empty()) meta["epoch_log"] = info.epoch_log;
   if (info.normalize.enabled()) {
     meta["normalize_mean"] = float_list(info.normalize.mean);

@@ -1,6 +1,6 @@
 // Training checkpoints: the model's state under PyTorch names, the momentum buffers as
 // "momentum.<name>", and metadata (format, model, data shape, input normalization, epoch, step,
-// resolved config).
+// precision, resolved config).
 #pragma once
 #include <map>
 #include <string>
@@ -20,14 +20,15 @@ struct CheckpointInfo {
   int64_t epoch = 0;          // epochs completed
   int64_t step = 0;           // optimizer steps taken
   std::string config;         // resolved TOML
+  std::string precision = "fp32";  // run.precision of the training: metadata "precision" (absent: fp32)
   // Input normalization of the model: metadata "normalize_mean" / "normalize_std", comma-
   // separated decimals, one per channel (absent: none).
   layers::Normalization normalize;
-  // What decides the bits of a CPU run (metadata "threads", "conv", "precision"; absent in older
-  // checkpoints: 0 and ""): OpenMP threads, the convolution path (kernels::cpu::conv2d_path(), or
-  // "cudnn" on a GPU) and the arithmetic ("fp32").
+  // What else decides the bits of a CPU run (metadata "threads", "conv"; absent in older
+  // checkpoints: 0 and ""): OpenMP threads and the convolution path (kernels::cpu::conv2d_path(),
+  // or "cudnn" on a GPU); the arithmetic is `precision` above.
   int64_t threads = 0;
-  std::string conv, precision;
+  std::string conv;
   // The log line of the checkpoint's epoch (JSON, without its certification): a resume writes it
   // when the log lost it (macer_train killed in the epoch's certification, a full disk).
   std::string epoch_log;

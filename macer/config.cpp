@@ -64,6 +64,7 @@ std::vector<Entry> schema(TrainConfig& c) {
       {"optim.nesterov", &c.optim.nesterov},
       {"run.seed", &c.run.seed, 0, 9.2e18},
       {"run.device", &c.run.device, 0, 0, {"cpu", "cuda", "auto"}},
+      {"run.precision", &c.run.precision, 0, 0, {"fp32", "bf16"}},
       {"run.checkpoint_dir", &c.run.checkpoint_dir},
       {"run.checkpoint_every", &c.run.checkpoint_every, 1, 1e6},
       {"run.log_file", &c.run.log_file},

@@ -54,6 +54,9 @@ struct TrainConfig {
   struct Run {
     int64_t seed = 0;
     std::string device = "auto";  // cpu | cuda | auto
+    // fp32 | bf16: convolutions and linears with bf16 operands and fp32 accumulation, everything
+    // else fp32 (engine/precision.h); recorded in checkpoints, a resume keeps it
+    std::string precision = "fp32";
     std::string checkpoint_dir = "runs/default";
     int64_t checkpoint_every = 10;  // epochs; the last epoch is always saved
     std::string log_file;           // default: <checkpoint_dir>/train.jsonl

@@ -1,10 +1,12 @@
 // CPU 2-d convolution entry points (kernels/conv2d.h): each call goes to the oneDNN fast path
-// (kernels/cpu/conv2d_dnnl.cpp) when built with it, otherwise to the reference cpu::ref.
+// (kernels/cpu/conv2d_dnnl.cpp) when built with it, otherwise to the reference cpu::ref (in bf16
+// on operands rounded to bfloat16: the same products, accumulated in float32).
 #include "kernels/conv2d.h"
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/conv2d_dnnl.h"
 #include "kernels/cpu/conv2d_unfold.h"
@@ -22,10 +24,28 @@ std::atomic<bool> g_reference{reference_from_env() || !dnnl_conv::built()};
 // direct kernels work on blocks of 16 channels, so counts like LeNet's 20 and 50 are padded and
 // run at a fraction of the rate the unfolding (im2col + one sgemm per group) reaches there. Inputs
 // of at most 4 channels (the stems) have their own direct kernel and stay on oneDNN.
+// bf16 always goes to oneDNN (the unfolding's sgemm has no bf16 form).
 bool use_unfold(const Conv2dShape& sh) {
   const bool blocks = sh.k % 16 == 0 && (sh.c % 16 == 0 || sh.c <= 4);
-  return !blocks;
+  return !blocks && sh.precision == Precision::FP32;
 }
+
+// An operand as the reference sees it: in bf16 a copy rounded to bfloat16, else the data itself.
+struct Operand {
+  std::vector<float> rounded;
+  const float* p;
+  Operand(const Conv2dShape& sh, const float* data, int64_t count) : p(data) {
+    if (sh.precision != Precision::BF16 || !data) return;
+    rounded.resize(size_t(count));
+    parallel_for(count, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) rounded[size_t(i)] = round_to_bf16(data[i]);
+    });
+    p = rounded.data();
+  }
+};
+int64_t x_count(const Conv2dShape& sh) { return int64_t(sh.n) * sh.c * sh.h * sh.w; }
+int64_t w_count(const Conv2dShape& sh) { return int64_t(sh.k) * sh.c * sh.r * sh.s; }
+int64_t y_count(const Conv2dShape& sh) { return int64_t(sh.n) * sh.k * sh.out_h() * sh.out_w(); }
 
 }  // namespace
 
@@ -35,26 +55,34 @@ bool conv2d_using_reference() { return g_reference; }
 const char* conv2d_path() { return g_reference ? "reference" : "onednn+unfold"; }
 
 void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y) {
-  if (g_reference || sh.n == 0) return ref::conv2d_forward(sh, x, weight, bias, y);
+  if (g_reference || sh.n == 0)
+    return ref::conv2d_forward(sh, Operand(sh, x, x_count(sh)).p, Operand(sh, weight, w_count(sh)).p, bias, y);
   if (use_unfold(sh)) return unfold_conv::forward(sh, x, weight, bias, y);
   dnnl_conv::forward(sh, x, weight, bias, y);
 }
 
 void conv2d_backward_data(const Conv2dShape& sh, const float* dy, const float* weight, float* dx) {
-  if (g_reference || sh.n == 0) return ref::conv2d_backward_data(sh, dy, weight, dx);
+  if (g_reference || sh.n == 0)
+    return ref::conv2d_backward_data(sh, Operand(sh, dy, y_count(sh)).p, Operand(sh, weight, w_count(sh)).p, dx);
   if (use_unfold(sh)) return unfold_conv::backward_data(sh, dy, weight, dx);
   dnnl_conv::backward_data(sh, dy, weight, dx);
 }
 
 void conv2d_backward_weight(const Conv2dShape& sh, const float* x, const float* dy, float* dweight) {
-  if (g_reference || sh.n == 0) return ref::conv2d_backward_weight(sh, x, dy, dweight);
+  if (g_reference || sh.n == 0)
+    return ref::conv2d_backward_weight(sh, Operand(sh, x, x_count(sh)).p, Operand(sh, dy, y_count(sh)).p, dweight);
   if (use_unfold(sh)) return unfold_conv::backward_weight(sh, x, dy, dweight);
   dnnl_conv::backward_weight(sh, x, dy, dweight);
 }
 
 void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx,
                      float* dweight, float* dbias) {
-  if (g_reference || sh.n == 0) return ref::conv2d_backward(sh, x, dy, weight, dx, dweight, dbias);
+  if (g_reference || sh.n == 0) {
+    if (dbias) ref::conv2d_backward_bias(sh, dy, dbias);  // a plain sum: float32 in either precision
+    if (dx) conv2d_backward_data(sh, dy, weight, dx);
+    if (dweight) conv2d_backward_weight(sh, x, dy, dweight);
+    return;
+  }
   if (use_unfold(sh)) {
     if (dx) unfold_conv::backward_data(sh, dy, weight, dx);
     if (dweight) unfold_conv::backward_weight(sh, x, dy, dweight);

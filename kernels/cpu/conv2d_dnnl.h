@@ -1,5 +1,6 @@
 // The oneDNN fast path of the CPU convolution (kernels/cpu/conv2d_dnnl.cpp), called only by
-// kernels/cpu/conv2d.cpp; same contracts as kernels/conv2d.h (forward overwrites, backwards add).
+// kernels/cpu/conv2d.cpp; same contracts as kernels/conv2d.h (forward overwrites, backwards add),
+// in the shape's precision.
 #pragma once
 
 #include "kernels/conv2d.h"

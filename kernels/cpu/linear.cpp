@@ -1,15 +1,99 @@
-// CPU linear layer (kernels/linear.h) through a row-major sgemm: y = x W^T + b, dx += dy W,
-// dW += dy^T x, db += column sums of dy. The sgemm is oneDNN's when built with it (its threads
-// are the OpenMP threads of the other kernels, so no second pool competes for the cores), else
-// OpenBLAS's.
+// CPU linear layer (kernels/linear.h): y = x W^T + b, dx += dy W, dW += dy^T x, db += column sums
+// of dy. fp32: a row-major sgemm (kernels/cpu/sgemm.h); bf16: oneDNN matmuls on bf16 operands
+// (one dnnl_plan::Plan per pass), or without oneDNN sgemms of operands rounded to bf16 (emulated).
 #include "kernels/linear.h"
 
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "kernels/cpu/dnnl_plan.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/sgemm.h"
 
 namespace macer::kernels::cpu {
 
+namespace {
+
+enum class Pass { Forward, ForwardBias, Data, Weight };
+
+#ifdef MACER_HAVE_DNNL
+using dnnl::memory;
+using dnnl_plan::Plan;
+using Kind = Plan::Kind;
+constexpr memory::data_type f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
+
+// C (M, N) = A (M, K) B (K, N) [+ bias (N)] (Kind::Out) or C += A B (Kind::Accumulate), with A and
+// B given by the engine as float32 (M, K) / (K, N) views with strides {lda_m, lda_k} / {ldb_k,
+// ldb_n} (a transpose is a swapped stride), multiplied in bf16 with float32 accumulation.
+std::unique_ptr<Plan> matmul_plan(int64_t M, int64_t N, int64_t K, memory::dims a_strides, memory::dims b_strides,
+                                  bool bias, Kind out) {
+  const memory::desc a_user({M, K}, f32, a_strides), b_user({K, N}, f32, b_strides);
+  const memory::desc c_user({M, N}, f32, memory::format_tag::ab);
+  const memory::desc bias_md = bias ? memory::desc({1, N}, f32, memory::format_tag::ab) : memory::desc();
+  dnnl::matmul::primitive_desc pd(
+      dnnl::matmul::desc(memory::desc({M, K}, bf16, memory::format_tag::ab), memory::desc({K, N}, bf16, memory::format_tag::any),
+                         bias_md, c_user),
+      dnnl_plan::cpu_engine());
+  auto p = std::make_unique<Plan>();
+  p->primitive = dnnl::matmul(pd);
+  p->add(DNNL_ARG_SRC, Kind::In, dnnl_plan::kSrc, a_user, pd.src_desc());
+  p->add(DNNL_ARG_WEIGHTS, Kind::In, dnnl_plan::kWei, b_user, pd.weights_desc());
+  p->add(DNNL_ARG_DST, out, dnnl_plan::kDst, c_user, pd.dst_desc());
+  if (bias) p->add(DNNL_ARG_BIAS, Kind::In, dnnl_plan::kDst, bias_md, bias_md);  // f32, read in place
+  return p;
+}
+
+// The bf16 plan of one shape and pass, per thread, made on first use.
+Plan& bf16_plan(const LinearShape& s, Pass pass) {
+  thread_local std::map<std::tuple<int, int, int, int>, std::unique_ptr<Plan>> plans;
+  auto key = std::make_tuple(s.n, s.in, s.out, int(pass));
+  auto it = plans.find(key);
+  if (it != plans.end()) return *it->second;
+  if (plans.size() >= 256) plans.clear();
+  const int64_t n = s.n, in = s.in, out = s.out;
+  std::unique_ptr<Plan> p;
+  switch (pass) {
+    case Pass::Forward:  // y (n, out) = x (n, in) W^T (in, out)
+    case Pass::ForwardBias:
+      p = matmul_plan(n, out, in, {in, 1}, {1, in}, pass == Pass::ForwardBias, Kind::Out);
+      break;
+    case Pass::Data:  // dx (n, in) += dy (n, out) W (out, in)
+      p = matmul_plan(n, in, out, {out, 1}, {in, 1}, false, Kind::Accumulate);
+      break;
+    case Pass::Weight:  // dW (out, in) += dy^T (out, n) x (n, in)
+      p = matmul_plan(out, in, n, {1, out}, {in, 1}, false, Kind::Accumulate);
+      break;
+  }
+  return *(plans[key] = std::move(p));
+}
+
+void bf16_product(const LinearShape& s, Pass pass, const std::vector<const void*>& data) {
+  if (s.n == 0) return;  // nothing to write (forward) or add (backward)
+  dnnl_plan::guarded("bf16 linear", [&] { bf16_plan(s, pass).run(data); });
+}
+#else
+// A copy of `count` floats rounded to bf16.
+std::vector<float> rounded(const float* data, int64_t count) {
+  std::vector<float> r(size_t(count));
+  for (int64_t i = 0; i < count; ++i) r[size_t(i)] = round_to_bf16(data[i]);
+  return r;
+}
+#endif
+
+}  // namespace
+
 void linear_forward(const LinearShape& s, const float* x, const float* weight, const float* bias, float* y) {
+  if (s.precision == Precision::BF16) {
+#ifdef MACER_HAVE_DNNL
+    if (bias) return bf16_product(s, Pass::ForwardBias, {x, weight, y, bias});
+    return bf16_product(s, Pass::Forward, {x, weight, y});
+#else
+    const std::vector<float> xr = rounded(x, int64_t(s.n) * s.in), wr = rounded(weight, int64_t(s.out) * s.in);
+    return linear_forward(LinearShape{s.n, s.in, s.out}, xr.data(), wr.data(), bias, y);
+#endif
+  }
   if (bias)
     for (int r = 0; r < s.n; ++r)
       for (int o = 0; o < s.out; ++o) y[int64_t(r) * s.out + o] = bias[o];
@@ -17,14 +101,31 @@ void linear_forward(const LinearShape& s, const float* x, const float* weight, c
 }
 
 void linear_backward_data(const LinearShape& s, const float* dy, const float* weight, float* dx) {
+  if (s.precision == Precision::BF16) {
+#ifdef MACER_HAVE_DNNL
+    return bf16_product(s, Pass::Data, {dy, weight, dx});
+#else
+    const std::vector<float> dyr = rounded(dy, int64_t(s.n) * s.out), wr = rounded(weight, int64_t(s.out) * s.in);
+    return linear_backward_data(LinearShape{s.n, s.in, s.out}, dyr.data(), wr.data(), dx);
+#endif
+  }
   sgemm(false, false, s.n, s.in, s.out, dy, s.out, weight, s.in, 1.0f, dx, s.in);
 }
 
 void linear_backward_weight(const LinearShape& s, const float* x, const float* dy, float* dweight) {
+  if (s.precision == Precision::BF16) {
+#ifdef MACER_HAVE_DNNL
+    return bf16_product(s, Pass::Weight, {dy, x, dweight});
+#else
+    const std::vector<float> xr = rounded(x, int64_t(s.n) * s.in), dyr = rounded(dy, int64_t(s.n) * s.out);
+    return linear_backward_weight(LinearShape{s.n, s.in, s.out}, xr.data(), dyr.data(), dweight);
+#endif
+  }
   sgemm(true, false, s.out, s.in, s.n, dy, s.out, x, s.in, 1.0f, dweight, s.in);
 }
 
-// db[o] += sum over rows of dy[r][o]: blocks of columns over the threads, rows summed in order.
+// db[o] += sum over rows of dy[r][o]: blocks of columns over the threads, rows summed in order
+// (float32 in either precision).
 void linear_backward_bias(const LinearShape& s, const float* dy, float* dbias) {
   parallel_for(s.out, s.n, [&](int64_t o0, int64_t o1) {
     for (int r = 0; r < s.n; ++r)

@@ -175,6 +175,12 @@ ConvPlan& plan(const Conv2dShape& s, Direction d) {
   return p;
 }
 
+// The precision plan (kernels/precision.h) reaches these kernels in the shape; bf16 on the GPU
+// (cuDNN/cuBLAS with bf16 operands) is the GPU issue's: until then it is refused here.
+void fp32_only(Precision p, const char* op) {
+  MACER_CHECK(p == Precision::FP32, op << ": bf16 is not implemented on CUDA yet; use precision fp32 on the GPU");
+}
+
 bool empty(const Conv2dShape& s) {
   return s.n == 0 || s.k == 0 || s.c == 0 || s.out_h() <= 0 || s.out_w() <= 0;
 }
@@ -183,6 +189,7 @@ bool empty(const Conv2dShape& s) {
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias,
                     float* y) {
+  fp32_only(s.precision, "conv2d_forward");
   if (empty(s)) return;
   ConvPlan& p = plan(s, Direction::Forward);
   void* ws = workspace(p.fwd_bytes);
@@ -195,6 +202,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, c
 }
 
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* weight, float* dx) {
+  fp32_only(s.precision, "conv2d_backward_data");
   if (empty(s)) return;
   ConvPlan& p = plan(s, Direction::BackwardData);
   void* ws = workspace(p.bwd_data_bytes);
@@ -206,6 +214,7 @@ void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* we
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dweight) {
+  fp32_only(s.precision, "conv2d_backward_weight");
   if (empty(s)) return;
   ConvPlan& p = plan(s, Direction::BackwardFilter);
   void* ws = workspace(p.bwd_filter_bytes);
@@ -226,6 +235,7 @@ void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias) {
 
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight, float* dx,
                      float* dweight, float* dbias) {
+  fp32_only(s.precision, "conv2d_backward");
   if (dx) conv2d_backward_data(s, dy, weight, dx);
   if (dweight) conv2d_backward_weight(s, x, dy, dweight);
   if (dbias) conv2d_backward_bias(s, dy, dbias);
@@ -259,6 +269,7 @@ const LinearBiasDescs& bias_descs(const LinearShape& s) {
 
 void linear_forward(const LinearShape& s, const float* x, const float* weight, const float* bias,
                     float* y) {
+  fp32_only(s.precision, "linear_forward");
   if (s.n == 0 || s.out == 0) return;
   const float one = 1.0f, zero = 0.0f;
   // y^T (OUT x N) = W (stored IN x OUT, transposed) * x^T (IN x N)
@@ -271,6 +282,7 @@ void linear_forward(const LinearShape& s, const float* x, const float* weight, c
 }
 
 void linear_backward_data(const LinearShape& s, const float* dy, const float* weight, float* dx) {
+  fp32_only(s.precision, "linear_backward_data");
   if (s.n == 0 || s.in == 0) return;
   const float one = 1.0f;
   // dx^T (IN x N) += W^T (stored IN x OUT) * dy^T (OUT x N)
@@ -279,6 +291,7 @@ void linear_backward_data(const LinearShape& s, const float* dy, const float* we
 }
 
 void linear_backward_weight(const LinearShape& s, const float* x, const float* dy, float* dweight) {
+  fp32_only(s.precision, "linear_backward_weight");
   if (s.in == 0 || s.out == 0) return;
   const float one = 1.0f;
   // dW^T (IN x OUT) += x^T (IN x N) * dy (stored OUT x N, transposed)

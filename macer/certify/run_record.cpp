@@ -75,6 +75,9 @@ int64_t record_int(const std::map<std::string, std::string>& r, const std::strin
 // What a record may differ in between an interrupted run and its resumption.
 bool may_change_on_resume(const std::string& key) { return key == "images" || key == "format"; }
 
+// A key that records before it existed lack, and the value those runs had.
+const char* default_of_missing(const std::string& key) { return key == "precision" ? "fp32" : "(missing)"; }
+
 }  // namespace
 
 void check_run_record(const std::string& tsv_path, const std::vector<std::pair<std::string, std::string>>& record) {
@@ -84,7 +87,7 @@ void check_run_record(const std::string& tsv_path, const std::vector<std::pair<s
                                                      "again with --overwrite)");
   for (const auto& [k, v] : record) {
     auto it = stored_record.find(k);
-    std::string stored = it != stored_record.end() ? it->second : "(missing)";
+    std::string stored = it != stored_record.end() ? it->second : default_of_missing(k);
     MACER_CHECK(stored == v, "--resume " << tsv_path << ": its rows were made with " << k << " = " << stored
                                          << ", this run has " << v << " (same flags and checkpoint needed)");
   }

@@ -24,6 +24,7 @@
 #include "engine/ops.h"
 #include "kernels/conv2d.h"
 #include "kernels/cpu/parallel.h"
+#include "engine/precision.h"
 #include "kernels/finite_check.h"
 #include "kernels/smoothing.h"
 #include "layers/registry.h"
@@ -150,11 +151,11 @@ struct Arithmetic {
   std::string conv, precision;
 };
 
-Arithmetic arithmetic_of(Device device) {
+Arithmetic arithmetic_of(Device device, const std::string& precision) {
   Arithmetic a;
   a.threads = kernels::cpu::max_threads();
   a.conv = device == Device::CUDA ? "cudnn" : kernels::cpu::conv2d_path();
-  a.precision = "fp32";  // the engine's one precision today
+  a.precision = precision;  // run.precision
   return a;
 }
 
@@ -197,6 +198,9 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   s.device = parse_device(config.run.device);
   require_device(s.device);
   random_resized_crop(config);  // its errors now, not when the first epoch starts
+  const Precision precision = parse_precision(config.run.precision, "run.precision");
+  check_precision(s.device, precision);
+  set_compute_precision(precision);  // process-wide: the steps and in-training certification
   s.train_set = open_split(config, "train");
   if (dist::is_root() && !s.train_set->summary().empty()) std::printf("data: %s\n", s.train_set->summary().c_str());
   // data.train_count: a class-balanced sample drawn with the seed (an image folder is ordered class
@@ -319,6 +323,12 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
   if (info.normalize.mean != want.mean || info.normalize.std != want.std)
     differs("input normalization", describe(info.normalize), describe(want) + " ([model] normalize = \"" +
                                                                 c.model.normalize + "\")");
+  // Weights trained on in one precision continue in it: the optimizer state and the schedule were
+  // tuned to its gradients (no --allow-changes here; start a new run to change it).
+  MACER_CHECK(info.precision == c.run.precision,
+              path << " was trained with run.precision = \"" << info.precision << "\"; the config asks for \""
+                   << c.run.precision << "\" (a resume keeps the precision: set run.precision = \""
+                   << info.precision << "\", or start a new run)");
   load_checkpoint(path, *s.model, s.sgd.get());
   s.epoch = info.epoch;
   s.step = info.step;
@@ -348,7 +358,7 @@ std::vector<EpochStats> Trainer::run() {
   const TrainConfig& c = s.cfg;
   const bool root = dist::is_root();
   const int world = dist::size();
-  const Arithmetic arith = arithmetic_of(s.device);
+  const Arithmetic arith = arithmetic_of(s.device, c.run.precision);
   // The log is rewritten on a fresh start and appended to on resume (truncated to the checkpoint).
   const bool fresh = s.epoch == 0 || s.replace_old_run;
   std::ofstream log;
@@ -566,8 +576,9 @@ std::vector<EpochStats> Trainer::run() {
       info.epoch = s.epoch;
       info.step = s.step;
       info.config = to_toml(c);
+      info.precision = c.run.precision;
       info.normalize = layers::normalization_preset(c.model.normalize);
-      info.threads = arith.threads, info.conv = arith.conv, info.precision = arith.precision;
+      info.threads = arith.threads, info.conv = arith.conv;
       info.epoch_log = line.dump();  // for a resume, should this run stop before the line is logged
       save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
     }

@@ -1,0 +1,39 @@
+// The process's compute precision (kernels/precision.h): chosen once by a program (--precision,
+// run.precision) and read by the ops, which put it into each convolution's and linear's shape.
+#pragma once
+#include <string>
+
+#include "engine/device.h"
+#include "kernels/precision.h"
+
+namespace macer {
+
+using kernels::Precision;
+
+// "fp32" | "bf16"; anything else throws naming `what` (the flag or key) and the choices.
+Precision parse_precision(const std::string& name, const std::string& what);
+
+// Process-wide, like PyTorch's autocast state but not per thread (certification's and the
+// kernels' worker threads see the same); FP32 until set.
+void set_compute_precision(Precision p);
+Precision compute_precision();
+
+// Sets a precision for a scope and restores the previous one (tests).
+class PrecisionGuard {
+ public:
+  explicit PrecisionGuard(Precision p) : prev_(compute_precision()) { set_compute_precision(p); }
+  ~PrecisionGuard() { set_compute_precision(prev_); }
+  PrecisionGuard(const PrecisionGuard&) = delete;
+  PrecisionGuard& operator=(const PrecisionGuard&) = delete;
+
+ private:
+  Precision prev_;
+};
+
+// Throws when `device` cannot compute in `p` (bf16 on CUDA: not built yet); on the CPU prints
+// once to stderr when bf16 runs emulated (no avx512_bf16/AMX, or a build without oneDNN).
+void check_precision(Device device, Precision p);
+// True when the CPU has bf16 dot products (avx512_bf16 or amx_bf16) and the build has oneDNN.
+bool cpu_bf16_native();
+
+}  // namespace macer

@@ -1,0 +1,94 @@
+// kernels/cpu/dnnl_plan.h: the plan's operands, their scratch, and one run (bind, reorder in,
+// execute, reorder or accumulate out) on the thread's oneDNN stream.
+#include "kernels/cpu/dnnl_plan.h"
+
+#ifdef MACER_HAVE_DNNL
+
+#include <string>
+
+#include "kernels/check.h"
+
+namespace macer::kernels::cpu::dnnl_plan {
+
+namespace {
+
+void* slot_buffer(Slot slot, size_t bytes) {
+  thread_local std::vector<float> buffers[kSlots];
+  std::vector<float>& b = buffers[slot];
+  if (b.size() * sizeof(float) < bytes) b.resize((bytes + sizeof(float) - 1) / sizeof(float));
+  return b.data();
+}
+
+dnnl::stream& cpu_stream() {
+  thread_local dnnl::stream st(cpu_engine());
+  return st;
+}
+
+dnnl::reorder make_reorder(const memory& from, const memory& to, bool add) {
+  dnnl::primitive_attr attr;
+  if (add) {  // to = from + to
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  return dnnl::reorder(dnnl::reorder::primitive_desc(from, to, attr));
+}
+
+}  // namespace
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+memory::data_type operand_type(Precision p) {
+  return p == Precision::BF16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
+
+void throw_dnnl_error(const char* what, const dnnl::error& e) {
+  throw Error("oneDNN " + std::string(what) + ": " + e.what() + " (status " + std::to_string(int(e.status)) + ")");
+}
+
+void Plan::add(int arg, Kind kind, Slot slot, const memory::desc& user, const memory::desc& want) {
+  Operand op{arg, kind, slot, memory(user, cpu_engine(), DNNL_MEMORY_NONE),
+             memory(want, cpu_engine(), DNNL_MEMORY_NONE), want == user && kind != Kind::Accumulate, {}};
+  if (!op.same)
+    op.move = kind == Kind::In ? make_reorder(op.user, op.inner, false)
+                               : make_reorder(op.inner, op.user, kind == Kind::Accumulate);
+  operands.push_back(std::move(op));
+}
+
+void Plan::run(const std::vector<const void*>& data, const std::unordered_map<int, memory>& ready) {
+  MACER_CHECK(data.size() == operands.size(), "oneDNN plan: " << data.size() << " pointers for "
+                                                               << operands.size() << " operands");
+  dnnl::stream& st = cpu_stream();
+  std::unordered_map<int, memory> args;
+  for (size_t i = 0; i < operands.size(); ++i) {
+    Operand& op = operands[i];
+    void* p = const_cast<void*>(data[i]);
+    op.user.set_data_handle(p);
+    auto r = op.kind == Kind::In ? ready.find(op.arg) : ready.end();
+    if (r != ready.end()) {
+      MACER_CHECK(r->second.get_desc() == op.inner.get_desc(), "oneDNN plan: a ready operand in another layout");
+      op.inner.set_data_handle(r->second.get_data_handle());
+    } else {
+      op.inner.set_data_handle(op.same ? p : slot_buffer(op.slot, op.inner.get_desc().get_size()));
+      if (op.kind == Kind::In && !op.same) op.move.execute(st, op.user, op.inner);
+    }
+    args.emplace(op.arg, op.inner);
+  }
+  primitive.execute(st, args);
+  for (Operand& op : operands)
+    if (op.kind != Kind::In && !op.same) op.move.execute(st, op.inner, op.user);
+  st.wait();
+}
+
+const memory& Plan::inner(int arg) const {
+  for (const Operand& op : operands)
+    if (op.arg == arg) return op.inner;
+  throw Error("oneDNN plan: no operand " + std::to_string(arg));
+}
+
+}  // namespace macer::kernels::cpu::dnnl_plan
+
+#endif

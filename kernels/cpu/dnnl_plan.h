@@ -1,0 +1,66 @@
+// One oneDNN primitive with its operands (kernels/cpu/dnnl_plan.cpp), the plan type that every
+// oneDNN pass of the CPU kernels fills (convolutions in conv2d_dnnl.cpp, bf16 linears in linear.cpp).
+#pragma once
+
+#ifdef MACER_HAVE_DNNL
+#include <unordered_map>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "kernels/precision.h"
+
+namespace macer::kernels::cpu::dnnl_plan {
+
+using dnnl::memory;
+
+dnnl::engine& cpu_engine();
+// The operand type of `p`'s products: f32, or bf16 (results and accumulation stay f32).
+memory::data_type operand_type(Precision p);
+
+// Per-thread scratch buffers (one per slot, shared by every plan, grown to the largest size asked
+// for) that hold operands in the primitive's layout and type when they differ from the engine's.
+enum Slot { kSrc, kWei, kDst, kSlots };
+
+// A primitive and its operands, built once per shape and pass. Each operand has the engine's
+// view (`user`: float32, plain layout, maybe strided) and the primitive's (`inner`: maybe
+// blocked, maybe bf16); the reorder between them also casts. Inputs are reordered in when the
+// two differ, Out results reordered out when they differ, Accumulate results always land in
+// scratch and are added (reorder with a sum post-op) to the engine's: user += result.
+struct Plan {
+  enum class Kind { In, Out, Accumulate };
+  struct Operand {
+    int arg;
+    Kind kind;
+    Slot slot;
+    memory user, inner;
+    bool same;
+    dnnl::reorder move;
+  };
+  dnnl::primitive primitive;
+  std::vector<Operand> operands;
+
+  // Operands are bound to run()'s pointers in the order they are added.
+  void add(int arg, Kind kind, Slot slot, const memory::desc& user, const memory::desc& want);
+  // Binds data[i] to operand i, brings the inputs in, executes, takes the outputs out, waits.
+  // `ready`: inputs (by argument) already in the primitive's layout in another plan's memory
+  // (whose desc must equal this plan's inner desc): used as they are, not reordered again.
+  void run(const std::vector<const void*>& data, const std::unordered_map<int, memory>& ready = {});
+  // The primitive-side memory of argument `arg` after run() (for `ready` of a later plan).
+  const memory& inner(int arg) const;
+};
+
+[[noreturn]] void throw_dnnl_error(const char* what, const dnnl::error& e);
+// Runs `body`, turning a dnnl::error into macer::Error naming `what`.
+template <class Body>
+void guarded(const char* what, Body&& body) {
+  try {
+    body();
+  } catch (const dnnl::error& e) {
+    throw_dnnl_error(what, e);
+  }
+}
+
+}  // namespace macer::kernels::cpu::dnnl_plan
+
+#endif

@@ -1,0 +1,34 @@
+// The arithmetic precision of the matrix products (convolutions, linears): the one enum that the
+// ops put in each kernel's shape and that the CPU (oneDNN) and, later, the CUDA kernels read.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace macer::kernels {
+
+// FP32: everything in float32. BF16 (mixed precision, as PyTorch's autocast): the operands of
+// convolutions and matrix products rounded to bfloat16 (8 exponent, 7 mantissa bits), products
+// accumulated in float32, results float32; weights, gradients and everything else stay float32.
+enum class Precision { FP32, BF16 };
+
+inline const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "fp32"; }
+
+// float -> bfloat16 bits, rounding to nearest even (NaN kept a quiet NaN), as oneDNN's and
+// PyTorch's conversions do; and back (exact).
+inline uint16_t float_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
+inline float bf16_to_float(uint16_t b) {
+  const uint32_t u = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// The float nearest to f that bfloat16 holds.
+inline float round_to_bf16(float f) { return bf16_to_float(float_to_bf16(f)); }
+
+}  // namespace macer::kernels

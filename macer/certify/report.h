@@ -76,6 +76,9 @@ struct CertifySummary {
   double acr = 0;                // mean over images of (radius if correct else 0)
   double abstain = 0;            // fraction of images with predict = -1
   double mean_seconds = 0;       // per image
+  // The noise level certified at and the checkpoint's training sigma (JSON "sigma",
+  // "train_sigma"); < 0: unknown (summaries of TSV files), left out of the JSON.
+  double sigma = -1, train_sigma = -1;
 };
 // `soft`: use the soft_* columns (Both files).
 CertifySummary summarize(const std::vector<CertifyRow>& rows, const std::string& label, bool soft = false,

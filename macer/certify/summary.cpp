@@ -79,8 +79,11 @@ std::string summary_table(const std::vector<CertifySummary>& summaries) {
 
 namespace {
 nlohmann::json to_json(const CertifySummary& s) {
-  return {{"label", s.label},   {"images", s.images},   {"radii", s.radii}, {"certified_accuracy", s.accuracy},
-          {"acr", s.acr},       {"abstain", s.abstain}, {"mean_seconds", s.mean_seconds}};
+  nlohmann::json j = {{"label", s.label},   {"images", s.images},   {"radii", s.radii}, {"certified_accuracy", s.accuracy},
+                      {"acr", s.acr},       {"abstain", s.abstain}, {"mean_seconds", s.mean_seconds}};
+  if (s.sigma >= 0) j["sigma"] = s.sigma;
+  if (s.train_sigma >= 0) j["train_sigma"] = s.train_sigma;
+  return j;
 }
 }  // namespace
 

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
+#include "data/fingerprint.h"
 #include "data/loader.h"
 #include "engine/atomic_file.h"
 #include "engine/dispatch.h"
@@ -40,6 +41,7 @@ struct Trainer::State {
   TrainConfig cfg;
   Device device;
   std::unique_ptr<data::Dataset> train_set, test_set;  // test_set: when [certify] every > 0
+  std::string data_fingerprint;                         // of train_set (data/fingerprint.h)
   std::unique_ptr<layers::Module> model;
   std::unique_ptr<Sgd> sgd;
   int64_t epoch = 0;  // epochs completed
@@ -138,6 +140,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   s.device = parse_device(config.run.device);
   require_device(s.device);
   s.train_set = open_split(config, "train");
+  s.data_fingerprint = data::content_fingerprint(*s.train_set);  // recorded in every checkpoint
   if (config.certify.every > 0) {
     s.test_set = open_split(config, "test");
     select_images(s.test_set->size(), {config.certify.start, config.certify.count, config.certify.skip});
@@ -381,6 +384,8 @@ std::vector<EpochStats> Trainer::run() {
       info.height = s.train_set->height();
       info.width = s.train_set->width();
       info.classes = s.train_set->classes();
+      info.class_names = s.train_set->class_names();
+      info.data_fingerprint = s.data_fingerprint;
       info.sigma = c.objective.sigma;
       info.epoch = s.epoch;
       info.step = s.step;

@@ -248,8 +248,8 @@ int main(int argc, char** argv) {
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");
   app.add_option("--json", fl.json, "write the summary as JSON to this file");
   app.add_option("--mat", fl.mat, "MACER's MATLAB file: 'hard' and/or 'soft', one radius per image, -1 where wrong");
-  app.add_option("--normalize", fl.normalize, "with --model: input normalization none|cifar10|imagenet")
-      ->check(CLI::IsMember({"none", "cifar10", "imagenet"}));
+  app.add_option("--normalize", fl.normalize, "with --model: input normalization none|cifar10|imagenet|cifar10-mean|imagenet-mean")
+      ->check(CLI::IsMember({"none", "cifar10", "imagenet", "cifar10-mean", "imagenet-mean"}));
   app.add_option("--summarize", fl.summarize, "summarize (and --plot) finished TSV files instead of certifying");
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
   return macer::cli::run([&] { return fl.summarize.empty() ? certify_checkpoint(fl) : summarize_only(fl); },

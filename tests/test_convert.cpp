@@ -141,7 +141,7 @@ TEST_CASE("MACER, Cohen and plain ResNet-20 checkpoints convert and give PyTorch
 
     // macer_certify runs on it (sigma from the metadata; the synthetic set has its shape).
     Run c = run(std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + out +
-                " --dataset synthetic --device cpu --count 2 --n0 10 --n 50 --batch 50");
+                " --dataset synthetic --other-data --device cpu --count 2 --n0 10 --n 50 --batch 50");
     INFO(c.output);
     CHECK(c.status == 0);
     CHECK(c.output.find("sigma 0.25") != std::string::npos);
@@ -331,7 +331,7 @@ TEST_CASE("macer_certify runs on a converted Cohen checkpoint; --mat reads back 
   const std::string ckpt = dir + "/cohen_mat.safetensors";
   REQUIRE(convert(dir + "/cohen.pth", ckpt, "--sigma 0.25").status == 0);
   const std::string certify = std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + ckpt +
-                              " --dataset synthetic --device cpu --count 6 --n0 20 --n 200 --batch 100";
+                              " --dataset synthetic --other-data --device cpu --count 6 --n0 20 --n 200 --batch 100";
   for (std::string mode : {"both", "hard", "soft"}) {
     INFO("--mode " << mode);
     const std::string tsv = dir + "/r_" + mode + ".tsv", mat = dir + "/r_" + mode + ".mat";

@@ -143,11 +143,13 @@ int certify_checkpoint(const Flags& fl) {
   MACER_CHECK(!fl.predict || opt.mode == CertifyMode::Hard, "--predict counts votes: it takes no --mode soft/both");
   MACER_CHECK(!fl.predict || fl.mat.empty(), "--mat holds certified radii: --predict gives none");
   if (int64_t least = smallest_useful_n(opt, fl.predict); opt.n < least) {
-    MACER_CHECK(fl.any_n, "--n " << opt.n << " can never " << (fl.predict ? "predict" : "certify") << " at alpha "
-                                 << opt.alpha << ": even if all samples agree the " << (fl.predict ? "p-value" : "bound")
-                                 << " stays too weak and every row abstains; use --n " << least
-                                 << " or more (or --any-n to run anyway)");
-    if (root) std::fprintf(stderr, "warning: --n %lld can never certify at alpha %g (--any-n)\n", (long long)opt.n, opt.alpha);
+    MACER_CHECK(fl.any_n, "--n " << opt.n << " can never " << (fl.predict ? "predict" : "certify")
+                                 << " at alpha " << opt.alpha << ": even if all samples agree the "
+                                 << (fl.predict ? "p-value" : "bound") << " stays too weak and every row "
+                                 << "abstains; use --n " << least << " or more (or --any-n to run anyway)");
+    if (root)
+      std::fprintf(stderr, "warning: --n %lld can never %s at alpha %g (--any-n)\n", (long long)opt.n,
+                   fl.predict ? "predict" : "certify", opt.alpha);
   }
   TsvKind kind = fl.predict ? TsvKind::Predict : opt.mode == CertifyMode::Both ? TsvKind::Both : TsvKind::Certify;
   std::vector<int64_t> indices = select_images(set->size(), {fl.start, fl.count, fl.skip});
@@ -248,7 +250,8 @@ int main(int argc, char** argv) {
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");
   app.add_option("--json", fl.json, "write the summary as JSON to this file");
   app.add_option("--mat", fl.mat, "MACER's MATLAB file: 'hard' and/or 'soft', one radius per image, -1 where wrong");
-  app.add_option("--normalize", fl.normalize, "with --model: input normalization none|cifar10|imagenet|cifar10-mean|imagenet-mean")
+  app.add_option("--normalize", fl.normalize,
+                 "with --model: input normalization none|cifar10|imagenet|cifar10-mean|imagenet-mean")
       ->check(CLI::IsMember({"none", "cifar10", "imagenet", "cifar10-mean", "imagenet-mean"}));
   app.add_option("--summarize", fl.summarize, "summarize (and --plot) finished TSV files instead of certifying");
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;

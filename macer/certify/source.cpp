@@ -34,17 +34,20 @@ std::vector<std::string> data_differences(const CertifySourceOptions& o, const C
                                           const CheckpointInfo& info, bool have_info) {
   std::vector<std::string> out;
   const std::string where = src.data_dir.empty() ? src.dataset : src.data_dir;
-  if (std::string r = data::recognise_fingerprint(src.data_fingerprint); !r.empty() && recognised_name(src.data_fingerprint) != src.dataset)
-    out.push_back(where + " holds " + r + " (recognised by the digest of its content), not " + src.dataset);
+  const std::string read_as = recognised_name(src.data_fingerprint);
+  if (!read_as.empty() && read_as != src.dataset)
+    out.push_back(where + " holds " + data::recognise_fingerprint(src.data_fingerprint) +
+                  " (recognised by the digest of its content), not " + src.dataset);
   if (!have_info) return out;
   if (!info.dataset.empty() && info.dataset != src.dataset)
     out.push_back(o.checkpoint + " was trained on " + info.dataset + ", this run reads " + src.dataset);
   std::vector<std::string> names = src.set->class_names();
   if (!info.class_names.empty() && !names.empty() && names != info.class_names)
     out.push_back(o.checkpoint + " has classes " + joined(info.class_names) + ", " + where + " has " + joined(names));
-  if (std::string r = recognised_name(info.data_fingerprint); !r.empty() && r != src.dataset && r != info.dataset)
-    out.push_back(o.checkpoint + " was trained on the files of " + r + " (recognised by their digest), this run reads " +
-                  src.dataset);
+  const std::string trained_on = recognised_name(info.data_fingerprint);
+  if (!trained_on.empty() && trained_on != src.dataset && trained_on != info.dataset)
+    out.push_back(o.checkpoint + " was trained on the files of " + trained_on +
+                  " (recognised by their digest), this run reads " + src.dataset);
   return out;
 }
 

@@ -145,5 +145,19 @@ PY
 expect_fail "repeated metadata key refused" "twice.safetensors: header: metadata key 'sigma' is given twice" \
   "$bin/macer_certify" --checkpoint twice.safetensors --data-dir fm --n 100 --device cpu --count 1
 
+# A damaged class list: one error naming the key.
+python3 - "$ckpt" badnames.safetensors <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+header["__metadata__"]["class_names"] = "[\"a\", 3]"
+text = json.dumps(header, separators=(",", ":"))
+text += " " * ((8 - len(text) % 8) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text.encode() + raw[8 + n:])
+PY
+expect_fail "damaged class_names refused" "badnames.safetensors: metadata 'class_names' is not a JSON array of strings" \
+  "$bin/macer_certify" --checkpoint badnames.safetensors --data-dir fm --n 100 --device cpu --count 1
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

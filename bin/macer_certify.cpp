@@ -26,7 +26,7 @@ struct Flags {
   double sigma = -1, alpha = 0.001, beta = -1;  // beta -1: the checkpoint's objective.beta, else 1
   int64_t n0 = 100, n = 100000, batch = 1000, start = 0, count = -1, skip = 1, image_size = 224;
   uint64_t seed = 0;
-  bool predict = false, resume = false, overwrite = false;
+  bool predict = false, resume = false, overwrite = false, other_data = false, any_n = false;
 };
 
 // Every output path, checked before any work so that a typo is not found hours later.
@@ -39,7 +39,8 @@ void check_outputs(const Flags& fl) {
 
 // What makes the rows of a run: --resume continues a TSV only when all of it is the same.
 std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, const std::string& dataset,
-                                                            const std::string& dir, double sigma, double beta) {
+                                                            const std::string& dir, const std::string& fingerprint,
+                                                            double sigma, double train_sigma, double beta) {
   auto num = [](double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -50,9 +51,11 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
           {"normalize", fl.normalize.empty() ? "(from the checkpoint, or none)" : fl.normalize},
           {"dataset", dataset},
           {"data_dir", dir},
+          {"data_fingerprint", fingerprint},
           {"split", fl.split},
           {"image_size", std::to_string(fl.image_size)},
           {"sigma", num(sigma)},
+          {"train_sigma", train_sigma > 0 ? num(train_sigma) : "(unknown)"},
           {"n0", std::to_string(fl.n0)},
           {"n", std::to_string(fl.n)},
           {"alpha", num(fl.alpha)},
@@ -130,6 +133,7 @@ int certify_checkpoint(const Flags& fl) {
   so.dataset = fl.dataset, so.data_dir = fl.data_dir, so.split = fl.split;
   so.sigma = fl.sigma, so.predict = fl.predict, so.image_size = fl.image_size, so.class_order = fl.class_order;
   so.device = device, so.fold_batchnorm = fl.inference == "folded";
+  so.other_data = fl.other_data;
   CertifySource src = open_certify_source(so);
   const std::string& dataset = src.dataset;
   const std::string& dir = src.data_dir;
@@ -144,6 +148,15 @@ int certify_checkpoint(const Flags& fl) {
   opt.mode = parse_certify_mode(fl.mode), opt.beta = beta, opt.seed = fl.seed;
   MACER_CHECK(!fl.predict || opt.mode == CertifyMode::Hard, "--predict counts votes: it takes no --mode soft/both");
   MACER_CHECK(!fl.predict || fl.mat.empty(), "--mat holds certified radii: --predict gives none");
+  if (int64_t least = smallest_useful_n(opt, fl.predict); opt.n < least) {
+    MACER_CHECK(fl.any_n, "--n " << opt.n << " can never " << (fl.predict ? "predict" : "certify")
+                                 << " at alpha " << opt.alpha << ": even if all samples agree the "
+                                 << (fl.predict ? "p-value" : "bound") << " stays too weak and every row "
+                                 << "abstains; use --n " << least << " or more (or --any-n to run anyway)");
+    if (root)
+      std::fprintf(stderr, "warning: --n %lld can never %s at alpha %g (--any-n)\n", (long long)opt.n,
+                   fl.predict ? "predict" : "certify", opt.alpha);
+  }
   TsvKind kind = fl.predict ? TsvKind::Predict : opt.mode == CertifyMode::Both ? TsvKind::Both : TsvKind::Certify;
   std::vector<int64_t> indices = select_images(set->size(), {fl.start, fl.count, fl.skip});
   const int64_t planned = int64_t(indices.size());
@@ -178,7 +191,7 @@ int certify_checkpoint(const Flags& fl) {
   std::vector<CertifyRow> rows;
   std::unique_ptr<TsvWriter> writer;
   if (root && !fl.output.empty()) {
-    auto record = run_record(fl, dataset, dir, sigma, beta);
+    auto record = run_record(fl, dataset, dir, src.data_fingerprint, sigma, src.train_sigma, beta);
     if (shards > 1) record.emplace_back("shard", fl.shard);
     bool resuming = fl.resume && std::filesystem::exists(fl.output, ec);
     if (resuming) {  // the rows must come from the same run; --count may have grown
@@ -208,7 +221,9 @@ int certify_checkpoint(const Flags& fl) {
     write_mat_results(fl.mat, rows, kind, opt.mode == CertifyMode::Soft);
     std::printf("mat: %s\n", fl.mat.c_str());
   }
-  report(fl, summarize_file(file, label), plot_series(file, label), dist::size());
+  auto summaries = summarize_file(file, label);
+  for (auto& s : summaries) s.sigma = sigma, s.train_sigma = src.train_sigma;
+  report(fl, summaries, plot_series(file, label), dist::size());
   return 0;
 }
 
@@ -240,6 +255,9 @@ int main(int argc, char** argv) {
   app.add_option("--beta", fl.beta, "soft: softmax(beta * logits) (default: the checkpoint's objective.beta, else 1)")
       ->check(CLI::Range(1e-6, 1e6));
   app.add_flag("--predict", fl.predict, "run PREDICT instead of CERTIFY");
+  app.add_flag("--any-n", fl.any_n, "run even when --n is too small to certify anything at --alpha");
+  app.add_flag("--other-data", fl.other_data,
+               "certify data other than the checkpoint's (another data set or class names) with a warning");
   app.add_option("--output", fl.output, "Cohen's tab-separated results, one row per image, written as it goes");
   auto* resume = app.add_flag("--resume", fl.resume,
                               "continue an interrupted --output: keep its whole rows, certify the images after them");
@@ -256,8 +274,9 @@ int main(int argc, char** argv) {
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");
   app.add_option("--json", fl.json, "write the summary as JSON to this file");
   app.add_option("--mat", fl.mat, "MACER's MATLAB file: 'hard' and/or 'soft', one radius per image, -1 where wrong");
-  app.add_option("--normalize", fl.normalize, "with --model: input normalization none|cifar10|imagenet")
-      ->check(CLI::IsMember({"none", "cifar10", "imagenet"}));
+  app.add_option("--normalize", fl.normalize,
+                 "with --model: input normalization none|cifar10|imagenet|cifar10-mean|imagenet-mean")
+      ->check(CLI::IsMember({"none", "cifar10", "imagenet", "cifar10-mean", "imagenet-mean"}));
   app.add_option("--summarize", fl.summarize, "summarize (and --plot) finished TSV files instead of certifying");
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
   return macer::cli::run([&] { return fl.summarize.empty() ? certify_checkpoint(fl) : summarize_only(fl); },

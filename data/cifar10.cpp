@@ -51,7 +51,11 @@ std::unique_ptr<Dataset> open_cifar10(const std::string& dir_in, const std::stri
       pixels.insert(pixels.end(), rec + 1, rec + kRecord);  // already CHW
     }
   }
-  return std::make_unique<InMemoryDataset>("cifar10", 3, kSide, kSide, 10, std::move(pixels), std::move(labels));
+  // torchvision's CIFAR10.classes (the data set's batches.meta label_names).
+  std::vector<std::string> names = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                    "dog",      "frog",       "horse", "ship", "truck"};
+  return std::make_unique<InMemoryDataset>("cifar10", 3, kSide, kSide, 10, std::move(pixels), std::move(labels),
+                                           std::move(names));
 }
 
 }  // namespace macer::data

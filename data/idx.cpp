@@ -71,6 +71,12 @@ std::string idx_path(const std::string& dir, const std::string& stem) {
   return io::find_file(dir, {stem, stem + ".gz", dotted, dotted + ".gz"}, "IDX file");
 }
 
+// torchvision's MNIST.classes and FashionMNIST.classes.
+const std::vector<std::string> kMnistClasses = {"0 - zero", "1 - one", "2 - two",   "3 - three", "4 - four",
+                                                "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine"};
+const std::vector<std::string> kFashionClasses = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                  "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
 std::unique_ptr<Dataset> open_idx(const std::string& name, const std::string& dir, const std::string& split) {
   const std::string prefix = split == "train" ? "train" : "t10k";
   const std::string images_path = idx_path(dir, prefix + "-images-idx3-ubyte");
@@ -80,7 +86,7 @@ std::unique_ptr<Dataset> open_idx(const std::string& name, const std::string& di
   MACER_CHECK(labels.size() == im.count, labels_path << ": " << labels.size() << " labels, but " << images_path
                                                      << " holds " << im.count << " images");
   return std::make_unique<InMemoryDataset>(name, 1, int(im.rows), int(im.cols), 10, std::move(im.pixels),
-                                           std::move(labels));
+                                           std::move(labels), name == "mnist" ? kMnistClasses : kFashionClasses);
 }
 
 }  // namespace

@@ -23,9 +23,12 @@ const std::array<float, 256>& byte_to_unit() {
 }  // namespace
 
 InMemoryDataset::InMemoryDataset(std::string name, int c, int h, int w, int classes,
-                                 std::vector<uint8_t> pixels, std::vector<int32_t> labels)
+                                 std::vector<uint8_t> pixels, std::vector<int32_t> labels,
+                                 std::vector<std::string> class_names)
     : name_(std::move(name)), c_(c), h_(h), w_(w), classes_(classes), pixels_(std::move(pixels)),
-      labels_(std::move(labels)) {
+      labels_(std::move(labels)), class_names_(std::move(class_names)) {
+  MACER_CHECK(class_names_.empty() || class_names_.size() == size_t(classes),
+              name_ << ": " << class_names_.size() << " class names for " << classes << " classes");
   MACER_CHECK(c > 0 && h > 0 && w > 0 && classes > 0,
               name_ << ": bad image shape " << c << "x" << h << "x" << w << " or class count " << classes);
   MACER_CHECK(pixels_.size() == labels_.size() * size_t(c) * size_t(h) * size_t(w),

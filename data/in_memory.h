@@ -12,8 +12,9 @@ namespace macer::data {
 class InMemoryDataset : public Dataset {
  public:
   // pixels: size * c * h * w bytes, image after image, each in CHW order; labels in [0, classes).
+  // class_names: in label order (empty, or one per class).
   InMemoryDataset(std::string name, int c, int h, int w, int classes, std::vector<uint8_t> pixels,
-                  std::vector<int32_t> labels);
+                  std::vector<int32_t> labels, std::vector<std::string> class_names = {});
 
   int64_t size() const override { return int64_t(labels_.size()); }
   int channels() const override { return c_; }
@@ -23,6 +24,7 @@ class InMemoryDataset : public Dataset {
   int32_t label(int64_t i) const override;
   void image(int64_t i, float* out) const override;
   std::string name() const override { return name_; }
+  std::vector<std::string> class_names() const override { return class_names_; }
 
   // The raw bytes of image i (c*h*w, CHW), for tests.
   const uint8_t* pixels(int64_t i) const;
@@ -34,6 +36,7 @@ class InMemoryDataset : public Dataset {
   int c_, h_, w_, classes_;
   std::vector<uint8_t> pixels_;
   std::vector<int32_t> labels_;
+  std::vector<std::string> class_names_;
 };
 
 }  // namespace macer::data

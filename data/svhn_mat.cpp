@@ -65,7 +65,11 @@ std::unique_ptr<Dataset> open_svhn(const std::string& dir, const std::string& sp
       for (int r = 0; r < 32; ++r)
         for (int c = 0; c < 32; ++c) out[r * 32 + c] = plane[r + 32 * c];
     }
-  return std::make_unique<InMemoryDataset>("svhn", 3, 32, 32, 10, std::move(pixels), std::move(labels));
+  // The digits, label d for digit d (the .mat files' label 10 for '0' is mapped to 0 above).
+  std::vector<std::string> names;
+  for (int d = 0; d < 10; ++d) names.push_back(std::to_string(d));
+  return std::make_unique<InMemoryDataset>("svhn", 3, 32, 32, 10, std::move(pixels), std::move(labels),
+                                           std::move(names));
 }
 
 }  // namespace macer::data

@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "engine/atomic_file.h"
 
@@ -20,6 +22,43 @@ DType parse_dtype(const std::string& s, const std::string& where) {
   if (s == "F64") return DType::F64;
   throw Error(where + ": unsupported dtype " + s + " (expected F32, I32, I64 or F64)");
 }
+
+// The first key that a JSON object of the header repeats, found while parsing (nlohmann's
+// objects keep only the last value of a repeated key, so "sigma": 0.25, "sigma": 1.0 would read
+// as 1.0). Returns "" when no object repeats a key, else the message naming it.
+struct RepeatedKeys {
+  struct Frame {
+    bool object;
+    std::string name;  // the key this object or array is the value of ("" at the top)
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> stack;
+  std::string last_key;
+  std::string found;
+
+  bool operator()(int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start || event == E::array_start) {
+      stack.push_back({event == E::object_start, stack.empty() ? "" : last_key, {}});
+    } else if (event == E::object_end || event == E::array_end) {
+      if (!stack.empty()) stack.pop_back();
+    } else if (event == E::key && !stack.empty()) {
+      last_key = parsed.get<std::string>();
+      if (found.empty() && !stack.back().keys.insert(last_key).second) found = describe(last_key);
+    }
+    return true;
+  }
+
+  std::string describe(const std::string& key) const {
+    const size_t depth = stack.size();
+    if (depth == 1 && key == "__metadata__") return "'__metadata__' is given twice";
+    if (depth == 1) return "tensor name '" + key + "' is given twice (each tensor must be named once)";
+    if (depth == 2 && stack[1].name == "__metadata__")
+      return "metadata key '" + key + "' is given twice (a reader would keep only one of its values)";
+    if (depth == 2) return "tensor '" + stack[1].name + "': key '" + key + "' is given twice";
+    return "key '" + key + "' is given twice in the value of '" + stack.back().name + "'";
+  }
+};
 
 }  // namespace
 
@@ -78,11 +117,14 @@ SafetensorsFile load_safetensors(const std::string& path) {
   std::string text(header_len, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_len));
   nlohmann::json header;
+  RepeatedKeys repeated;
   try {
-    header = nlohmann::json::parse(text);
+    header = nlohmann::json::parse(text, std::ref(repeated));
   } catch (const std::exception& e) {
     throw Error(path + ": header is not valid JSON: " + e.what());
   }
+  MACER_CHECK(repeated.found.empty(), path << ": header: " << repeated.found
+                                          << "; the file is corrupt or hand-edited: re-save it with one value per key");
   MACER_CHECK(header.is_object(), path << ": header is not a JSON object");
   const uint64_t data_size = file_size - 8 - header_len;
 

@@ -68,7 +68,10 @@ Normalization normalization_preset(const std::string& name) {
   if (name == "none") return {};
   if (name == "cifar10") return {{0.4914f, 0.4822f, 0.4465f}, {0.2023f, 0.1994f, 0.2010f}};
   if (name == "imagenet") return {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
-  throw Error("unknown normalization '" + name + "' (known: none, cifar10, imagenet)");
+  // The means only (SmoothAdv's NormalizeLayer subtracts them and divides by nothing).
+  if (name == "cifar10-mean") return {{0.4914f, 0.4822f, 0.4465f}, {1.0f, 1.0f, 1.0f}};
+  if (name == "imagenet-mean") return {{0.485f, 0.456f, 0.406f}, {1.0f, 1.0f, 1.0f}};
+  throw Error("unknown normalization '" + name + "' (known: none, cifar10, imagenet, cifar10-mean, imagenet-mean)");
 }
 
 }  // namespace macer::layers

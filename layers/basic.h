@@ -59,8 +59,9 @@ struct Normalization {
   bool enabled() const { return !mean.empty(); }
   Var apply(const Var& x) const { return enabled() ? ops::normalize(x, mean, std) : x; }
 };
-// "none" (the identity), "cifar10" or "imagenet": the channel statistics of Cohen's code.
-// Other names throw macer::Error listing these three.
+// "none" (the identity), "cifar10" or "imagenet": the channel statistics of Cohen's code;
+// "cifar10-mean", "imagenet-mean": their means with std 1 (SmoothAdv's mean-only layer).
+// Other names throw macer::Error listing these.
 Normalization normalization_preset(const std::string& name);
 
 class ReLU : public Module {

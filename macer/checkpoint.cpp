@@ -1,11 +1,13 @@
 // Checkpoint save/load on top of engine/safetensors and layers/state, with metadata checks.
 #include "macer/checkpoint.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "engine/safetensors.h"
@@ -119,6 +121,16 @@ CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std
   MACER_CHECK(info.precision == "fp32" || info.precision == "bf16",
               path << ": metadata 'precision' is " << quoted(info.precision) << " (fp32 or bf16)");
   info.epoch_log = m.count("epoch_log") ? m.at("epoch_log") : "";
+  if (auto names = m.find("class_names"); names != m.end()) {
+    nlohmann::json j = nlohmann::json::parse(names->second, nullptr, false);
+    MACER_CHECK(j.is_array() && std::all_of(j.begin(), j.end(), [](const nlohmann::json& v) { return v.is_string(); }),
+                path << ": metadata 'class_names' is not a JSON array of strings: " << quoted(names->second));
+    info.class_names = j.get<std::vector<std::string>>();
+    MACER_CHECK(info.class_names.empty() || int(info.class_names.size()) == info.classes,
+                path << ": metadata 'class_names' holds " << info.class_names.size() << " names for "
+                     << info.classes << " classes");
+  }
+  info.data_fingerprint = m.count("data_fingerprint") ? m.at("data_fingerprint") : "";
   info.normalize = parse_normalization(m, path);
   MACER_CHECK(!info.normalize.enabled() || int(info.normalize.mean.size()) == info.channels,
               path << ": metadata 'normalize_mean' has " << info.normalize.mean.size() << " values for "
@@ -150,6 +162,8 @@ void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* 
   if (info.threads > 0) meta["threads"] = std::to_string(info.threads);
   if (!info.conv.empty()) meta["conv"] = info.conv;
   if (!info.epoch_log.empty()) meta["epoch_log"] = info.epoch_log;
+  if (!info.class_names.empty()) meta["class_names"] = nlohmann::json(info.class_names).dump();
+  if (!info.data_fingerprint.empty()) meta["data_fingerprint"] = info.data_fingerprint;
   if (info.normalize.enabled()) {
     meta["normalize_mean"] = float_list(info.normalize.mean);
     meta["normalize_std"] = float_list(info.normalize.std);

@@ -4,6 +4,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 #include "layers/basic.h"
 #include "layers/module.h"
@@ -15,6 +16,11 @@ struct CheckpointInfo {
   std::string model;          // registry name
   std::string dataset;
   int channels = 0, height = 0, width = 0, classes = 0;
+  // The identity of the training data (macer_certify compares it with what it reads):
+  // metadata "class_names", a JSON array of strings in label order (absent or [] : unknown), and
+  // "data_fingerprint", data::content_fingerprint of the training split ("" : unknown).
+  std::vector<std::string> class_names;
+  std::string data_fingerprint;
   double sigma = 0;
   bool sigma_recorded = false;  // the metadata holds "sigma" (0 is a sigma: trained without noise)
   int64_t epoch = 0;          // epochs completed

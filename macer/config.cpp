@@ -45,7 +45,7 @@ std::vector<Entry> schema(TrainConfig& c) {
       {"data.synthetic_size", &c.data.synthetic_size, 1, 1e7},
       {"data.synthetic_classes", &c.data.synthetic_classes, 2, 1000},
       {"model.name", &c.model.name},
-      {"model.normalize", &c.model.normalize, 0, 0, {"none", "cifar10", "imagenet"}},
+      {"model.normalize", &c.model.normalize, 0, 0, {"none", "cifar10", "imagenet", "cifar10-mean", "imagenet-mean"}},
       {"objective.name", &c.objective.name, 0, 0, {"macer", "gaussian"}},
       {"objective.sigma", &c.objective.sigma, 0, 10},
       {"objective.k", &c.objective.k, 1, 1024},

@@ -4,7 +4,9 @@
 """Convert a PyTorch checkpoint into a macer-engine checkpoint (safetensors).
 
     scripts/convert_checkpoint.py IN.pth OUT.safetensors [--format auto|macer|cohen|plain]
-        [--model NAME] [--dataset NAME] [--normalize auto|none|cifar10|imagenet] [--sigma S]
+        [--model NAME] [--dataset NAME] [--sigma S]
+        [--normalize auto|none|cifar10|imagenet|cifar10-mean|imagenet-mean|half]
+        [--normalize-mean M,M,M [--normalize-std S,S,S]]
         [--class-names FILE|none]
 
 Formats (recognised from the file unless --format says):
@@ -14,8 +16,11 @@ Formats (recognised from the file unless --format says):
                                                  Sequential(NormalizeLayer, net), so keys read
                                                  '1.conv1.weight', and '1.module.conv1.weight'
                                                  for ResNet-50 (DataParallel). NormalizeLayer
-                                                 has no tensors: its means and standard
-                                                 deviations are those of the data set.
+                                                 has no tensors, so the file cannot tell its
+                                                 normalization: Cohen's data set means and
+                                                 standard deviations are assumed, and said so
+                                                 (SmoothAdv's models subtract the mean only:
+                                                 --normalize cifar10-mean).
   plain   a bare state_dict (torchvision's resnet50().state_dict(), say), with or
           without 'module.'
 
@@ -31,6 +36,12 @@ WordNet ids n01440764 ...; `ls /data/imagenet/val > classes.txt` makes it). No D
 ships that list, so it is not built in; `--class-names none` converts without names (then
 macer_certify cannot compare the folder's classes with the model's). Written to OUT.tmp, then
 renamed.
+
+Normalization, (x - mean[c]) / std[c] per channel after the noise, stored in the checkpoint:
+  cifar10, imagenet             Cohen's data set statistics (datasets.py)
+  cifar10-mean, imagenet-mean   the means only, std 1 (SmoothAdv's NormalizeLayer)
+  half                          mean 0.5, std 0.5: models whose inputs are in [-1, 1]
+  --normalize-mean/-std         any per-channel values (std 1 when only the means are given)
 
 Needs PyTorch (Debian: python3-torch) and numpy to read .pth files; `--list MODEL` (the tensor
 names and shapes this script expects, used by the tests) needs neither.
@@ -50,7 +61,21 @@ FORMAT = "macer-engine-checkpoint-1"
 NORMALIZATIONS = {
     "cifar10": ([0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010]),
     "imagenet": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    "cifar10-mean": ([0.4914, 0.4822, 0.4465], [1.0, 1.0, 1.0]),  # SmoothAdv's: the mean only
+    "imagenet-mean": ([0.485, 0.456, 0.406], [1.0, 1.0, 1.0]),
+    "half": (None, None),  # 0.5 per channel, any channel count: inputs mapped to [-1, 1]
 }
+
+
+def parse_channels(text, option):
+    """'0.5,0.5,0.5' -> [0.5, 0.5, 0.5]; ConvertError naming the option otherwise."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or any(v != v or v in (float("inf"), float("-inf")) for v in values):
+        raise ConvertError("%s '%s' is not a comma-separated list of numbers, one per channel" % (option, text))
+    return values
 
 # Data sets: engine name, (channels, height, width), classes, Cohen-style normalization.
 DATASETS = {
@@ -355,12 +380,23 @@ def convert(args):
     # Normalization: Cohen's models carry it as their first layer; MACER's have none;
     # torchvision's ImageNet models expect ImageNet's.
     norm = args.normalize
-    if norm == "auto":
+    if args.normalize_std and not args.normalize_mean:
+        raise ConvertError("--normalize-std needs --normalize-mean")
+    if args.normalize_mean:
+        if norm != "auto":
+            raise ConvertError("give --normalize or --normalize-mean/--normalize-std, not both")
+        norm = "custom"
+    elif norm == "auto":
         if fmt == "cohen":
             if cohen_norm is None:
                 raise ConvertError("Cohen's code normalizes only cifar10 and imagenet; for --dataset %s pass "
                                    "--normalize" % dataset)
             norm = cohen_norm
+            # The layout holds no normalization tensors: what is assumed is said, with the way out.
+            print("note: %s: Cohen's layout stores no normalization; assuming Cohen's %s mean and std, "
+                  "(x - mean) / std. A model whose first layer subtracts the mean only (SmoothAdv's) needs "
+                  "--normalize %s-mean; other values --normalize-mean/--normalize-std" % (args.input, norm, norm),
+                  file=sys.stderr)
         elif fmt == "plain" and model == "resnet50" and dataset == "imagenet":
             norm = "imagenet"
         else:
@@ -391,7 +427,17 @@ def convert(args):
         "source": "scripts/convert_checkpoint.py %s (%s layout)" % (os.path.basename(args.input), fmt),
     }
     if norm != "none":
-        mean, std = NORMALIZATIONS[norm]
+        if norm == "custom":
+            mean = parse_channels(args.normalize_mean, "--normalize-mean")
+            std = parse_channels(args.normalize_std, "--normalize-std") if args.normalize_std else [1.0] * len(mean)
+            if len(std) != len(mean):
+                raise ConvertError("--normalize-mean has %d values, --normalize-std %d" % (len(mean), len(std)))
+            if any(s <= 0 for s in std):
+                raise ConvertError("--normalize-std must be > 0 for every channel")
+        elif norm == "half":
+            mean, std = [0.5] * channels, [0.5] * channels
+        else:
+            mean, std = NORMALIZATIONS[norm]
         if len(mean) != channels:
             raise ConvertError("%s normalization has %d channels, %s images have %d" %
                                (norm, len(mean), dataset, channels))
@@ -417,9 +463,11 @@ def main():
     p.add_argument("--format", default="auto", choices=["auto", "macer", "cohen", "plain"])
     p.add_argument("--model", help="lenet, resnet<6n+2> (resnet20, resnet110, ...), resnet50 (default: from the keys)")
     p.add_argument("--dataset", help="cifar10, svhn, mnist, fashion-mnist, imagenet (default: from the model)")
-    p.add_argument("--normalize", default="auto", choices=["auto", "none", "cifar10", "imagenet"],
+    p.add_argument("--normalize", default="auto", choices=["auto", "none"] + list(NORMALIZATIONS),
                    help="input normalization (auto: Cohen's data set statistics for Cohen's layout, imagenet "
-                        "for a plain ResNet-50 on imagenet, none otherwise)")
+                        "for a plain ResNet-50 on imagenet, none otherwise; NAME-mean: the means only)")
+    p.add_argument("--normalize-mean", metavar="M,M,M", help="custom per-channel means (std 1 unless --normalize-std)")
+    p.add_argument("--normalize-std", metavar="S,S,S", help="custom per-channel standard deviations")
     p.add_argument("--sigma", type=float, default=0.0, help="noise level the model was trained for (recorded)")
     p.add_argument("--class-names", metavar="FILE|none",
                    help="the class names in label order (one per line, or a JSON array); needed for imagenet")

@@ -4,7 +4,7 @@
 # (build-asan) and runs the CPU suite there. CUDA tests report themselves skipped without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh python3-torch python3-torchvision python3-scipy python3-pil  # tests/test_convert.cpp, tests/test_decode.cpp
+scripts/setup.sh python3-torch python3-torchvision python3-scipy python3-pil python3-mpmath dataset-fashion-mnist  # test_convert, test_decode, test_bounds, test_data (official digests)
 CMAKE_ARGS="-DMACER_TESTS=ON -DMACER_BENCH=ON ${CMAKE_ARGS:-}" scripts/build.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
 echo "test.sh: build and tests took ${SECONDS} s"

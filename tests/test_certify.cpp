@@ -336,6 +336,87 @@ TEST_CASE("summary of a hand-made TSV: certified accuracy per radius and ACR", "
   CHECK(b[1].accuracy[2] == Approx(0.5));
 }
 
+TEST_CASE("a TSV as Cohen et al. published them: seconds as decimals, radii on the grid certified", "[report]") {
+  // 500 rows, every 20th test image, radius k/100 (k = 0..260, many exactly on the 0.25 grid),
+  // the time as plain seconds in the forms published TSVs use.
+  std::string path = tmp_dir() + "/published.tsv";
+  std::ofstream out(path);
+  out << "idx\tlabel\tpredict\tradius\tcorrect\ttime\n";
+  std::vector<int> ks;
+  std::vector<bool> correct;
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull, state >> 33; };
+  const char* times[] = {"15.4", "16", "1.5e+01", "0.123456", "15.400000000000000355"};
+  for (int i = 0; i < 500; ++i) {
+    int k = int(next() % 261);
+    if (i % 5 == 0) k = 25 * int(next() % 10);  // exactly 0, 0.25, ..., 2.25
+    bool ok = next() % 4 != 0;
+    int label = int(next() % 10);
+    ks.push_back(k), correct.push_back(ok);
+    char radius[32];
+    std::snprintf(radius, sizeof radius, "%g", k / 100.0);
+    out << i * 20 << "\t" << label << "\t" << (ok ? label : (label + 1) % 10) << "\t" << radius << "\t" << ok
+        << "\t" << times[i % 5] << "\n";
+  }
+  out.close();
+  TsvFile f = read_tsv(path);
+  REQUIRE(f.rows.size() == 500);
+  CHECK(f.rows[0].seconds == 15.4);
+  CHECK(f.rows[2].seconds == 15.0);
+  std::vector<CertifySummary> s = summarize_file(f, "published");
+  REQUIRE(s.size() == 1);
+  // Certified accuracy at r = 0.25 j: correct rows with k >= 25 j, counted here in integers.
+  for (int j = 0; j < 10; ++j) {
+    int64_t count = 0;
+    for (size_t i = 0; i < ks.size(); ++i) count += correct[i] && ks[i] >= 25 * j;
+    INFO("radius " << 0.25 * j);
+    CHECK(s[0].accuracy[size_t(j)] == double(count) / 500.0);
+  }
+  // The images summarised.
+  nlohmann::json j = nlohmann::json::parse(summary_json(s[0]));
+  CHECK(j["images"] == 500);
+  CHECK(j["first_idx"] == 0);
+  CHECK(j["last_idx"] == 9980);
+  CHECK(j["step"] == 20);
+  // Times that are neither: refused, naming the column.
+  for (const char* bad : {"-1.5", "abc", "15.4s", "nan", "1:2"}) {
+    std::ofstream(tmp_dir() + "/bad_time.tsv") << "idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t1\t1\t0.5\t1\t"
+                                               << bad << "\n";
+    INFO(bad);
+    CHECK_THROWS_WITH(read_tsv(tmp_dir() + "/bad_time.tsv"), Catch::Contains("column 'time'"));
+  }
+  // Irregular steps: step null.
+  std::ofstream(tmp_dir() + "/irregular.tsv") << "idx\tlabel\tpredict\tradius\tcorrect\ttime\n"
+                                              << "3\t1\t1\t0.5\t1\t1.0\n5\t1\t1\t0.5\t1\t1.0\n9\t1\t1\t0.5\t1\t1.0\n";
+  nlohmann::json irr = nlohmann::json::parse(summary_json(summarize_file(read_tsv(tmp_dir() + "/irregular.tsv"), "i")[0]));
+  CHECK(irr["first_idx"] == 3);
+  CHECK(irr["last_idx"] == 9);
+  CHECK(irr["step"].is_null());
+}
+
+TEST_CASE("a PREDICT file is summarised as accuracy and abstention, not radii", "[report]") {
+  std::string path = tmp_dir() + "/predict.tsv";
+  std::ofstream(path) << tsv_header(TsvKind::Predict) << "\n"
+                      << "0\t1\t1\t1\t0:00:01\n"     // right
+                      << "10\t2\t-1\t0\t0:00:01\n"   // abstained
+                      << "20\t3\t4\t0\t0:00:01\n"    // wrong
+                      << "30\t5\t5\t1\t2.5\n";      // right (time in seconds)
+  std::vector<CertifySummary> s = summarize_file(read_tsv(path), "predict");
+  REQUIRE(s.size() == 1);
+  CHECK(s[0].predict);
+  CHECK(s[0].predict_accuracy == 0.5);
+  CHECK(s[0].abstain == 0.25);
+  nlohmann::json j = nlohmann::json::parse(summary_json(s[0]));
+  CHECK(j["mode"] == "predict");
+  CHECK(j["accuracy"] == 0.5);
+  CHECK(j["abstain"] == 0.25);
+  CHECK(j["step"] == 10);
+  CHECK_FALSE(j.contains("certified_accuracy"));
+  CHECK_FALSE(j.contains("acr"));
+  std::string table = summary_table(s);
+  CHECK_THAT(table, Catch::Contains("PREDICT") && Catch::Contains("0.500") && !Catch::Contains("ACR"));
+}
+
 TEST_CASE("plot writes a valid, non-blank PNG with one colour per file", "[report]") {
   std::vector<PlotSeries> series;
   for (int k = 0; k < 2; ++k) {

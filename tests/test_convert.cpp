@@ -146,7 +146,7 @@ TEST_CASE("MACER, Cohen and plain ResNet-20 checkpoints convert and give PyTorch
 
     // macer_certify runs on it (sigma from the metadata; the synthetic set has its shape).
     Run c = run(std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + out +
-                " --dataset synthetic --device cpu --count 2 --n0 10 --n 50 --batch 50");
+                " --dataset synthetic --other-data --device cpu --count 2 --n0 10 --n 50 --batch 50");
     INFO(c.output);
     CHECK(c.status == 0);
     CHECK(c.output.find("sigma 0.25") != std::string::npos);
@@ -159,6 +159,69 @@ TEST_CASE("MACER, Cohen and plain ResNet-20 checkpoints convert and give PyTorch
     CHECK(m.status != 0);
     CHECK(m.output.find("does not match resnet32") != std::string::npos);
     CHECK_FALSE(fs::exists(dir + "/wrong.safetensors"));
+  }
+}
+
+TEST_CASE("normalization a Cohen layout cannot tell: said when assumed; mean-only, [-1, 1] and custom values",
+          "[convert]") {
+  const std::string dir = fixtures();
+  SafetensorsFile expected = load_safetensors(dir + "/expected.safetensors");
+  const Tensor& x = *expected.find("input");
+  auto worst_error = [&](const Tensor& got, const std::string& key) {
+    const Tensor& want = *expected.find(key);
+    REQUIRE(got.numel() == want.numel());
+    double worst = 0;
+    for (int64_t i = 0; i < got.numel(); ++i) {
+      const double e = want.data<double>()[i];
+      worst = std::max(worst, std::abs(got.data()[i] - e) / (1 + std::abs(e)));
+    }
+    return worst;
+  };
+  // Assumed: one note naming what is assumed and the alternative.
+  Run a = convert(dir + "/cohen.pth", dir + "/assumed.safetensors");
+  INFO(a.output);
+  REQUIRE(a.status == 0);
+  CHECK(a.output.find("note: ") != std::string::npos);
+  CHECK(a.output.find("assuming Cohen's cifar10 mean and std") != std::string::npos);
+  CHECK(a.output.find("--normalize cifar10-mean") != std::string::npos);
+  // Said explicitly: no note.
+  Run e = convert(dir + "/cohen.pth", dir + "/explicit.safetensors", "--normalize cifar10");
+  CHECK(e.status == 0);
+  CHECK(e.output.find("note: ") == std::string::npos);
+  struct Case {
+    std::string flags, logits;
+    std::vector<float> mean, std;
+  };
+  const std::vector<float> m = layers::normalization_preset("cifar10").mean;
+  for (const Case& c : {Case{"--normalize cifar10-mean", "logits_mean_only", m, {1, 1, 1}},
+                        Case{"--normalize-mean 0.4914,0.4822,0.4465", "logits_mean_only", m, {1, 1, 1}},
+                        Case{"--normalize half", "logits_half", {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}},
+                        Case{"--normalize-mean 0.5,0.5,0.5 --normalize-std 0.5,0.5,0.5", "logits_half",
+                             {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}}}) {
+    INFO(c.flags);
+    const std::string out = dir + "/norm.safetensors";
+    Run r = convert(dir + "/cohen.pth", out, c.flags);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CheckpointInfo info;
+    Tensor got = logits_of(out, x, info);
+    CHECK(info.normalize.mean == c.mean);
+    CHECK(info.normalize.std == c.std);
+    CHECK(worst_error(got, c.logits) <= 2e-5);
+    CHECK(worst_error(got, "logits_cohen") > 1e-2);  // the assumed normalization would be wrong here
+  }
+  // The engine's presets hold the same numbers (training configs, macer_certify --normalize).
+  CHECK(layers::normalization_preset("cifar10-mean").std == std::vector<float>{1, 1, 1});
+  CHECK(layers::normalization_preset("imagenet-mean").mean == layers::normalization_preset("imagenet").mean);
+  // Bad values: one error line each, no file.
+  for (const std::string bad : {"--normalize-mean 0.5,x,0.5", "--normalize-std 0.5,0.5,0.5",
+                                "--normalize-mean 0.5,0.5 --normalize-std 1,1", "--normalize-mean 0.5,0.5,0.5 --normalize-std 1,0,1",
+                                "--normalize cifar10 --normalize-mean 0.5,0.5,0.5"}) {
+    INFO(bad);
+    Run r = convert(dir + "/cohen.pth", dir + "/bad_norm.safetensors", bad);
+    CHECK(r.status != 0);
+    CHECK(r.output.find("error: ") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir + "/bad_norm.safetensors"));
   }
 }
 
@@ -289,7 +352,7 @@ TEST_CASE("macer_certify runs on a converted Cohen checkpoint; --mat reads back 
   const std::string ckpt = dir + "/cohen_mat.safetensors";
   REQUIRE(convert(dir + "/cohen.pth", ckpt, "--sigma 0.25").status == 0);
   const std::string certify = std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + ckpt +
-                              " --dataset synthetic --device cpu --count 6 --n0 20 --n 200 --batch 100";
+                              " --dataset synthetic --other-data --device cpu --count 6 --n0 20 --n 200 --batch 100";
   for (std::string mode : {"both", "hard", "soft"}) {
     INFO("--mode " << mode);
     const std::string tsv = dir + "/r_" + mode + ".tsv", mat = dir + "/r_" + mode + ".mat";

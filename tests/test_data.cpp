@@ -6,6 +6,7 @@
 #include <map>
 
 #include "data/dataset.h"
+#include "data/fingerprint.h"
 #include "data_test_util.h"
 #include "kernels/check.h"
 
@@ -84,6 +85,50 @@ TEST_CASE("IDX files, raw and gzip, read back exactly") {
           for (int c = 0; c < 4; ++c) REQUIRE(img[size_t(r * 4 + c)] == float((i * 31 + r * 7 + c * 3) % 256) / 255.0f);
       }
     }
+}
+
+TEST_CASE("content fingerprints follow the decoded content, not the file form; class names in label order") {
+  TempDir dir("idx_fp");
+  write_bytes(dir.file("train-images-idx3-ubyte"), idx_images(6, 5, 4));
+  write_bytes(dir.file("train-labels-idx1-ubyte"), idx_labels(6));
+  TempDir gz("idx_fp_gz");  // the same content gzipped: the same fingerprint
+  write_gz(gz.file("train-images-idx3-ubyte.gz"), idx_images(6, 5, 4));
+  write_gz(gz.file("train-labels-idx1-ubyte.gz"), idx_labels(6));
+  const std::string fp = data::content_fingerprint(*open("mnist", dir.path.string()));
+  CHECK(fp.rfind("fnv1a64:", 0) == 0);
+  CHECK(fp.find("/6 images") != std::string::npos);
+  CHECK(data::content_fingerprint(*open("mnist", gz.path.string())) == fp);
+  CHECK(data::content_fingerprint(*open("fashion-mnist", dir.path.string())) == fp);  // content, not the name
+  CHECK(data::recognise_fingerprint(fp).empty());
+  // One pixel, one label, or the shape changed: another fingerprint.
+  Bytes im = idx_images(6, 5, 4);
+  im[16 + 33] ^= 1;
+  write_bytes(dir.file("train-images-idx3-ubyte"), im);
+  const std::string pixel = data::content_fingerprint(*open("mnist", dir.path.string()));
+  Bytes lb = idx_labels(6);
+  lb[8 + 5] = uint8_t((lb[8 + 5] + 1) % 10);
+  write_bytes(dir.file("train-images-idx3-ubyte"), idx_images(6, 5, 4));
+  write_bytes(dir.file("train-labels-idx1-ubyte"), lb);
+  const std::string label = data::content_fingerprint(*open("mnist", dir.path.string()));
+  write_bytes(dir.file("train-images-idx3-ubyte"), idx_images(6, 4, 5));
+  write_bytes(dir.file("train-labels-idx1-ubyte"), idx_labels(6));
+  const std::string shape = data::content_fingerprint(*open("mnist", dir.path.string()));
+  CHECK(pixel != fp);
+  CHECK(label != fp);
+  CHECK(shape != fp);
+  CHECK(pixel != label);
+  // torchvision's class lists, in label order.
+  auto mnist = open("mnist", gz.path.string())->class_names();
+  REQUIRE(mnist.size() == 10);
+  CHECK(mnist[0] == "0 - zero");
+  CHECK(mnist[9] == "9 - nine");
+  auto fashion = open("fashion-mnist", gz.path.string())->class_names();
+  REQUIRE(fashion.size() == 10);
+  CHECK(fashion[0] == "T-shirt/top");
+  CHECK(fashion[9] == "Ankle boot");
+  data::DatasetOptions so;
+  so.synthetic_size = 8, so.synthetic_classes = 3;
+  CHECK(data::open_dataset("synthetic", "", "train", so)->class_names().empty());  // none published
 }
 
 TEST_CASE("broken IDX files give one error naming the file and the fault") {
@@ -269,5 +314,11 @@ TEST_CASE("the real Fashion-MNIST, when installed, has 60000 + 10000 balanced im
     float lo = 1, hi = 0;
     for (float v : img) lo = std::min(lo, v), hi = std::max(hi, v);
     REQUIRE((lo >= 0.0f && hi <= 1.0f && hi > 0.5f));
+    // The official files are recognised by the digest of their content, whatever they are
+    // opened as (the fault of a Fashion-MNIST folder certified as "mnist").
+    const std::string fp = data::content_fingerprint(*ds);
+    INFO("fingerprint " << fp);
+    CHECK(data::recognise_fingerprint(fp) == "fashion-mnist " + split);
+    CHECK(data::content_fingerprint(*open("mnist", dir, split)) == fp);
   }
 }

@@ -246,6 +246,20 @@ TEST_CASE("malformed headers and data layouts are refused with a clear message",
     expect(raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", twelve),
            {"4 bytes after the last tensor"});
   }
+  SECTION("repeated keys: JSON parsers keep one value silently, so any repeat is refused") {
+    // "sigma" twice (0.25, then 1.0): read last-wins it would certify at sigma 1.
+    expect(raw_file(R"({"__metadata__":{"sigma":"0.25","arch":"lenet","sigma":"1.0"},)"
+                    R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", eight),
+           {"metadata key 'sigma' is given twice"});
+    // The same tensor twice: named as such, not as an overlap.
+    expect(raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                    R"("a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", eight + eight),
+           {"tensor name 'a' is given twice"});
+    expect(raw_file(R"({"__metadata__":{"x":"y"},"__metadata__":{"x":"z"}})", ""),
+           {"'__metadata__' is given twice"});
+    expect(raw_file(R"({"a":{"dtype":"F32","dtype":"F64","shape":[2],"data_offsets":[0,8]}})", eight),
+           {"tensor 'a': key 'dtype' is given twice"});
+  }
   SECTION("a well-formed hand-made file loads") {
     write_bytes(path, raw_file(R"({"__metadata__":{"x":"y"},"a":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}})",
                                std::string("\x01\0\0\0\xff\xff\xff\xff", 8)));

@@ -62,7 +62,9 @@ struct TsvFile {
   std::vector<CertifyRow> rows;
 };
 // Reads a file in one of the three layouts; malformed input (a bad field, a radius that is not
-// finite, an idx given twice) throws macer::Error naming the file and the line.
+// finite, an idx given twice) throws macer::Error naming the file and the line. The time column
+// may be this engine's and Cohen's timedelta text ("0:00:15.432000", "1 day, 2:03:04") or plain
+// seconds as published TSVs have them ("15.4", "1.5e+01").
 TsvFile read_tsv(const std::string& path);
 
 // The reported radii: 0, 0.25, ..., 2.25.
@@ -70,24 +72,35 @@ std::vector<double> report_radii();
 
 struct CertifySummary {
   std::string label;
+  bool predict = false;          // a PREDICT file: accuracy and abstention, no radii
   int64_t images = 0;
+  // The images summarised: first and last idx (file order) and the step between consecutive
+  // ones (0 when the steps differ); -1 when there are none.
+  int64_t first_idx = -1, last_idx = -1, step = 0;
+  double predict_accuracy = 0;   // PREDICT: fraction of images predicted correctly
   std::vector<double> radii;
   std::vector<double> accuracy;  // approximate certified accuracy: fraction correct with radius >= r
   double acr = 0;                // mean over images of (radius if correct else 0)
   double abstain = 0;            // fraction of images with predict = -1
   double mean_seconds = 0;       // per image
+  // The noise level certified at and the checkpoint's training sigma (JSON "sigma",
+  // "train_sigma"); < 0: unknown (summaries of TSV files), left out of the JSON.
+  double sigma = -1, train_sigma = -1;
 };
 // `soft`: use the soft_* columns (Both files).
 CertifySummary summarize(const std::vector<CertifyRow>& rows, const std::string& label, bool soft = false,
                          const std::vector<double>& radii = report_radii());
-// One summary per certificate in the file: one, or "LABEL (hard)" and "LABEL (soft)" for Both.
+// One summary per certificate in the file: one, or "LABEL (hard)" and "LABEL (soft)" for Both;
+// a PREDICT file's is its accuracy and abstention.
 std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label);
 // The label of a file in tables and legends: its name without folders and extension.
 std::string file_label(const std::string& path);
 
 // A fixed-width table (one line per summary, a column per radius, then ACR).
 std::string summary_table(const std::vector<CertifySummary>& summaries);
-// JSON text: an object {label, images, radii, certified_accuracy, acr, abstain, mean_seconds}.
+// JSON text: an object {label, images, first_idx, last_idx, step (null when irregular), radii,
+// certified_accuracy, acr, abstain, mean_seconds}; PREDICT: {label, mode: "predict", images,
+// first_idx, last_idx, step, accuracy, abstain, mean_seconds}.
 std::string summary_json(const CertifySummary& s, int indent = -1);
 // JSON text: an array of such objects; world_size > 0 adds "world_size" (the ranks that
 // certified) to each.

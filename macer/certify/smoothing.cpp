@@ -179,6 +179,26 @@ CertifyResult certify(const BaseClassifier& f, const Tensor& image, int classes,
   return r;
 }
 
+int64_t smallest_useful_n(const CertifyOptions& opt, bool predict) {
+  // Whether n samples that all agree give an answer; monotone in n, so a doubling search brackets
+  // the smallest such n and bisection finds it (n up to 2^40, the largest --n).
+  auto useful = [&](int64_t n) {
+    if (predict) return binomial_test_half(n, n) <= opt.alpha;
+    if (opt.mode == CertifyMode::Soft) return bernstein_lower(double(n), double(n), n, opt.alpha) > 0.5;
+    return clopper_pearson_lower(n, n, opt.alpha) > 0.5;
+  };
+  const int64_t cap = int64_t(1) << 40;
+  int64_t hi = 1;
+  while (hi < cap && !useful(hi)) hi *= 2;
+  if (!useful(hi)) return cap + 1;
+  int64_t lo = hi / 2;  // !useful(lo) unless lo = 0
+  while (hi - lo > 1) {
+    int64_t mid = lo + (hi - lo) / 2;
+    (useful(mid) ? hi : lo) = mid;
+  }
+  return hi;
+}
+
 PredictResult predict(const BaseClassifier& f, const Tensor& image, int classes, const CertifyOptions& opt,
                       uint64_t image_index) {
   check_arguments(image, classes, opt, image_index, "predict");

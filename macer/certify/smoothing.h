@@ -71,4 +71,11 @@ CertifyResult certify(const BaseClassifier& f, const Tensor& image, int classes,
 PredictResult predict(const BaseClassifier& f, const Tensor& image, int classes,
                       const CertifyOptions& opt, uint64_t image_index);
 
+// The smallest n with which a run can certify (or PREDICT answer) anything at opt.alpha: even
+// when all n samples agree, a smaller n leaves the bound at or below 1/2 (hard: alpha^(1/n)
+// <= 1/2, n < log2(1/alpha); soft: the Bernstein bound of n ones; PREDICT: the binomial
+// p-value 2^(1 - n) > alpha). CERTIFY with mode both: the hard bound's (the smaller).
+// At alpha = 0.001: hard 10, soft 37, PREDICT 11.
+int64_t smallest_useful_n(const CertifyOptions& opt, bool predict);
+
 }  // namespace macer

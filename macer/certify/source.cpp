@@ -2,6 +2,10 @@
 // the stored training config) resolved against the command line's overrides.
 #include "macer/certify/source.h"
 
+#include <cmath>
+#include <cstdio>
+
+#include "data/fingerprint.h"
 #include "layers/folded.h"
 #include "layers/registry.h"
 #include "layers/state.h"
@@ -9,6 +13,45 @@
 #include "macer/config.h"
 
 namespace macer {
+
+namespace {
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return "[" + out + "]";
+}
+
+// The data set a recognised fingerprint names ("fashion-mnist test" -> "fashion-mnist").
+std::string recognised_name(const std::string& fingerprint) {
+  std::string r = data::recognise_fingerprint(fingerprint);
+  return r.substr(0, r.find(' '));
+}
+
+// What certification reads against what the model was trained on (`info`; have_info false for
+// --model weights, which record nothing): every difference found, one sentence each.
+std::vector<std::string> data_differences(const CertifySourceOptions& o, const CertifySource& src,
+                                          const CheckpointInfo& info, bool have_info) {
+  std::vector<std::string> out;
+  const std::string where = src.data_dir.empty() ? src.dataset : src.data_dir;
+  const std::string read_as = recognised_name(src.data_fingerprint);
+  if (!read_as.empty() && read_as != src.dataset)
+    out.push_back(where + " holds " + data::recognise_fingerprint(src.data_fingerprint) +
+                  " (recognised by the digest of its content), not " + src.dataset);
+  if (!have_info) return out;
+  if (!info.dataset.empty() && info.dataset != src.dataset)
+    out.push_back(o.checkpoint + " was trained on " + info.dataset + ", this run reads " + src.dataset);
+  std::vector<std::string> names = src.set->class_names();
+  if (!info.class_names.empty() && !names.empty() && names != info.class_names)
+    out.push_back(o.checkpoint + " has classes " + joined(info.class_names) + ", " + where + " has " + joined(names));
+  const std::string trained_on = recognised_name(info.data_fingerprint);
+  if (!trained_on.empty() && trained_on != src.dataset && trained_on != info.dataset)
+    out.push_back(o.checkpoint + " was trained on the files of " + trained_on +
+                  " (recognised by their digest), this run reads " + src.dataset);
+  return out;
+}
+
+}  // namespace
 
 CertifySource open_certify_source(const CertifySourceOptions& o) {
   MACER_CHECK(!o.checkpoint.empty(), "--checkpoint is required (or --summarize FILE.tsv ...)");
@@ -37,6 +80,11 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
               "--sigma 0 certifies radius 0 for every image (without noise there is no smoothing); give --sigma > 0, "
               "or --predict --sigma 0 for the plain classifier's accuracy");
   if (have_info && !info.config.empty()) src.train_beta = stored.objective.beta;
+  if (have_info && info.sigma > 0) src.train_sigma = info.sigma;
+  if (src.train_sigma > 0 && std::fabs(src.sigma - src.train_sigma) > 1e-9 * src.train_sigma)
+    std::fprintf(stderr, "warning: certifying at sigma %g, but %s was trained at sigma %g (the radii are for the "
+                         "noise of this run; both are recorded)\n",
+                 src.sigma, o.checkpoint.c_str(), src.train_sigma);
 
   data::DatasetOptions dopt;
   dopt.image_size = int(have_info && o.image_size == 224 ? stored.data.image_size : o.image_size);
@@ -48,6 +96,16 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
     dopt.synthetic_width = info.width, dopt.synthetic_classes = info.classes;
   }
   src.set = data::open_dataset(src.dataset, src.data_dir, o.split, dopt);
+  src.data_fingerprint = data::content_fingerprint(*src.set);
+  for (const std::string& d : data_differences(o, src, info, have_info)) {
+    MACER_CHECK(o.other_data, d << ": certificates would be about other data than the model's; give the data "
+                                   "it was trained on, or --other-data to certify anyway");
+    std::fprintf(stderr, "warning: %s (--other-data: certifying anyway)\n", d.c_str());
+  }
+  if (have_info && o.split == "train" && !info.data_fingerprint.empty() && !src.data_fingerprint.empty() &&
+      info.data_fingerprint != src.data_fingerprint)
+    std::fprintf(stderr, "warning: the training split read (%s) is not the one %s was trained on (%s)\n",
+                 src.data_fingerprint.c_str(), o.checkpoint.c_str(), info.data_fingerprint.c_str());
 
   layers::ModelOptions mopt;
   mopt.channels = src.set->channels(), mopt.height = src.set->height(), mopt.width = src.set->width();

@@ -20,6 +20,7 @@ struct CertifySourceOptions {
   std::string class_order;                          // imagefolder: auto|text|numeric; empty: the checkpoint's
   Device device = Device::CPU;                      // where the model is put
   bool fold_batchnorm = true;                       // the inference form (layers/folded.h) where it has one
+  bool other_data = false;  // certify data other than the checkpoint's with a warning instead of an error
 };
 
 struct CertifySource {
@@ -27,13 +28,20 @@ struct CertifySource {
   std::unique_ptr<layers::Module> model;  // weights loaded, in eval mode, on options.device
   bool folded = false;                    // model is the batch-norm-folded inference form
   std::string dataset, data_dir;          // as resolved
+  std::string data_fingerprint;           // data::content_fingerprint of `set` ("" for image folders)
   double sigma = 0;
+  double train_sigma = -1;                // the checkpoint's training sigma; -1 when unknown (--model)
   double train_beta = -1;                 // the training objective's beta; -1 when unknown
   double train_sigma = -1;                // the sigma the checkpoint records; -1 when none
 };
 
 // Opens the data set and builds and loads the model; throws macer::Error on anything that does
 // not fit (no data set or sigma given or recorded, another input shape or class count, ...).
+// Data identity: refuses (with other_data: warns on stderr, naming both) when the files are
+// official data recognised by content (data/fingerprint.h) other than the named data set, or
+// when the checkpoint records another data set name, other class names, or training files
+// recognised as another data set; warns when --split train reads other training files than
+// the checkpoint's fingerprint.
 CertifySource open_certify_source(const CertifySourceOptions& options);
 
 }  // namespace macer

@@ -22,6 +22,12 @@ CertifySummary summarize(const std::vector<CertifyRow>& rows, const std::string&
   CertifySummary s;
   s.label = label;
   s.images = static_cast<int64_t>(rows.size());
+  if (!rows.empty()) {
+    s.first_idx = rows.front().idx, s.last_idx = rows.back().idx;
+    s.step = rows.size() > 1 ? rows[1].idx - rows[0].idx : 1;
+    for (size_t i = 1; i < rows.size(); ++i)
+      if (rows[i].idx - rows[i - 1].idx != s.step) s.step = 0;
+  }
   s.radii = radii;
   s.accuracy.assign(radii.size(), 0.0);
   if (rows.empty()) return s;
@@ -53,6 +59,15 @@ std::string file_label(const std::string& path) {
 }
 
 std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label) {
+  if (file.kind == TsvKind::Predict) {  // no radii: the accuracy of the predictions
+    CertifySummary s = summarize(file.rows, label, false, {});
+    s.predict = true;
+    int64_t correct = 0;
+    for (const CertifyRow& r : file.rows) correct += r.correct;
+    s.predict_accuracy = file.rows.empty() ? 0.0 : double(correct) / double(file.rows.size());
+    s.acr = 0;
+    return {s};
+  }
   if (file.kind != TsvKind::Both) return {summarize(file.rows, label)};
   return {summarize(file.rows, label + " (hard)"), summarize(file.rows, label + " (soft)", true)};
 }
@@ -62,12 +77,24 @@ std::string summary_table(const std::vector<CertifySummary>& summaries) {
   for (const auto& s : summaries) wl = std::max(wl, s.label.size());
   std::ostringstream os;
   char buf[64];
+  std::vector<CertifySummary> certified, predicted;
+  for (const auto& s : summaries) (s.predict ? predicted : certified).push_back(s);
+  if (!predicted.empty()) {
+    os << "PREDICT: accuracy of the smoothed classifier's predictions (abstentions count as wrong)\n";
+    os << std::string(wl, ' ') << " accuracy  images  abstain   s/img\n";
+    for (const auto& s : predicted) {
+      std::snprintf(buf, sizeof buf, " %8.3f %7lld %8.3f %7.3f\n", s.predict_accuracy, (long long)s.images, s.abstain,
+                    s.mean_seconds);
+      os << s.label << std::string(wl - s.label.size(), ' ') << buf;
+    }
+    if (certified.empty()) return os.str();
+  }
   os << "approximate certified accuracy at radius r; ACR = average certified radius\n";
   os << std::string(wl, ' ');
-  if (!summaries.empty())
-    for (double r : summaries[0].radii) std::snprintf(buf, sizeof buf, " %6.2f", r), os << buf;
+  if (!certified.empty())
+    for (double r : certified[0].radii) std::snprintf(buf, sizeof buf, " %6.2f", r), os << buf;
   os << "     ACR  images  abstain   s/img\n";
-  for (const auto& s : summaries) {
+  for (const auto& s : certified) {
     os << s.label << std::string(wl - s.label.size(), ' ');
     for (double a : s.accuracy) std::snprintf(buf, sizeof buf, " %6.3f", a), os << buf;
     std::snprintf(buf, sizeof buf, " %7.3f %7lld %8.3f %7.3f\n", s.acr, (long long)s.images, s.abstain,
@@ -79,8 +106,20 @@ std::string summary_table(const std::vector<CertifySummary>& summaries) {
 
 namespace {
 nlohmann::json to_json(const CertifySummary& s) {
-  return {{"label", s.label},   {"images", s.images},   {"radii", s.radii}, {"certified_accuracy", s.accuracy},
-          {"acr", s.acr},       {"abstain", s.abstain}, {"mean_seconds", s.mean_seconds}};
+  nlohmann::json step = s.step != 0 ? nlohmann::json(s.step) : nlohmann::json(nullptr);
+  nlohmann::json j;
+  if (s.predict)
+    j = {{"label", s.label},         {"mode", "predict"},      {"images", s.images},
+         {"first_idx", s.first_idx}, {"last_idx", s.last_idx}, {"step", step},
+         {"accuracy", s.predict_accuracy}, {"abstain", s.abstain}, {"mean_seconds", s.mean_seconds}};
+  else
+    j = {{"label", s.label},         {"images", s.images},     {"first_idx", s.first_idx},
+         {"last_idx", s.last_idx},   {"step", step},           {"radii", s.radii},
+         {"certified_accuracy", s.accuracy}, {"acr", s.acr},   {"abstain", s.abstain},
+         {"mean_seconds", s.mean_seconds}};
+  if (s.sigma >= 0) j["sigma"] = s.sigma;
+  if (s.train_sigma >= 0) j["train_sigma"] = s.train_sigma;
+  return j;
 }
 }  // namespace
 

@@ -111,8 +111,16 @@ std::vector<std::string> split_tabs(const std::string& s) {
   return out;
 }
 
-// Inverse of format_elapsed: "[N day[s], ]H:MM:SS[.ffffff]" -> seconds; false if malformed.
+// Inverse of format_elapsed: "[N day[s], ]H:MM:SS[.ffffff]" -> seconds, or plain seconds as a
+// decimal ("15.4", "1.5e+01": the published TSVs of Cohen et al.); false if malformed.
 bool parse_elapsed(std::string s, double* seconds) {
+  if (s.find(':') == std::string::npos) {
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0' || !std::isfinite(v) || v < 0) return false;
+    *seconds = v;
+    return true;
+  }
   double days = 0;
   size_t comma = s.find(", ");
   if (comma != std::string::npos) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
+#include "data/fingerprint.h"
 #include "data/loader.h"
 #include "data/sample.h"
 #include "engine/atomic_file.h"
@@ -47,6 +48,7 @@ struct Trainer::State {
   std::unique_ptr<data::Dataset> train_set, test_set;  // test_set: when [certify] every > 0
   std::vector<int64_t> train_indices;  // data.train_count's class-balanced sample; empty: all images
   std::vector<int64_t> certify_indices;  // the test images certified during training
+  std::string data_fingerprint;                         // of train_set (data/fingerprint.h)
   std::unique_ptr<layers::Module> model;
   std::unique_ptr<Sgd> sgd;
   int64_t epoch = 0;  // epochs completed
@@ -221,6 +223,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
     MACER_CHECK(used >= config.optim.batch,
                 config.data.dataset << " has " << used << " training images, fewer than optim.batch = " << config.optim.batch
                                     << ": an epoch takes full batches only, so it would train on nothing; lower optim.batch");
+  s.data_fingerprint = data::content_fingerprint(*s.train_set);  // recorded in every checkpoint
   if (config.certify.every > 0) {
     s.test_set = open_split(config, "test");
     s.certify_indices =
@@ -572,6 +575,8 @@ std::vector<EpochStats> Trainer::run() {
       info.height = s.train_set->height();
       info.width = s.train_set->width();
       info.classes = s.train_set->classes();
+      info.class_names = s.train_set->class_names();
+      info.data_fingerprint = s.data_fingerprint;
       info.sigma = c.objective.sigma;
       info.epoch = s.epoch;
       info.step = s.step;

@@ -22,7 +22,8 @@ make_model_golden.py. Written into DIR with torch.save, as the releases hold the
   bad_key.pth        MACER's layout with one tensor renamed (layer2.1.conv1 -> layer2.1.convA)
   bad_shape.pth      MACER's layout with fc.weight transposed
   bad_cohen.pth      Cohen's layout with one tensor outside '1.' ('0.means')
-  expected.safetensors  input (4,3,32,32) F32; logits_plain and logits_cohen (4,10) F64:
+  expected.safetensors  input (4,3,32,32) F32; logits_plain, logits_cohen, logits_mean_only
+                     (Cifar-10 means, sds 1: SmoothAdv's) and logits_half (means and sds 0.5) (4,10) F64:
                      eval-mode logits of the network alone and of Cohen's Sequential(
                      NormalizeLayer(Cifar-10 means and sds), net), computed in float64 on the
                      float32 weights, inputs and statistics.
@@ -134,8 +135,12 @@ def main():
         xt = torch.from_numpy(x).double()
         logits_plain = net(xt).numpy()
         logits_cohen = cohen(xt).numpy()
+        # SmoothAdv's first layer subtracts the mean only; inputs in [-1, 1]: mean 0.5, sd 0.5.
+        logits_mean_only = nn.Sequential(NormalizeLayer(CIFAR10_MEAN, [1.0, 1.0, 1.0]), net)(xt).numpy()
+        logits_half = nn.Sequential(NormalizeLayer([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]), net)(xt).numpy()
     save_safetensors(os.path.join(args.out, "expected.safetensors"),
-                     [("input", x), ("logits_plain", logits_plain), ("logits_cohen", logits_cohen)],
+                     [("input", x), ("logits_plain", logits_plain), ("logits_cohen", logits_cohen),
+                      ("logits_mean_only", logits_mean_only), ("logits_half", logits_half)],
                      {"source": "tests/golden/make_convert_fixtures.py"})
     if args.resnet50:
         make_resnet50(args.out)

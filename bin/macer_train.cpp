@@ -5,7 +5,10 @@
 #include "bin/cli.h"
 #include <cstdio>
 
+#include <filesystem>
+
 #include "macer/config.h"
+#include "macer_version.h"
 #include "macer/distributed.h"
 #include "macer/train/trainer.h"
 
@@ -24,7 +27,11 @@ int main(int argc, char** argv) {
                "resume although sigma, data set, input shape or objective differ from the checkpoint's")
       ->needs(resume);
   app.add_flag("--print-config", print_only, "print the resolved configuration and exit");
+  app.set_version_flag("--version", std::string("macer_train ") + MACER_VERSION);
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
+  std::error_code ec;  // --resume RUN_FOLDER: the run's checkpoint in it
+  if (!topt.resume.empty() && std::filesystem::is_directory(topt.resume, ec))
+    topt.resume = (std::filesystem::path(topt.resume) / "checkpoint.safetensors").string();
   return macer::cli::run(
       [&] {
         macer::TrainConfig config = macer::load_train_config(config_path, overrides);

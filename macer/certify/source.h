@@ -27,6 +27,8 @@ struct CertifySource {
   std::string dataset, data_dir;          // as resolved
   double sigma = 0;
   double train_beta = -1;                 // the training objective's beta; -1 when unknown
+  std::string model_name;                 // the registry name that was built (--model or the checkpoint's)
+  std::string normalize;                  // "none" or "mean=..;std=.." as applied to the input
 };
 
 // Opens the data set and builds and loads the model; throws macer::Error on anything that does

@@ -3,6 +3,8 @@
 #include "macer/certify/report.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -11,11 +13,13 @@ namespace macer {
 
 // ---- summaries ---------------------------------------------------------------------------
 
-std::vector<double> report_radii() {
+std::vector<double> report_radii(double step, double max) {
   std::vector<double> r;
-  for (int i = 0; i <= 9; ++i) r.push_back(0.25 * i);
+  for (int i = 0; step * i <= max + 1e-9 * step; ++i) r.push_back(step * i);
   return r;
 }
+
+double default_radius_max(double sigma) { return std::max(2.25, 4 * sigma); }
 
 CertifySummary summarize(const std::vector<CertifyRow>& rows, const std::string& label, bool soft,
                          const std::vector<double>& radii) {
@@ -52,9 +56,10 @@ std::string file_label(const std::string& path) {
   return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
 }
 
-std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label) {
-  if (file.kind != TsvKind::Both) return {summarize(file.rows, label)};
-  return {summarize(file.rows, label + " (hard)"), summarize(file.rows, label + " (soft)", true)};
+std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label,
+                                           const std::vector<double>& radii) {
+  if (file.kind != TsvKind::Both) return {summarize(file.rows, label, false, radii)};
+  return {summarize(file.rows, label + " (hard)", false, radii), summarize(file.rows, label + " (soft)", true, radii)};
 }
 
 std::string summary_table(const std::vector<CertifySummary>& summaries) {
@@ -78,9 +83,26 @@ std::string summary_table(const std::vector<CertifySummary>& summaries) {
 }
 
 namespace {
+// A record value as JSON: a number when the whole text is one, else the text.
+nlohmann::json record_value(const std::string& v) {
+  char* end = nullptr;
+  if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos && v.size() < 16)
+    return std::stoll(v);
+  double d = std::strtod(v.c_str(), &end);
+  if (!v.empty() && end == v.c_str() + v.size() && std::isfinite(d) && v.find_first_of("0123456789") == 0) return d;
+  return v;
+}
+
 nlohmann::json to_json(const CertifySummary& s) {
-  return {{"label", s.label},   {"images", s.images},   {"radii", s.radii}, {"certified_accuracy", s.accuracy},
-          {"acr", s.acr},       {"abstain", s.abstain}, {"mean_seconds", s.mean_seconds}};
+  nlohmann::json j = {{"label", s.label},   {"images", s.images},   {"radii", s.radii},
+                      {"certified_accuracy", s.accuracy},         {"acr", s.acr},
+                      {"abstain", s.abstain}, {"mean_seconds", s.mean_seconds}};
+  if (!s.run.empty()) {
+    nlohmann::json run = nlohmann::json::object();
+    for (const auto& [k, v] : s.run) run[k] = record_value(v);
+    j["run"] = run;
+  }
+  return j;
 }
 }  // namespace
 

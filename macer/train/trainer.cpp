@@ -47,9 +47,18 @@ struct Trainer::State {
   std::string log_path, checkpoint_file;
   int lock_fd = -1;   // flock on <checkpoint_dir>/macer_train.lock, held while the trainer lives
   bool replace_old_run = false;  // --overwrite of a run found there: removed when training starts
-  // Releases the flock, also when the trainer's constructor throws after taking it.
+  std::string made_dir;          // checkpoint_dir when this trainer created it
+  bool started = false;          // the constructor finished: the run folder is the run's
+  // Releases the flock, also when the trainer's constructor throws after taking it; a start
+  // that failed takes back its lock file and the folder it made, so no empty run is left.
   ~State() {
-    if (lock_fd >= 0) ::close(lock_fd);
+    if (lock_fd < 0) return;
+    if (!started) {
+      std::error_code ec;
+      ::unlink((cfg.run.checkpoint_dir + "/macer_train.lock").c_str());
+      if (!made_dir.empty()) fs::remove(made_dir, ec);  // only when empty
+    }
+    ::close(lock_fd);
   }
 };
 
@@ -156,6 +165,8 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   s.checkpoint_file = dir + "/checkpoint.safetensors";
   s.log_path = config.run.log_file.empty() ? dir + "/train.jsonl" : config.run.log_file;
   if (dist::is_root()) {
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) s.made_dir = dir;
     ensure_writable_dir(dir, "run.checkpoint_dir");
     s.lock_fd = lock_run_dir(dir);
     check_writable(s.log_path, "run.log_file");
@@ -163,7 +174,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
     const bool resumes_here = !options.resume.empty() && same_file_location(options.resume, s.checkpoint_file);
     if (holds_run && !resumes_here && !options.overwrite)
       throw Error(dir + " already holds a run (" + s.checkpoint_file + " or " + s.log_path +
-                  "); continue it with --resume " + s.checkpoint_file + ", or replace it with --overwrite");
+                  "); continue it with --resume " + dir + ", or replace it with --overwrite");
     s.replace_old_run = holds_run && !resumes_here;
   }
 
@@ -185,6 +196,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   sp.nesterov = config.optim.nesterov;
   s.sgd = std::make_unique<Sgd>(*s.model, sp);
   if (!options.resume.empty()) resume(options.resume, options.allow_changes);
+  s.started = true;
 }
 
 Trainer::~Trainer() = default;
@@ -236,7 +248,12 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
   load_checkpoint(path, *s.model, s.sgd.get());
   s.epoch = info.epoch;
   s.step = info.step;
-  if (dist::is_root()) truncate_log(s.log_path, s.epoch);
+  if (dist::is_root()) {
+    truncate_log(s.log_path, s.epoch);
+    if (s.epoch < c.optim.epochs)
+      std::fprintf(stderr, "resuming %s at epoch %ld of %ld (step %ld)\n", path.c_str(), long(s.epoch + 1),
+                   long(c.optim.epochs), long(s.step));
+  }
 }
 
 std::vector<EpochStats> Trainer::run() {

@@ -63,6 +63,7 @@ std::vector<Entry> schema(TrainConfig& c) {
       {"run.device", &c.run.device, 0, 0, {"cpu", "cuda", "auto"}},
       {"run.checkpoint_dir", &c.run.checkpoint_dir},
       {"run.checkpoint_every", &c.run.checkpoint_every, 1, 1e6},
+      {"run.keep_every", &c.run.keep_every, 0, 1e6},
       {"run.log_file", &c.run.log_file},
       {"run.print_every", &c.run.print_every, 1, 1e9},
       {"certify.every", &c.certify.every, 0, 1e6},

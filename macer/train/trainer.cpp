@@ -390,7 +390,8 @@ std::vector<EpochStats> Trainer::run() {
     s.epoch = epoch + 1;
 
     // The checkpoint first: certification can take long, and its work must not put the epoch at risk.
-    if (root && (s.epoch % c.run.checkpoint_every == 0 || s.epoch == c.optim.epochs)) {
+    const bool keep = c.run.keep_every > 0 && s.epoch % c.run.keep_every == 0;
+    if (root && (s.epoch % c.run.checkpoint_every == 0 || s.epoch == c.optim.epochs || keep)) {
       CheckpointInfo info;
       info.model = c.model.name;
       info.dataset = c.data.dataset;
@@ -404,26 +405,36 @@ std::vector<EpochStats> Trainer::run() {
       info.config = to_toml(c);
       info.normalize = layers::normalization_preset(c.model.normalize);
       save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
+      if (keep)  // kept beside the latest, as MACER's {epoch}.pth
+        save_checkpoint(c.run.checkpoint_dir + "/epoch_" + std::to_string(s.epoch) + ".safetensors", *s.model,
+                        s.sgd.get(), info);
     }
     if (root && s.test_set && s.epoch % c.certify.every == 0) {  // the other ranks wait at the next step
       st.certify_json = certify_during_training(c, *s.model, *s.test_set, s.device);
       s.model->train();
     }
-    nlohmann::ordered_json line = {{"epoch", st.epoch}, {"lr", st.lr}, {"lambda", st.lambda},
-                                   {"loss", st.loss}, {"cl", st.cl}, {"rl", st.rl},
-                                   {"active_fraction", st.active_fraction},
-                                   {"train_smoothed_accuracy", st.train_accuracy},
-                                   {"seconds", st.seconds}, {"samples_per_second", st.samples_per_second},
-                                   {"step", s.step}, {"world_size", world}};
+    // MACER's terms (lambda, cl, rl, active fraction) only where the objective has them: the
+    // Gaussian baseline's loss is its cross-entropy and nothing else.
+    const bool terms = !sums.cls.empty() || !sums.rls.empty();
+    nlohmann::ordered_json line = {{"epoch", st.epoch}, {"lr", st.lr}};
+    if (terms) line["lambda"] = st.lambda;
+    line["loss"] = st.loss;
+    if (terms) line["cl"] = st.cl, line["rl"] = st.rl, line["active_fraction"] = st.active_fraction;
+    line["train_smoothed_accuracy"] = st.train_accuracy;
+    line["seconds"] = st.seconds, line["samples_per_second"] = st.samples_per_second;
+    line["step"] = s.step, line["world_size"] = world;
     if (!st.certify_json.empty()) line["certify"] = nlohmann::json::parse(st.certify_json);
     all.push_back(st);
     if (!root) continue;
     errno = 0;
     log << line.dump() << std::endl;
     MACER_CHECK(log, s.log_path << ": writing the log failed: " << (errno ? std::strerror(errno) : "stream error"));
-    std::fprintf(stderr, "epoch %ld: loss %.4f cl %.4f rl %.4f active %.3f smoothed-acc %.4f %.1fs %.0f samples/s\n",
-                 long(st.epoch), st.loss, st.cl, st.rl, st.active_fraction, st.train_accuracy,
-                 st.seconds, st.samples_per_second);
+    char macer_terms[96] = "";
+    if (terms)
+      std::snprintf(macer_terms, sizeof macer_terms, " (cl %.4f rl %.4f lambda %g active %.3f)", st.cl, st.rl,
+                    st.lambda, st.active_fraction);
+    std::fprintf(stderr, "epoch %ld: loss %.4f%s smoothed-acc %.4f %.1fs %.0f samples/s\n", long(st.epoch), st.loss,
+                 macer_terms, st.train_accuracy, st.seconds, st.samples_per_second);
   }
   return all;
 }

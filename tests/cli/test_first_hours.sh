@@ -116,6 +116,23 @@ expect_fail "run folder taken" "already holds a run.*--resume run,.*--overwrite"
 expect_ok "resume a run folder" "$bin/macer_train" tiny.toml --resume run --set optim.epochs=2
 grep -q "resuming run/checkpoint.safetensors at epoch 2 of 2" err.log && ok || bad "resume says where it starts: $(cat err.log)"
 [ "$(wc -l <run/train.jsonl)" -eq 2 ] && ok || bad "the resumed run logs epoch 2"
+# ---- 7. what Cohen's and MACER's users expect in training ------------------------------------
+expect_ok "gaussian with kept checkpoints" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="gauss"' \
+  --set objective.name=gaussian --set optim.epochs=2 --set run.keep_every=1
+[ -f gauss/epoch_1.safetensors ] && [ -f gauss/epoch_2.safetensors ] && [ -f gauss/checkpoint.safetensors ] && ok ||
+  bad "run.keep_every = 1 keeps every epoch's checkpoint: $(ls gauss)"
+grep -qE '^epoch 2: loss [0-9.]+ smoothed-acc' err.log && ! grep -q ' cl ' err.log && ok ||
+  bad "the Gaussian log has no MACER terms: $(grep '^epoch' err.log)"
+python3 -c "
+import json
+for l in open('gauss/train.jsonl'):
+    j = json.loads(l)
+    assert 'cl' not in j and 'lambda' not in j and 'loss' in j, j
+" && ok || bad "the Gaussian JSON log has no MACER terms"
+expect_ok "resume from a kept epoch" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="gauss_b"' \
+  --set objective.name=gaussian --set optim.epochs=2 --resume gauss/epoch_1.safetensors
+grep -q "resuming gauss/epoch_1.safetensors at epoch 2 of 2" err.log && ok || bad "resume from epoch_1: $(tail -n 2 err.log)"
+
 expect_fail "failed start" "unknown model" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="fresh"' --set model.name=lenett
 [ ! -e fresh ] && ok || bad "a failed start leaves its run folder: $(ls -A fresh)"
 mkdir -p kept

@@ -17,8 +17,17 @@ scripts/setup.sh
 scripts/build.sh macer_bench
 build=${BUILD_DIR:-build}
 "$build/bench/macer_bench" --device "$device" --json "$out/ours.json" "$@"
+# The same cases in PyTorch: macer_bench's --filter/-f (and --repeats/--warmup) go to it too.
+torch_flags=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --filter | -f | --repeats | --warmup) [ $# -ge 2 ] && torch_flags+=("${1/#-f/--filter}" "$2") && shift ;;
+    --filter=* | --repeats=* | --warmup=*) torch_flags+=("$1") ;;
+  esac
+  shift
+done
 echo
-"$py" bench/torch_reference.py --device "$device" --json "$out/torch.json"
+"$py" bench/torch_reference.py --device "$device" --json "$out/torch.json" "${torch_flags[@]}"
 echo
 "$py" - "$out/ours.json" "$out/torch.json" <<'PY'
 import json, sys

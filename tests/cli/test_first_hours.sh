@@ -74,6 +74,15 @@ done < <(awk '/^```sh/{on=1; next} /^```/{on=0} on' "$src/README.md" | sed -e 's
 if grep -nE '(^|[ `(])bin/macer_(train|certify)' "$src/README.md" | grep -v '^[0-9]*:## '; then
   bad "README names bin/macer_* (the sources) for a program"
 else ok; fi
+# The README's table of contents leads to its headings.
+python3 - "$src/README.md" <<'PY' && ok || bad "README: a contents link leads nowhere"
+import re, sys
+text = open(sys.argv[1]).read()
+heads = {re.sub(r"[^a-z0-9 _-]", "", l[3:].strip().lower()).replace(" ", "-")
+         for l in text.splitlines() if l.startswith("## ")}
+missing = [a for a in re.findall(r"\]\(#([^)]+)\)", text) if a not in heads]
+if missing: sys.exit("no heading for " + ", ".join(missing))
+PY
 for cfg in "$src"/configs/*.toml; do
   line=$(grep -oE 'Train: .*' "$cfg" | sed 's/^Train: //')
   [ -n "$line" ] || continue

@@ -23,6 +23,7 @@ namespace {
 struct Flags {
   std::string checkpoint, model, dataset, data_dir, split = "test", mode = "hard", output, device = "auto";
   std::string plot, json, mat, normalize, shard, inference = "folded";  // shard "I/N": this process certifies images I, I+N, ... of the run
+  std::string markdown, latex;  // Cohen's analyze.py tables for papers
   std::vector<std::string> summarize;
   double sigma = -1, alpha = 0.001, beta = -1;  // beta -1: the checkpoint's objective.beta, else 1
   double radius_step = 0.25, radius_max = -1;     // radius_max -1: default_radius_max(sigma)
@@ -38,6 +39,8 @@ void check_outputs(const Flags& fl) {
   if (!fl.json.empty()) macer::check_writable(fl.json, "--json");
   if (!fl.plot.empty()) macer::check_writable(fl.plot, "--plot");
   if (!fl.mat.empty()) macer::check_writable(fl.mat, "--mat");
+  if (!fl.markdown.empty()) macer::check_writable(fl.markdown, "--markdown");
+  if (!fl.latex.empty()) macer::check_writable(fl.latex, "--latex");
 }
 
 // What makes the rows of a run: --resume continues a TSV only when all of it is the same.
@@ -86,6 +89,14 @@ void report(const Flags& fl, std::vector<macer::CertifySummary> summaries,
   if (!fl.json.empty()) {
     macer::write_file_atomic(fl.json, macer::summaries_json(summaries, 2, world_size) + "\n");
     std::printf("summary: %s\n", fl.json.c_str());
+  }
+  if (!fl.markdown.empty()) {
+    macer::write_file_atomic(fl.markdown, macer::summary_markdown(summaries));
+    std::printf("markdown: %s\n", fl.markdown.c_str());
+  }
+  if (!fl.latex.empty()) {
+    macer::write_file_atomic(fl.latex, macer::summary_latex(summaries));
+    std::printf("latex: %s\n", fl.latex.c_str());
   }
   if (!fl.plot.empty()) {
     macer::plot_certified_accuracy(fl.plot, series);
@@ -309,6 +320,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", fl.seed, "noise seed (default 0)");
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");
   app.add_option("--json", fl.json, "write the summary as JSON to this file");
+  app.add_option("--markdown", fl.markdown, "write the summary as a Markdown table (Cohen's analyze.py) to this file");
+  app.add_option("--latex", fl.latex, "write the summary as a LaTeX tabular (booktabs; Cohen's analyze.py) to this file");
   app.add_option("--mat", fl.mat, "MACER's MATLAB file: 'hard' and/or 'soft', one radius per image, -1 where wrong");
   app.add_option("--normalize", fl.normalize, "with --model: input normalization none|cifar10|imagenet")
       ->check(CLI::IsMember({"none", "cifar10", "imagenet"}));

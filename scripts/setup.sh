@@ -3,7 +3,8 @@
 # Used by scripts/test.sh and scripts/quickstart.sh; pass extra package names as arguments.
 set -euo pipefail
 packages=(cmake ninja-build g++ ccache pkg-config catch2 libopenblas-dev libtomlplusplus-dev
-          libcli11-dev zlib1g-dev libboost-dev libstb-dev nlohmann-json3-dev libopenmpi-dev openmpi-bin libdnnl-dev "$@")
+          libcli11-dev zlib1g-dev libboost-dev libstb-dev nlohmann-json3-dev libopenmpi-dev openmpi-bin libdnnl-dev
+          python3-matplotlib "$@")  # python3-matplotlib: scripts/plot_certify.py
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -108,6 +108,11 @@ std::string file_label(const std::string& path);
 
 // A fixed-width table (one line per summary, a column per radius, then ACR).
 std::string summary_table(const std::vector<CertifySummary>& summaries);
+// The certified accuracies and ACR as Cohen's analysis code (analyze.py) gives them for papers:
+// a Markdown table (a row per summary, a column per radius, then ACR) and a LaTeX tabular
+// (booktabs rules); the best value of each column in bold.
+std::string summary_markdown(const std::vector<CertifySummary>& summaries);
+std::string summary_latex(const std::vector<CertifySummary>& summaries);
 // JSON text: an object {label, images, radii, certified_accuracy, acr, abstain, mean_seconds}.
 std::string summary_json(const CertifySummary& s, int indent = -1);
 // JSON text: an array of such objects; world_size > 0 adds "world_size" (the ranks that

@@ -83,6 +83,77 @@ std::string summary_table(const std::vector<CertifySummary>& summaries) {
 }
 
 namespace {
+
+// The best value of column j (accuracies, then ACR as the last column) over the summaries.
+double column_best(const std::vector<CertifySummary>& summaries, size_t j) {
+  double best = -1;
+  for (const auto& s : summaries) best = std::max(best, j < s.accuracy.size() ? s.accuracy[j] : s.acr);
+  return best;
+}
+
+std::string fixed(double v, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// A label in LaTeX: its special characters escaped.
+std::string latex_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::string("&%$#_{}").find(c) != std::string::npos) out += '\\', out += c;
+    else if (c == '~') out += "\\textasciitilde{}";
+    else if (c == '^') out += "\\textasciicircum{}";
+    else if (c == '\\') out += "\\textbackslash{}";
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string summary_markdown(const std::vector<CertifySummary>& summaries) {
+  if (summaries.empty()) return "";
+  const auto& radii = summaries[0].radii;
+  std::ostringstream os;
+  os << "|  |";
+  for (double r : radii) os << " r = " << fixed(r, 2) << " |";
+  os << " ACR |\n| --- |";
+  for (size_t j = 0; j <= radii.size(); ++j) os << " --- |";
+  os << "\n";
+  for (const auto& s : summaries) {
+    os << "| " << s.label << " |";
+    for (size_t j = 0; j <= radii.size(); ++j) {
+      double v = j < s.accuracy.size() ? s.accuracy[j] : s.acr;
+      std::string t = fixed(v, j < radii.size() ? 2 : 3);
+      os << " " << (summaries.size() > 1 && v == column_best(summaries, j) ? "**" + t + "**" : t) << " |";
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+std::string summary_latex(const std::vector<CertifySummary>& summaries) {
+  if (summaries.empty()) return "";
+  const auto& radii = summaries[0].radii;
+  std::ostringstream os;
+  os << "\\begin{tabular}{l" << std::string(radii.size() + 1, 'c') << "}\n\\toprule\n";
+  for (double r : radii) os << " & $r = " << fixed(r, 2) << "$";
+  os << " & ACR \\\\\n\\midrule\n";
+  for (const auto& s : summaries) {
+    os << latex_escape(s.label);
+    for (size_t j = 0; j <= radii.size(); ++j) {
+      double v = j < s.accuracy.size() ? s.accuracy[j] : s.acr;
+      std::string t = fixed(v, j < radii.size() ? 2 : 3);
+      os << " & " << (summaries.size() > 1 && v == column_best(summaries, j) ? "\\textbf{" + t + "}" : t);
+    }
+    os << " \\\\\n";
+  }
+  os << "\\bottomrule\n\\end{tabular}\n";
+  return os.str();
+}
+
+namespace {
 // A record value as JSON: a number when the whole text is one, else the text.
 nlohmann::json record_value(const std::string& v) {
   char* end = nullptr;

@@ -205,6 +205,7 @@ expect_fail "radii that disagree" "edited.tsv.radii line 2 does not match edited
 expect_ok "range cut short" "${cert[@]}" --start 62 --count 5
 grep -q "2 of the 5 asked for, the test split has 64 images" out.log && ok || bad "cut range: $(head -n 1 out.log)"
 
+expect_ok "predict" "$bin/macer_certify" --checkpoint "$ckpt" --predict --n 50 --count 2 --device cpu --output predict.tsv
 # ---- 8. Cohen's flag names, the radius grid --------------------------------------------------
 expect_ok "Cohen's flags" "$bin/macer_certify" --checkpoint "$ckpt" --N0 20 --N 100 --alpha 0.001 --batch 100 \
   --skip 2 --max 6 --device cpu --output cohen.tsv
@@ -214,6 +215,20 @@ python3 -c "import json; r = json.load(open('grid.json'))[0]['radii']; assert r[
   ok || bad "sigma 2 reports radii up to 4 sigma"
 expect_ok "radius grid flags" "$bin/macer_certify" --summarize full.tsv --radius-step 0.5 --radius-max 1 --json g.json
 python3 -c "import json; assert json.load(open('g.json'))[0]['radii'] == [0, 0.5, 1]" && ok || bad "--radius-step/--radius-max"
+
+# ---- 3. tables and figures for a paper ------------------------------------------------------
+expect_ok "markdown and latex tables" "$bin/macer_certify" --summarize full.tsv part.tsv --radius-max 1 \
+  --markdown t.md --latex t.tex
+[ "$(sed -n 1p t.md)" = "|  | r = 0.00 | r = 0.25 | r = 0.50 | r = 0.75 | r = 1.00 | ACR |" ] &&
+  grep -q '^| full (hard) |' t.md && ok || bad "markdown table: $(cat t.md)"
+grep -q '^\\begin{tabular}{lcccccc}$' t.tex && grep -q '^full (hard) & ' t.tex && grep -q '^\\bottomrule$' t.tex && ok ||
+  bad "latex table: $(cat t.tex)"
+expect_ok "figures" "$src/scripts/plot_certify.py" full.tsv cohen.tsv --label MACER --label Cohen --title "a title" \
+  -o fig.pdf -o fig.svg -o fig.png
+[ "$(head -c 5 fig.pdf)" = "%PDF-" ] && grep -q "<svg" fig.svg && [ "$(head -c 4 fig.png | tail -c 3)" = "PNG" ] && ok ||
+  bad "figures in PDF, SVG and PNG"
+grep -q "MACER (hard)" fig.svg && grep -q "a title" fig.svg && ok || bad "legend names and title in the SVG"
+expect_fail "figure of a PREDICT file" "no radii" "$src/scripts/plot_certify.py" predict.tsv -o p.png
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

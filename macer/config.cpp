@@ -64,6 +64,7 @@ std::vector<Entry> schema(TrainConfig& c) {
       {"run.checkpoint_dir", &c.run.checkpoint_dir},
       {"run.checkpoint_every", &c.run.checkpoint_every, 1, 1e6},
       {"run.keep_every", &c.run.keep_every, 0, 1e6},
+      {"run.test_every", &c.run.test_every, 0, 1e6},
       {"run.log_file", &c.run.log_file},
       {"run.print_every", &c.run.print_every, 1, 1e9},
       {"certify.every", &c.certify.every, 0, 1e6},

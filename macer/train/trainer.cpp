@@ -28,6 +28,7 @@
 #include "macer/distributed.h"
 #include "macer/noise_streams.h"
 #include "macer/objectives/objectives.h"
+#include "macer/train/evaluate.h"
 #include "macer/train/optimizer.h"
 #include "macer/progress.h"
 #include "macer/train/schedule.h"
@@ -39,7 +40,7 @@ namespace fs = std::filesystem;
 struct Trainer::State {
   TrainConfig cfg;
   Device device;
-  std::unique_ptr<data::Dataset> train_set, test_set;  // test_set: when [certify] every > 0
+  std::unique_ptr<data::Dataset> train_set, test_set;  // test_set: when [certify] every or run.test_every > 0
   std::unique_ptr<layers::Module> model;
   std::unique_ptr<Sgd> sgd;
   int64_t epoch = 0;  // epochs completed
@@ -147,8 +148,14 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   s.device = parse_device(config.run.device);
   require_device(s.device);
   s.train_set = open_split(config, "train");
+  if (config.certify.every > 0 || config.run.test_every > 0) {
+    try {
+      s.test_set = open_split(config, "test");
+    } catch (const Error& e) {  // the test split is read for the log's test loss unless told not to
+      throw Error(std::string(e.what()) + (config.certify.every > 0 ? "" : " (set run.test_every = 0 to train without the test split)"));
+    }
+  }
   if (config.certify.every > 0) {
-    s.test_set = open_split(config, "test");
     select_images(s.test_set->size(), {config.certify.start, config.certify.count, config.certify.skip});
     const int64_t batches = (std::max(config.certify.n0, config.certify.n) + config.certify.batch - 1) / config.certify.batch;
     MACER_CHECK(batches <= (int64_t(1) << 19), "[certify]: " << batches << " batches of certify.batch = "
@@ -409,7 +416,7 @@ std::vector<EpochStats> Trainer::run() {
         save_checkpoint(c.run.checkpoint_dir + "/epoch_" + std::to_string(s.epoch) + ".safetensors", *s.model,
                         s.sgd.get(), info);
     }
-    if (root && s.test_set && s.epoch % c.certify.every == 0) {  // the other ranks wait at the next step
+    if (root && c.certify.every > 0 && s.epoch % c.certify.every == 0) {  // the other ranks wait at the next step
       st.certify_json = certify_during_training(c, *s.model, *s.test_set, s.device);
       s.model->train();
     }
@@ -423,6 +430,12 @@ std::vector<EpochStats> Trainer::run() {
     line["train_smoothed_accuracy"] = st.train_accuracy;
     line["seconds"] = st.seconds, line["samples_per_second"] = st.samples_per_second;
     line["step"] = s.step, line["world_size"] = world;
+    if (root && c.run.test_every > 0 && s.epoch % c.run.test_every == 0) {  // Cohen's per-epoch test line
+      NoisyTestResult t = evaluate_noisy(*s.model, *s.test_set, s.device, sigma, uint64_t(c.run.seed),
+                                         int(std::min<int64_t>(c.optim.batch * k, 1024)));
+      st.test_loss = t.loss, st.test_accuracy = t.accuracy;
+      line["test_loss"] = t.loss, line["test_accuracy"] = t.accuracy;
+    }
     if (!st.certify_json.empty()) line["certify"] = nlohmann::json::parse(st.certify_json);
     all.push_back(st);
     if (!root) continue;
@@ -433,8 +446,11 @@ std::vector<EpochStats> Trainer::run() {
     if (terms)
       std::snprintf(macer_terms, sizeof macer_terms, " (cl %.4f rl %.4f lambda %g active %.3f)", st.cl, st.rl,
                     st.lambda, st.active_fraction);
-    std::fprintf(stderr, "epoch %ld: loss %.4f%s smoothed-acc %.4f %.1fs %.0f samples/s\n", long(st.epoch), st.loss,
-                 macer_terms, st.train_accuracy, st.seconds, st.samples_per_second);
+    char test_terms[64] = "";
+    if (st.test_loss >= 0)
+      std::snprintf(test_terms, sizeof test_terms, " | test loss %.4f acc %.4f", st.test_loss, st.test_accuracy);
+    std::fprintf(stderr, "epoch %ld: loss %.4f%s smoothed-acc %.4f%s %.1fs %.0f samples/s\n", long(st.epoch), st.loss,
+                 macer_terms, st.train_accuracy, test_terms, st.seconds, st.samples_per_second);
   }
   return all;
 }

@@ -138,6 +138,15 @@ for l in open('gauss/train.jsonl'):
     j = json.loads(l)
     assert 'cl' not in j and 'lambda' not in j and 'loss' in j, j
 " && ok || bad "the Gaussian JSON log has no MACER terms"
+python3 -c "
+import json
+for l in open('gauss/train.jsonl'):
+    j = json.loads(l)
+    assert 0 <= j['test_accuracy'] <= 1 and j['test_loss'] > 0, j
+" && ok || bad "each epoch logs the noisy test loss and accuracy (Cohen's train.py)"
+grep -qE '^epoch 1: .*\| test loss [0-9.]+ acc [0-9.]+' err.log && ok || bad "the epoch line shows the test loss"
+expect_ok "no test pass" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="notest"' --set run.test_every=0
+! grep -q test_loss notest/train.jsonl && ok || bad "run.test_every = 0 logs no test loss"
 expect_ok "resume from a kept epoch" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="gauss_b"' \
   --set objective.name=gaussian --set optim.epochs=2 --resume gauss/epoch_1.safetensors
 grep -q "resuming gauss/epoch_1.safetensors at epoch 2 of 2" err.log && ok || bad "resume from epoch_1: $(tail -n 2 err.log)"

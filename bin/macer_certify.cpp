@@ -230,8 +230,11 @@ int certify_checkpoint(const Flags& fl) {
   // Everything is valid: only now are outputs opened. --resume keeps the whole rows of the same run.
   std::vector<CertifyRow> rows;
   std::unique_ptr<TsvWriter> writer;
+  // What makes the rows (the checkpoint's fingerprint reads it whole: once).
+  const std::vector<std::pair<std::string, std::string>> base_record =
+      root ? run_record(fl, src, beta) : std::vector<std::pair<std::string, std::string>>{};
   if (root && !fl.output.empty()) {
-    auto record = run_record(fl, src, beta);
+    auto record = base_record;
     if (shards > 1) record.emplace_back("shard", fl.shard);
     bool resuming = fl.resume && std::filesystem::exists(fl.output, ec);
     if (resuming) {  // the rows must come from the same run; --count may have grown
@@ -268,7 +271,7 @@ int certify_checkpoint(const Flags& fl) {
     std::printf("mat: %s\n", fl.mat.c_str());
   }
   auto summaries = summarize_file(file, label, table_radii(fl, sigma));
-  auto record = run_record(fl, src, beta);
+  auto record = base_record;
   record.insert(record.begin(), {{"results", fl.output}, {"checkpoint_path", fl.checkpoint}});
   record.emplace_back("images", std::to_string(planned));
   if (shards > 1) record.emplace_back("shard", fl.shard);

@@ -14,13 +14,13 @@ out=${BENCH_OUT:-bench/out}
 mkdir -p "$out"
 rm -f "$out"/ours-*.json "$out"/torch-*.json
 
-# --filter PATTERN (or --filter=PATTERN) selects PyTorch's cases too.
-filter=()
+# The same cases in PyTorch: macer_bench's --filter/-f (and --repeats/--warmup) go to it too.
+torch_flags=()
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
-    --filter) filter=(--filter "${args[i + 1]:-}") ;;
-    --filter=*) filter=(--filter "${args[i]#--filter=}") ;;
+    --filter | -f | --repeats | --warmup) torch_flags+=("${args[i]/#-f/--filter}" "${args[i + 1]:-}") && i=$((i + 1)) ;;
+    --filter=* | --repeats=* | --warmup=*) torch_flags+=("${args[i]}") ;;
   esac
 done
 
@@ -44,11 +44,11 @@ for p in "${precisions[@]}"; do
   "$build/bench/macer_bench" --device "$device" "${extra[@]}" --json "$out/ours-$p.json" "$@"
   echo
 done
-/usr/bin/python3 bench/torch_reference.py --device "$device" "${filter[@]}" --json "$out/torch-debian-fp32.json"
+/usr/bin/python3 bench/torch_reference.py --device "$device" "${torch_flags[@]}" --json "$out/torch-debian-fp32.json"
 echo
 if [ "${MACER_BENCH_PYPI:-1}" != 0 ]; then
   for v in fp32 channels_last bf16 compile; do
-    "$venv/bin/python" bench/torch_reference.py --device "$device" --variant "$v" "${filter[@]}" \
+    "$venv/bin/python" bench/torch_reference.py --device "$device" --variant "$v" "${torch_flags[@]}" \
       --json "$out/torch-pypi-$v.json"
     echo
   done

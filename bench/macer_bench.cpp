@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bench/harness.h"
+#include "macer_version.h"
 #include "engine/atomic_file.h"
 #include "engine/precision.h"
 #include "kernels/check.h"
@@ -17,17 +18,6 @@ using namespace macer;
 using namespace macer::bench;
 
 namespace {
-
-std::string command_output(const char* cmd) {
-  std::string out;
-  if (FILE* f = popen(cmd, "r")) {
-    char buf[256];
-    while (fgets(buf, sizeof buf, f)) out += buf;
-    pclose(f);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
 
 bool matches(const std::string& name, const std::vector<std::string>& filters) {
   if (filters.empty()) return true;
@@ -76,7 +66,7 @@ int main(int argc, char** argv) {
         std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
         char host[256] = {0};
         gethostname(host, sizeof host - 1);
-        std::string commit = command_output("git rev-parse --short HEAD 2>/dev/null");
+        std::string commit = MACER_VERSION;  // the commit it was built from, wherever it runs
         std::string device_desc = device_description(opt.device);
         std::printf("# macer_bench %s | %s | %s | commit %s | precision %s | warm-up %d, repeats %d\n", date, host,
                     device_desc.c_str(), commit.c_str(), precision_name(precision), opt.warmup, opt.repeats);

@@ -16,6 +16,7 @@ Prints median/min/max after a warm-up; --json FILE writes the results.
 """
 import contextlib
 import argparse
+import fnmatch
 import json
 import os
 import platform
@@ -179,7 +180,8 @@ def certify_case(name, device, batch, warmup, repeats, variant="fp32"):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--filter", default="")
+    ap.add_argument("--filter", action="append", default=[],
+                    help="cases whose name contains this or matches this glob, as macer_bench's --filter (repeatable)")
     ap.add_argument("--variant", default="fp32", choices=["fp32", "channels_last", "bf16", "compile"])
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=20)
@@ -197,7 +199,8 @@ def main():
     print(f"{'case':32s} {'median ms':>10s} {'min ms':>10s} {'max ms':>10s} {'throughput':>16s}")
     results = []
     for case, (b, k) in SIZES[device].items():
-        if args.filter and args.filter not in case:
+        if args.filter and not any(fnmatch.fnmatchcase(case, f) if any(c in f for c in "*?[") else f in case
+                                   for f in args.filter):
             continue
         model = case.split(".")[-1]
         if case.startswith("step."):

@@ -2,7 +2,9 @@
 // images with a checkpoint, Cohen's TSV, the summary table/JSON and a plot; or --summarize TSVs.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -15,6 +17,7 @@
 #include "macer/distributed.h"
 #include "macer/certify/mat_results.h"
 #include "macer/certify/run_record.h"
+#include "macer_version.h"
 
 namespace {
 
@@ -22,9 +25,12 @@ struct Flags {
   std::string checkpoint, model, dataset, data_dir, split = "test", mode = "hard", output, device = "auto";
   std::string class_order;  // imagefolder: empty: the checkpoint's (else auto)
   std::string plot, json, mat, normalize, shard, inference = "folded", precision = "fp32";  // shard "I/N": this process certifies images I, I+N, ... of the run
+  std::string markdown, latex;  // Cohen's analyze.py tables for papers
   std::vector<std::string> summarize;
   double sigma = -1, alpha = 0.001, beta = -1;  // beta -1: the checkpoint's objective.beta, else 1
+  double radius_step = 0.25, radius_max = -1;     // radius_max -1: default_radius_max(sigma)
   int64_t n0 = 100, n = 100000, batch = 1000, start = 0, count = -1, skip = 1, image_size = 224;
+  int64_t max = -1;  // Cohen's --max: only images with index < max (-1: all)
   uint64_t seed = 0;
   bool predict = false, resume = false, overwrite = false, other_data = false, any_n = false;
 };
@@ -35,25 +41,33 @@ void check_outputs(const Flags& fl) {
   if (!fl.json.empty()) macer::check_writable(fl.json, "--json");
   if (!fl.plot.empty()) macer::check_writable(fl.plot, "--plot");
   if (!fl.mat.empty()) macer::check_writable(fl.mat, "--mat");
+  if (!fl.markdown.empty()) macer::check_writable(fl.markdown, "--markdown");
+  if (!fl.latex.empty()) macer::check_writable(fl.latex, "--latex");
 }
 
 // What makes the rows of a run: --resume continues a TSV only when all of it is the same.
-std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, const std::string& dataset,
-                                                            const std::string& dir, const std::string& fingerprint,
-                                                            double sigma, double train_sigma, double beta) {
+std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, const macer::CertifySource& src,
+                                                            double beta) {
+  const std::string& dataset = src.dataset;
+  const std::string& dir = src.data_dir;
+  const double sigma = src.sigma;
+  const std::string& fingerprint = src.data_fingerprint;
+  const double train_sigma = src.train_sigma;
   auto num = [](double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.17g", v);
     return std::string(buf);
   };
-  return {{"checkpoint", macer::file_fingerprint(fl.checkpoint)},
-          {"model", fl.model.empty() ? "(from the checkpoint)" : fl.model},
-          {"normalize", fl.normalize.empty() ? "(from the checkpoint, or none)" : fl.normalize},
+  std::vector<std::pair<std::string, std::string>> record = {
+          {"checkpoint", macer::file_fingerprint(fl.checkpoint)},
+          {"model", src.model_name},
+          {"normalize", src.normalize},
           {"dataset", dataset},
           {"data_dir", dir},
           {"data_fingerprint", fingerprint},
           {"split", fl.split},
-          {"image_size", std::to_string(fl.image_size)},
+          {"input", std::to_string(src.set->channels()) + "x" + std::to_string(src.set->height()) + "x" +
+                        std::to_string(src.set->width())},
           {"sigma", num(sigma)},
           {"train_sigma", train_sigma > 0 ? num(train_sigma) : "(unknown)"},
           {"n0", std::to_string(fl.n0)},
@@ -67,21 +81,58 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
           {"skip", std::to_string(fl.skip)},
           {"inference", fl.inference},
           {"precision", fl.precision}};
+
+  if (fl.max >= 0) record.emplace_back("max", std::to_string(fl.max));
+  return record;
 }
 
 // Prints the table and the JSON of `summaries`, writes --json and --plot when asked.
 // world_size > 0: the certification's number of ranks, recorded in the JSON.
-void report(const Flags& fl, const std::vector<macer::CertifySummary>& summaries,
+void report(const Flags& fl, std::vector<macer::CertifySummary> summaries,
             const std::vector<macer::PlotSeries>& series, int world_size = 0) {
-  std::printf("%s\n%s\n", macer::summary_table(summaries).c_str(), macer::summaries_json(summaries, -1).c_str());
+  std::printf("%s\n", macer::summary_table(summaries).c_str());
+  std::vector<macer::CertifySummary> brief = summaries;  // stdout: the numbers; the record goes to --json
+  for (auto& b : brief) b.run.clear();
+  std::printf("%s\n", macer::summaries_json(brief, -1).c_str());
   if (!fl.json.empty()) {
     macer::write_file_atomic(fl.json, macer::summaries_json(summaries, 2, world_size) + "\n");
     std::printf("summary: %s\n", fl.json.c_str());
+  }
+  if (!fl.markdown.empty()) {
+    macer::write_file_atomic(fl.markdown, macer::summary_markdown(summaries));
+    std::printf("markdown: %s\n", fl.markdown.c_str());
+  }
+  if (!fl.latex.empty()) {
+    macer::write_file_atomic(fl.latex, macer::summary_latex(summaries));
+    std::printf("latex: %s\n", fl.latex.c_str());
   }
   if (!fl.plot.empty()) {
     macer::plot_certified_accuracy(fl.plot, series);
     std::printf("plot: %s\n", fl.plot.c_str());
   }
+}
+
+// The radii of the table: --radius-step apart up to --radius-max (by default by sigma).
+std::vector<double> table_radii(const Flags& fl, double sigma) {
+  return macer::report_radii(fl.radius_step, fl.radius_max > 0 ? fl.radius_max : macer::default_radius_max(sigma));
+}
+
+// The record of a finished TSV as the summary's "run" (its path and what its record holds).
+std::vector<std::pair<std::string, std::string>> stored_run(const std::string& tsv) {
+  std::vector<std::pair<std::string, std::string>> run = {{"results", tsv}};
+  for (const auto& [k, v] : macer::read_run_record(tsv))
+    if (k != "format") run.emplace_back(k, v);
+  return run;
+}
+
+// The largest sigma the records of these TSVs name (0 when none does).
+double recorded_sigma(const std::vector<std::string>& tsvs) {
+  double sigma = 0;
+  for (const auto& t : tsvs) {
+    auto r = macer::read_run_record(t);
+    if (r.count("sigma")) sigma = std::max(sigma, std::strtod(r["sigma"].c_str(), nullptr));
+  }
+  return sigma;
 }
 
 int summarize_only(const Flags& fl) {
@@ -95,17 +146,30 @@ int summarize_only(const Flags& fl) {
     if (!fl.output.empty()) {
       std::string text = macer::tsv_header(f.kind) + "\n";
       for (const auto& row : f.rows) text += macer::tsv_row(f.kind, row) + "\n";
+      if (f.kind != macer::TsvKind::Predict)  // the full-precision radii first, as the writer does
+        macer::write_file_atomic(macer::radii_path(fl.output), macer::radii_text(f.kind, f.rows));
       macer::write_file_atomic(fl.output, text);
       std::printf("merged: %s\n", fl.output.c_str());
     }
-    report(fl, macer::summarize_file(f, label), macer::plot_series(f, label));
+    auto merged = macer::summarize_file(f, label, table_radii(fl, recorded_sigma(fl.summarize)));
+    for (auto& m : merged) {
+      m.run = stored_run(fl.summarize[0]);
+      m.run.erase(std::remove_if(m.run.begin(), m.run.end(), [](const auto& kv) { return kv.first == "shard"; }),
+                  m.run.end());
+      m.run[0].second = fl.output.empty() ? label : fl.output;
+    }
+    report(fl, merged, macer::plot_series(f, label));
     return 0;
   }
   MACER_CHECK(fl.output.empty(), "--summarize writes --output only when merging the shards of one run");
+  const std::vector<double> radii = table_radii(fl, recorded_sigma(fl.summarize));
   for (const std::string& path : fl.summarize) {
     macer::TsvFile f = macer::read_tsv(path);
     std::string label = macer::file_label(path);
-    for (auto& s : macer::summarize_file(f, label)) summaries.push_back(s);
+    for (auto& s : macer::summarize_file(f, label, radii)) {
+      s.run = stored_run(path);
+      summaries.push_back(s);
+    }
     for (auto& s : macer::plot_series(f, label)) series.push_back(s);
   }
   report(fl, summaries, series);
@@ -136,7 +200,6 @@ int certify_checkpoint(const Flags& fl) {
   so.other_data = fl.other_data;
   CertifySource src = open_certify_source(so);
   const std::string& dataset = src.dataset;
-  const std::string& dir = src.data_dir;
   const double sigma = src.sigma;
   auto& set = src.set;
   auto& model = src.model;
@@ -158,8 +221,18 @@ int certify_checkpoint(const Flags& fl) {
                    fl.predict ? "predict" : "certify", opt.alpha);
   }
   TsvKind kind = fl.predict ? TsvKind::Predict : opt.mode == CertifyMode::Both ? TsvKind::Both : TsvKind::Certify;
-  std::vector<int64_t> indices = select_images(set->size(), {fl.start, fl.count, fl.skip});
+  const int64_t usable = fl.max >= 0 ? std::min(set->size(), fl.max) : set->size();  // Cohen's --max
+  std::vector<int64_t> indices = select_images(usable, {fl.start, fl.count, fl.skip});
   const int64_t planned = int64_t(indices.size());
+  std::string range_note;  // a range the split cuts short says so on the startup line
+  if (fl.count >= 0 && planned < fl.count) {
+    std::ostringstream os;
+    os << "; images " << fl.start << ", " << fl.start + fl.skip << ", ... (every " << fl.skip << "): " << planned
+       << " of the " << fl.count << " asked for, the " << fl.split << " split "
+       << (fl.max >= 0 && fl.max < set->size() ? "cut at --max " + std::to_string(fl.max)
+                                               : "has " + std::to_string(set->size()) + " images");
+    range_note = os.str();
+  }
   if (shards > 1) {  // this shard's images: every shards-th of the run's, from the shard-th
     std::vector<int64_t> mine;
     for (int64_t j = shard; j < planned; j += shards) mine.push_back(indices[size_t(j)]);
@@ -174,7 +247,7 @@ int certify_checkpoint(const Flags& fl) {
                 dist::size() > 1 ? (" x " + std::to_string(dist::size()) + " ranks").c_str() : "", dataset.c_str(),
                 fl.split.c_str(), sigma, (long long)opt.n0, (long long)opt.n, opt.alpha, (long long)opt.batch,
                 certify_mode_name(opt.mode), beta_note, src.folded ? ", batch norm folded" : "",
-                precision == Precision::BF16 ? ", precision bf16" : "");
+                precision == Precision::BF16 ? ", precision bf16" : "", range_note.c_str());
   if (root && sigma == 0)
     std::printf("note: sigma 0: no noise, so PREDICT gives the plain classifier's prediction for each image\n");
   else if (root && src.train_sigma == 0)
@@ -190,8 +263,11 @@ int certify_checkpoint(const Flags& fl) {
   // Everything is valid: only now are outputs opened. --resume keeps the whole rows of the same run.
   std::vector<CertifyRow> rows;
   std::unique_ptr<TsvWriter> writer;
+  // What makes the rows (the checkpoint's fingerprint reads it whole: once).
+  const std::vector<std::pair<std::string, std::string>> base_record =
+      root ? run_record(fl, src, beta) : std::vector<std::pair<std::string, std::string>>{};
   if (root && !fl.output.empty()) {
-    auto record = run_record(fl, dataset, dir, src.data_fingerprint, sigma, src.train_sigma, beta);
+    auto record = base_record;
     if (shards > 1) record.emplace_back("shard", fl.shard);
     bool resuming = fl.resume && std::filesystem::exists(fl.output, ec);
     if (resuming) {  // the rows must come from the same run; --count may have grown
@@ -215,13 +291,24 @@ int certify_checkpoint(const Flags& fl) {
   }
   if (!root) return 0;
   TsvFile file{fl.output, kind, rows};
-  std::string label = fl.output.empty() ? file_label(fl.checkpoint) : file_label(fl.output);
+  // The label of tables and legends: the output's name, else the run folder's (a checkpoint
+  // named checkpoint.safetensors says little), else the checkpoint's.
+  std::string label = !fl.output.empty() ? file_label(fl.output) : file_label(fl.checkpoint);
+  if (fl.output.empty() && label == "checkpoint") {
+    std::string parent = std::filesystem::absolute(fl.checkpoint, ec).parent_path().filename().string();
+    if (!parent.empty()) label = parent;
+  }
   if (!fl.output.empty()) std::printf("results: %s\n", fl.output.c_str());
   if (!fl.mat.empty()) {
     write_mat_results(fl.mat, rows, kind, opt.mode == CertifyMode::Soft);
     std::printf("mat: %s\n", fl.mat.c_str());
   }
-  auto summaries = summarize_file(file, label);
+  auto summaries = summarize_file(file, label, table_radii(fl, sigma));
+  auto record = base_record;
+  record.insert(record.begin(), {{"results", fl.output}, {"checkpoint_path", fl.checkpoint}});
+  record.emplace_back("images", std::to_string(planned));
+  if (shards > 1) record.emplace_back("shard", fl.shard);
+  for (auto& s : summaries) s.run = record;
   for (auto& s : summaries) s.sigma = sigma, s.train_sigma = src.train_sigma;
   report(fl, summaries, plot_series(file, label), dist::size());
   return 0;
@@ -243,14 +330,20 @@ int main(int argc, char** argv) {
                  "imagefolder: class folders to labels: text (torchvision's) or numeric (default: the checkpoint's)")
       ->check(CLI::IsMember({"auto", "text", "numeric"}));
   app.add_option("--sigma", fl.sigma, "noise level (default: the checkpoint's)")->check(CLI::Range(0.0, 1e3));
-  app.add_option("--n0", fl.n0, "selection samples (default 100)")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
-  app.add_option("--n", fl.n, "estimation samples (default 100000)")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  app.add_option("--n0,--N0", fl.n0, "selection samples (default 100)")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  app.add_option("--n,--N", fl.n, "estimation samples (default 100000)")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   app.add_option("--alpha", fl.alpha, "failure probability (default 0.001)")->check(CLI::Range(1e-300, 0.5));
   app.add_option("--batch", fl.batch, "noisy copies per forward pass (default 1000)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
   app.add_option("--start", fl.start, "first image (default 0)")->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   app.add_option("--count", fl.count, "number of images (default: all)")->check(CLI::Range(int64_t(-1), int64_t(1) << 40));
   app.add_option("--skip", fl.skip, "take every skip-th image (default 1)")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  app.add_option("--max", fl.max, "only images with index below this (Cohen's --max; default: all)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  app.add_option("--radius-step", fl.radius_step, "the summary's radii: this far apart (default 0.25)")
+      ->check(CLI::Range(1e-3, 1e3));
+  app.add_option("--radius-max", fl.radius_max, "the summary's largest radius (default: 2.25, or 4 sigma when larger)")
+      ->check(CLI::Range(0.0, 1e4));
   app.add_option("--mode", fl.mode, "hard|soft|both (default hard)")->check(CLI::IsMember({"hard", "soft", "both"}));
   app.add_option("--beta", fl.beta, "soft: softmax(beta * logits) (default: the checkpoint's objective.beta, else 1)")
       ->check(CLI::Range(1e-6, 1e6));
@@ -273,11 +366,14 @@ int main(int argc, char** argv) {
   app.add_option("--seed", fl.seed, "noise seed (default 0)");
   app.add_option("--plot", fl.plot, "PNG of certified accuracy against radius");
   app.add_option("--json", fl.json, "write the summary as JSON to this file");
+  app.add_option("--markdown", fl.markdown, "write the summary as a Markdown table (Cohen's analyze.py) to this file");
+  app.add_option("--latex", fl.latex, "write the summary as a LaTeX tabular (booktabs; Cohen's analyze.py) to this file");
   app.add_option("--mat", fl.mat, "MACER's MATLAB file: 'hard' and/or 'soft', one radius per image, -1 where wrong");
   app.add_option("--normalize", fl.normalize,
                  "with --model: input normalization none|cifar10|imagenet|cifar10-mean|imagenet-mean")
       ->check(CLI::IsMember({"none", "cifar10", "imagenet", "cifar10-mean", "imagenet-mean"}));
   app.add_option("--summarize", fl.summarize, "summarize (and --plot) finished TSV files instead of certifying");
+  app.set_version_flag("--version", std::string("macer_certify ") + MACER_VERSION);
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
   return macer::cli::run([&] { return fl.summarize.empty() ? certify_checkpoint(fl) : summarize_only(fl); },
                          "lower --batch");

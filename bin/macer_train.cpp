@@ -5,9 +5,12 @@
 #include "bin/cli.h"
 #include <cstdio>
 
+#include <filesystem>
+
 #include "data/dataset.h"
 #include "kernels/check.h"
 #include "macer/config.h"
+#include "macer_version.h"
 #include "macer/distributed.h"
 #include "macer/train/trainer.h"
 
@@ -64,7 +67,11 @@ int main(int argc, char** argv) {
   app.add_flag("--print-config", print_only, "print the resolved configuration and exit");
   app.add_flag("--check-data", check_data,
                "read every image of the data set's splits whole, list each bad file, and exit (1 when any is bad)");
+  app.set_version_flag("--version", std::string("macer_train ") + MACER_VERSION);
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
+  std::error_code ec;  // --resume RUN_FOLDER: the run's checkpoint in it
+  if (!topt.resume.empty() && std::filesystem::is_directory(topt.resume, ec))
+    topt.resume = (std::filesystem::path(topt.resume) / "checkpoint.safetensors").string();
   return macer::cli::run(
       [&] {
         if (!precision.empty()) overrides.push_back("run.precision=" + precision);

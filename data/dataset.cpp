@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -44,8 +45,34 @@ std::unique_ptr<Dataset> open_dataset(const std::string& kind, const std::string
   MACER_CHECK(it != registry().end(), "unknown data set '" << kind << "' (known: " << joined(dataset_kinds()) << ")");
   MACER_CHECK(split == "train" || split == "test",
               kind << ": unknown split '" << split << "' (expected train or test)");
-  std::unique_ptr<Dataset> ds = it->second(dir, split, opts);
-  MACER_CHECK(ds && ds->size() > 0, kind << " " << split << " in " << dir << ": no images");
+  // Where each data set comes from, for the error that misses its files.
+  static const std::map<std::string, std::string> sources = {
+      {"cifar10", "CIFAR-10's binary version (cifar-10-batches-bin: data_batch_1..5.bin, test_batch.bin) or "
+                  "torchvision's python version (cifar-10-batches-py) from https://www.cs.toronto.edu/~kriz/cifar.html"},
+      {"mnist", "train-images-idx3-ubyte[.gz] and the other IDX files from https://yann.lecun.com/exdb/mnist/"},
+      {"fashion-mnist", "Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist: "
+                        "/usr/share/datasets/fashion-mnist) or https://github.com/zalandoresearch/fashion-mnist"},
+      {"svhn", "train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/"},
+      {"imagefolder", "a folder with one subfolder of images per class (train/ and val/ for ImageNet)"},
+  };
+  std::string where = dir;
+  // Debian's data set package, when the flags name no folder and it is installed.
+  std::error_code ec;
+  if (where.empty() && kind == "fashion-mnist" &&
+      std::filesystem::is_directory("/usr/share/datasets/fashion-mnist", ec))
+    where = "/usr/share/datasets/fashion-mnist";
+  std::unique_ptr<Dataset> ds;
+  try {
+    ds = it->second(where, split, opts);
+  } catch (const Error& e) {
+    std::string what = e.what();
+    auto src = sources.find(kind);
+    if (what.find("cannot open") == std::string::npos || src == sources.end()) throw;
+    throw Error(what + "; pass the folder holding " + kind + " with --data-dir (data.dir in a config)" +
+                (where.empty() ? " (none given: the current folder was searched)" : "") + "; get it as " +
+                src->second);
+  }
+  MACER_CHECK(ds && ds->size() > 0, kind << " " << split << " in " << where << ": no images");
   return ds;
 }
 

@@ -111,6 +111,13 @@ SafetensorsFile load_safetensors(const std::string& path) {
   in.read(reinterpret_cast<char*>(len), 8);
   uint64_t header_len = 0;
   for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(len[i]) << (8 * i);
+  // torch.save writes a zip archive ("PK\3\4") or, in its legacy format, a pickle (0x80, then
+  // the protocol). Said only once the file fails as safetensors: such bytes are also a length.
+  const bool torch_file = (len[0] == 'P' && len[1] == 'K' && len[2] == 3 && len[3] == 4) ||
+                          (len[0] == 0x80 && len[1] >= 2 && len[1] <= 5);
+  const std::string torch_hint = ": is a PyTorch file (torch.save), not safetensors; convert it first with "
+                                 "python3 scripts/convert_checkpoint.py " + path + " OUT.safetensors";
+  MACER_CHECK(!torch_file || (header_len <= file_size - 8 && header_len < (100u << 20)), path << torch_hint);
   MACER_CHECK(header_len <= file_size - 8 && header_len < (100u << 20),
               path << ": header length " << header_len << " exceeds the file (" << file_size
                    << " bytes): truncated or not a safetensors file");
@@ -121,6 +128,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   try {
     header = nlohmann::json::parse(text, std::ref(repeated));
   } catch (const std::exception& e) {
+    if (torch_file) throw Error(path + torch_hint);
     throw Error(path + ": header is not valid JSON: " + e.what());
   }
   MACER_CHECK(repeated.found.empty(), path << ": header: " << repeated.found

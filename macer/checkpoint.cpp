@@ -175,6 +175,13 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   return parse_info(load_safetensors(path).metadata, path);
 }
 
+bool read_checkpoint_info_if_any(const std::string& path, CheckpointInfo* info) {
+  std::map<std::string, std::string> meta = load_safetensors(path).metadata;
+  if (!meta.count("format") || meta.at("format") != kFormat) return false;
+  *info = parse_info(meta, path);
+  return true;
+}
+
 CheckpointInfo load_checkpoint(const std::string& path, layers::Module& model, Sgd* optimizer) {
   SafetensorsFile file = load_safetensors(path);
   CheckpointInfo info = parse_info(file.metadata, path);

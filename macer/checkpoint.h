@@ -45,6 +45,10 @@ void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* 
                      const CheckpointInfo& info);
 // Reads only the metadata (to build the right model before loading weights).
 CheckpointInfo read_checkpoint_info(const std::string& path);
+// The same for a safetensors file that may come from elsewhere (scripts/convert_checkpoint.py
+// writes this engine's metadata; other tools do not): false, `info` untouched, when the file's
+// metadata has no 'format' key of this engine.
+bool read_checkpoint_info_if_any(const std::string& path, CheckpointInfo* info);
 // Loads weights and buffers into `model` (and momentum into `optimizer` when given).
 CheckpointInfo load_checkpoint(const std::string& path, layers::Module& model, Sgd* optimizer);
 

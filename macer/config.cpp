@@ -2,6 +2,7 @@
 // parsing, --set overrides, validation and printing all walk that table.
 #include "macer/config.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -67,6 +68,8 @@ std::vector<Entry> schema(TrainConfig& c) {
       {"run.precision", &c.run.precision, 0, 0, {"fp32", "bf16"}},
       {"run.checkpoint_dir", &c.run.checkpoint_dir},
       {"run.checkpoint_every", &c.run.checkpoint_every, 1, 1e6},
+      {"run.keep_every", &c.run.keep_every, 0, 1e6},
+      {"run.test_every", &c.run.test_every, 0, 1e6},
       {"run.log_file", &c.run.log_file},
       {"run.print_every", &c.run.print_every, 1, 1e9},
       {"certify.every", &c.certify.every, 0, 1e6},
@@ -158,19 +161,61 @@ toml::table parse_override(const std::string& item) {
   return out;
 }
 
+// Levenshtein distance (insertions, deletions, substitutions), for "did you mean".
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean X?)" for the nearest of `known` within a third of the word's length, else
+// " (known: a, b, ...)".
+std::string suggestion(const std::string& word, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const auto& k : known)
+    if (size_t d = edit_distance(word, k); d < best_d) best = k, best_d = d;
+  if (!best.empty()) return " (did you mean '" + best + "'?)";
+  std::string all;
+  for (const auto& k : known) all += (all.empty() ? "" : ", ") + k;
+  return " (known: " + all + ")";
+}
+
 // `given` collects the keys set by the file or an override (for the no-effect check).
 void apply_table(TrainConfig& c, const toml::table& root, const std::string& origin, std::set<std::string>& given) {
   auto entries = schema(c);
+  std::vector<std::string> sections;
+  for (const auto& e : entries) {
+    std::string sec = e.key.substr(0, e.key.find('.'));
+    if (std::find(sections.begin(), sections.end(), sec) == sections.end()) sections.push_back(sec);
+  }
   for (auto&& [section_key, section] : root) {
     std::string section_name(section_key.str());
     const toml::table* tbl = section.as_table();
     MACER_CHECK(tbl, where(origin, section, section_name) << ": expected a [section] table");
+    MACER_CHECK(std::find(sections.begin(), sections.end(), section_name) != sections.end(),
+                origin << (section.source().begin.line > 0 ? ":" + std::to_string(section.source().begin.line) : "")
+                       << ": unknown section [" << section_name << "]"
+                                                     << suggestion(section_name, sections));
+    std::vector<std::string> keys;  // the section's keys, for "did you mean"
+    for (const auto& e : entries)
+      if (e.key.compare(0, section_name.size() + 1, section_name + ".") == 0) keys.push_back(e.key);
     for (auto&& [name_key, node] : *tbl) {
       std::string key = section_name + "." + std::string(name_key.str());
       const Entry* found = nullptr;
       for (const auto& e : entries)
         if (e.key == key) found = &e;
-      MACER_CHECK(found, where(origin, node, key) << ": unknown key");
+      MACER_CHECK(found, where(origin, node, key) << ": unknown key" << suggestion(key, keys)
+                                                  << "; README.md's Training section lists every key");
       assign(*found, node, where(origin, node, key));
       given.insert(key);
     }

@@ -59,6 +59,8 @@ struct TrainConfig {
     std::string precision = "fp32";
     std::string checkpoint_dir = "runs/default";
     int64_t checkpoint_every = 10;  // epochs; the last epoch is always saved
+    int64_t keep_every = 0;         // epochs: also keep <checkpoint_dir>/epoch_<N>.safetensors (0: never)
+    int64_t test_every = 1;         // epochs between noisy test loss/accuracy lines (0: never), as Cohen's train.py
     std::string log_file;           // default: <checkpoint_dir>/train.jsonl
     int64_t print_every = 50;       // steps between plain progress lines (not on a terminal)
   } run;

@@ -272,9 +272,22 @@ TEST_CASE("Cohen's TSV: header, row format, flushing, and reading back", "[repor
   TsvFile f = read_tsv(path);
   REQUIRE(f.rows.size() == 2);
   CHECK(f.kind == TsvKind::Certify);
-  CHECK(f.rows[0].radius == 0.568);
+  // The TSV rounds as Cohen's ("{:.3}"); the radii file beside it keeps every digit.
+  CHECK(slurp(radii_path(path)) == "idx\tradius\n0\t0.56779999999999997\n20\t0\n");
+  CHECK(f.rows[0].radius == 0.5678);
   CHECK(f.rows[0].seconds == Approx(1.234567));
   CHECK(f.rows[1].predict == -1);
+  std::remove(radii_path(path).c_str());  // without it: the TSV's rounded radii
+  CHECK(read_tsv(path).rows[0].radius == 0.568);
+  cut_radii(path, 1);  // no radii file: nothing to cut
+  std::ofstream(radii_path(path)) << "idx\tradius\n0\t0.51\n";
+  CHECK_THROWS_WITH(read_tsv(path), Catch::Contains("cohen.tsv.radii line 2 does not match") &&
+                                        Catch::Contains("remove"));
+  std::ofstream(radii_path(path)) << "idx\tradius\n0\t0.5678\n20\t0\n7\t0.1";
+  CHECK(read_tsv(path).rows[0].radius == 0.5678);  // a row the TSV lacks (and a half line) is left out
+  cut_radii(path, 1);
+  CHECK(slurp(radii_path(path)) == "idx\tradius\n0\t0.5678\n");
+  CHECK_THROWS_WITH(cut_radii(path, 2), Catch::Contains("holds 1 rows"));
 
   CertifyRow p;
   p.idx = 7, p.label = 2, p.predict = 2, p.correct = true, p.seconds = 0.25;

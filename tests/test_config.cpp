@@ -99,3 +99,17 @@ TEST_CASE("bad configs are refused with key and line", "[config]") {
   // An integer where a float is expected is fine (lr = 1).
   CHECK(error_of(base + "[optim]\nlr = 1\n").empty());
 }
+
+TEST_CASE("typos get a suggestion; an unknown section is named as one", "[config]") {
+  std::string base = "[data]\ndataset = \"synthetic\"\n";
+  CHECK_THAT(error_of(base, {"optim.eopchs=3"}), Catch::Contains("did you mean 'optim.epochs'?"));
+  CHECK_THAT(error_of(base + "[objective]\nsgima = 0.5\n"),
+             Catch::Contains("test.toml:4") && Catch::Contains("did you mean 'objective.sigma'?"));
+  CHECK_THAT(error_of(base + "[optm]\nlr = 0.1\n"),
+             Catch::Contains("test.toml:3") && Catch::Contains("unknown section [optm]") &&
+                 Catch::Contains("did you mean 'optim'?"));
+  // Nothing near: the section's keys are listed instead.
+  CHECK_THAT(error_of(base + "[optim]\nwarp_drive = 1\n"),
+             Catch::Contains("known: optim.epochs") && !Catch::Contains("did you mean"));
+  CHECK_THAT(error_of(base + "[quantum]\nx = 1\n"), Catch::Contains("unknown section [quantum] (known: data, model"));
+}

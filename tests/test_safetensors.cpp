@@ -349,3 +349,15 @@ TEST_CASE("a failed save leaves no partial file behind", "[safetensors]") {
     CHECK_FALSE(fs::exists(target.string() + ".tmp"));
   }
 }
+
+TEST_CASE("a PyTorch file given for safetensors says to convert it", "[safetensors]") {
+  // torch.save's zip format and its legacy pickle (protocol 2), as their first bytes go.
+  const std::vector<std::string> starts = {std::string("PK\x03\x04\x14\x00\x00\x00", 8) + std::string(64, 'x'),
+                                           std::string("\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8", 12) + std::string(64, 'x')};
+  for (const std::string& bytes : starts) {
+    std::string path = temp_file("model.pth");
+    std::ofstream(path, std::ios::binary) << bytes;
+    CHECK_THROWS_WITH(load_safetensors(path), Catch::Contains("model.pth: is a PyTorch file") &&
+                                                  Catch::Contains("scripts/convert_checkpoint.py"));
+  }
+}

@@ -38,8 +38,19 @@ std::string tsv_row(TsvKind kind, const CertifyRow& row);
 std::string format_radius(double r);               // Python "{:.3}".format(r): 0.0, 0.5, 1.23, 1e+02
 std::string format_elapsed(double seconds);        // str(timedelta(seconds=s)): 0:00:01.234567
 
+// The full-precision radii beside a TSV ("<tsv>.radii": a header "idx radius [soft_radius]",
+// then one line per row, each radius as "%.17g", which reads back to the same double): the
+// TSV's "{:.3}" would otherwise leak into resumed runs, --summarize, --json and --mat.
+std::string radii_path(const std::string& tsv_path);
+// Cuts "<tsv>.radii" (when there is one) to its first `rows` rows (--resume, after the TSV's
+// own half row was cut); refuses one that holds fewer rows than the TSV.
+void cut_radii(const std::string& tsv_path, size_t rows);
+// The text of "<tsv>.radii" for `rows` (merged shards); empty for Predict.
+std::string radii_text(TsvKind kind, const std::vector<CertifyRow>& rows);
+
 // Writes the header at once and every row as it comes, flushed, so an interrupted run keeps
-// its rows (the one file of the reports that is not written whole by design).
+// its rows (the one file of the reports that is not written whole by design); the radii file
+// gets each row's full-precision radii first, so it never holds fewer rows than the TSV.
 class TsvWriter {
  public:
   // `append`: continue a file that already has its header and some rows (--resume).
@@ -54,6 +65,7 @@ class TsvWriter {
   std::string path_;
   TsvKind kind_;
   std::FILE* file_ = nullptr;
+  std::FILE* radii_ = nullptr;  // "<tsv>.radii" (not for Predict)
 };
 
 struct TsvFile {
@@ -61,14 +73,18 @@ struct TsvFile {
   TsvKind kind = TsvKind::Certify;
   std::vector<CertifyRow> rows;
 };
-// Reads a file in one of the three layouts; malformed input (a bad field, a radius that is not
-// finite, an idx given twice) throws macer::Error naming the file and the line. The time column
-// may be this engine's and Cohen's timedelta text ("0:00:15.432000", "1 day, 2:03:04") or plain
-// seconds as published TSVs have them ("15.4", "1.5e+01").
+// Reads a file in one of the three layouts, its radii from "<tsv>.radii" at full precision when
+// that file is there (each must round to the TSV's); malformed input (a bad field, a radius that
+// is not finite, an idx given twice, a radii file that disagrees) throws macer::Error naming the
+// file and the line. The time column may be this engine's and Cohen's timedelta text
+// ("0:00:15.432000", "1 day, 2:03:04") or plain seconds as published TSVs have them ("15.4").
 TsvFile read_tsv(const std::string& path);
 
-// The reported radii: 0, 0.25, ..., 2.25.
-std::vector<double> report_radii();
+// The reported radii: 0, step, ..., up to max (0, 0.25, ..., 2.25 by default).
+std::vector<double> report_radii(double step = 0.25, double max = 2.25);
+// The default largest reported radius for noise level sigma: 2.25 (the papers' Cifar-10
+// tables), or 4 sigma where that is larger (sigma 1: radii up to 4, as Cohen's ImageNet plots).
+double default_radius_max(double sigma);
 
 struct CertifySummary {
   std::string label;
@@ -86,20 +102,29 @@ struct CertifySummary {
   // The noise level certified at and the checkpoint's training sigma (JSON "sigma",
   // "train_sigma"); < 0: unknown (summaries of TSV files), left out of the JSON.
   double sigma = -1, train_sigma = -1;
+  // What was run (the run record: checkpoint, model, sigma, n0, n, alpha, ...), written into
+  // the JSON as "run"; empty when unknown.
+  std::vector<std::pair<std::string, std::string>> run;
 };
 // `soft`: use the soft_* columns (Both files).
 CertifySummary summarize(const std::vector<CertifyRow>& rows, const std::string& label, bool soft = false,
                          const std::vector<double>& radii = report_radii());
 // One summary per certificate in the file: one, or "LABEL (hard)" and "LABEL (soft)" for Both;
 // a PREDICT file's is its accuracy and abstention.
-std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label);
+std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label,
+                                           const std::vector<double>& radii = report_radii());
 // The label of a file in tables and legends: its name without folders and extension.
 std::string file_label(const std::string& path);
 
 // A fixed-width table (one line per summary, a column per radius, then ACR).
 std::string summary_table(const std::vector<CertifySummary>& summaries);
+// The certified accuracies and ACR as Cohen's analysis code (analyze.py) gives them for papers:
+// a Markdown table (a row per summary, a column per radius, then ACR) and a LaTeX tabular
+// (booktabs rules); the best value of each column in bold.
+std::string summary_markdown(const std::vector<CertifySummary>& summaries);
+std::string summary_latex(const std::vector<CertifySummary>& summaries);
 // JSON text: an object {label, images, first_idx, last_idx, step (null when irregular), radii,
-// certified_accuracy, acr, abstain, mean_seconds}; PREDICT: {label, mode: "predict", images,
+// certified_accuracy, acr, abstain, mean_seconds, sigma, train_sigma, run}; PREDICT: {label, mode: "predict", images,
 // first_idx, last_idx, step, accuracy, abstain, mean_seconds}.
 std::string summary_json(const CertifySummary& s, int indent = -1);
 // JSON text: an array of such objects; world_size > 0 adds "world_size" (the ranks that

@@ -61,6 +61,12 @@ std::map<std::string, std::string> read_record(const std::string& tsv_path) {
   return out;
 }
 
+}  // namespace
+
+std::map<std::string, std::string> read_run_record(const std::string& tsv_path) { return read_record(tsv_path); }
+
+namespace {
+
 int64_t record_int(const std::map<std::string, std::string>& r, const std::string& key, const std::string& path) {
   auto it = r.find(key);
   MACER_CHECK(it != r.end(), run_record_path(path) << ": no '" << key << "'");
@@ -117,6 +123,9 @@ std::vector<CertifyRow> rows_to_resume(const std::string& tsv_path, TsvKind kind
   if (whole < text.size())  // the half row a kill left: cut it, the image is certified again
     MACER_CHECK(::truncate(tsv_path.c_str(), off_t(whole)) == 0,
                 tsv_path << ": cannot cut the unfinished last row: " << std::strerror(errno));
+  // The radii file may hold a row the TSV lacks (written first, then killed): cut it to the TSV.
+  if (kind != TsvKind::Predict)
+    cut_radii(tsv_path, size_t(std::count(text.begin(), text.begin() + std::ptrdiff_t(whole), '\n') - 1));
   TsvFile f = read_tsv(tsv_path);
   MACER_CHECK(f.kind == kind, tsv_path << ": its columns are not those of this run (" << tsv_header(kind) << ")");
   MACER_CHECK(f.rows.size() <= planned.size(),

@@ -2,6 +2,7 @@
 // checkpoint, the shard): to resume an interrupted run and to merge the shards of one run.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,10 @@ std::string file_fingerprint(const std::string& path);
 
 // Writes the record (a JSON object of key -> value, every value a string) whole.
 void write_run_record(const std::string& tsv_path, const std::vector<std::pair<std::string, std::string>>& record);
+
+// The record's keys and values (every value a string); empty when there is none; throws when
+// it is damaged.
+std::map<std::string, std::string> read_run_record(const std::string& tsv_path);
 
 // Throws unless the stored record holds exactly these keys and values (its image count aside,
 // which grows with --count); the error names the first key that differs.

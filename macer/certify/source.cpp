@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "data/fingerprint.h"
+#include <sstream>
+
 #include "layers/folded.h"
 #include "layers/registry.h"
 #include "layers/state.h"
@@ -57,19 +59,22 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
   MACER_CHECK(!o.checkpoint.empty(), "--checkpoint is required (or --summarize FILE.tsv ...)");
   CheckpointInfo info;
   TrainConfig stored;  // the training config stored in the checkpoint: default data settings
-  const bool have_info = o.model.empty();
-  if (have_info) {
-    info = read_checkpoint_info(o.checkpoint);
-    if (!info.config.empty()) stored = parse_stored_train_config(info.config, o.checkpoint + " (stored config)");
-  }
+  // With --model the weights may come from elsewhere; a converted model still carries this
+  // engine's metadata (data set, sigma, shape), which fills what the flags leave out.
+  const bool have_info = o.model.empty() ? (info = read_checkpoint_info(o.checkpoint), true)
+                                         : read_checkpoint_info_if_any(o.checkpoint, &info);
+  if (have_info && !info.config.empty()) stored = parse_stored_train_config(info.config, o.checkpoint + " (stored config)");
   CertifySource src;
   src.dataset = !o.dataset.empty() ? o.dataset : have_info ? info.dataset : "";
-  MACER_CHECK(!src.dataset.empty(), "--dataset is required (the checkpoint does not name one)");
+  MACER_CHECK(!src.dataset.empty(), "--dataset is required: " << o.checkpoint
+                                        << " does not name its data set (pass --dataset cifar10|mnist|fashion-mnist|"
+                                           "svhn|imagefolder and --data-dir)");
   src.data_dir = !o.data_dir.empty() ? o.data_dir : have_info && src.dataset == stored.data.dataset ? stored.data.dir : "";
   const bool recorded = have_info && info.sigma_recorded;
   if (recorded) src.train_sigma = info.sigma;
   src.sigma = o.sigma >= 0 ? o.sigma : recorded ? info.sigma : -1;
-  MACER_CHECK(src.sigma >= 0, "--sigma is required (the checkpoint does not record one)");
+  MACER_CHECK(src.sigma >= 0, "--sigma is required: " << o.checkpoint
+                                  << " records no noise level (pass --sigma, the sigma the model was trained with)");
   // Sigma 0: no noise, so every vote is the plain classifier's and every radius sigma Phi^-1(pA) is 0.
   MACER_CHECK(src.sigma > 0 || o.sigma >= 0,
               o.checkpoint << " was trained at sigma 0, without noise: it is a plain classifier, and certified at "
@@ -87,7 +92,10 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
                  src.sigma, o.checkpoint.c_str(), src.train_sigma);
 
   data::DatasetOptions dopt;
-  dopt.image_size = int(have_info && o.image_size == 224 ? stored.data.image_size : o.image_size);
+  // 224 is the flag's default: the checkpoint's own size wins over it when there is one.
+  dopt.image_size = int(o.image_size != 224 ? o.image_size
+                        : !info.config.empty() ? stored.data.image_size
+                        : have_info && info.height > 0 ? info.height : o.image_size);
   dopt.class_order = !o.class_order.empty() ? o.class_order : stored.data.class_order;
   dopt.synthetic_size = stored.data.synthetic_size;
   dopt.seed = uint64_t(stored.run.seed);
@@ -110,7 +118,7 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
   layers::ModelOptions mopt;
   mopt.channels = src.set->channels(), mopt.height = src.set->height(), mopt.width = src.set->width();
   mopt.classes = src.set->classes();
-  if (have_info) {
+  if (have_info && o.model.empty()) {
     MACER_CHECK(info.channels == mopt.channels && info.height == mopt.height && info.width == mopt.width &&
                     info.classes == mopt.classes,
                 o.checkpoint << " was trained on " << info.channels << "x" << info.height << "x" << info.width
@@ -119,12 +127,26 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
     MACER_CHECK(o.normalize.empty(),
                 "--normalize is for --model weights; " << o.checkpoint << " records its own normalization");
     mopt.normalize = info.normalize;
+    src.model_name = info.model;
     src.model = layers::make_model(info.model, mopt);
     load_checkpoint(o.checkpoint, *src.model, nullptr);
   } else {
-    mopt.normalize = layers::normalization_preset(o.normalize.empty() ? "none" : o.normalize);
+    // --normalize, else a converted model's recorded normalization, else none.
+    mopt.normalize = !o.normalize.empty() || !have_info ? layers::normalization_preset(o.normalize.empty() ? "none" : o.normalize)
+                                                        : info.normalize;
+    src.model_name = o.model;
     src.model = layers::make_model(o.model, mopt);
     layers::load_module(o.checkpoint, *src.model);
+  }
+  src.normalize = "none";
+  if (mopt.normalize.enabled()) {
+    std::ostringstream os;
+    os.precision(9);
+    os << "mean=";
+    for (size_t i = 0; i < mopt.normalize.mean.size(); ++i) os << (i ? "," : "") << mopt.normalize.mean[i];
+    os << ";std=";
+    for (size_t i = 0; i < mopt.normalize.std.size(); ++i) os << (i ? "," : "") << mopt.normalize.std[i];
+    src.normalize = os.str();
   }
   src.model->eval();
   std::unique_ptr<layers::Module> folded;

@@ -33,6 +33,8 @@ struct CertifySource {
   double train_sigma = -1;                // the checkpoint's training sigma; -1 when unknown (--model)
   double train_beta = -1;                 // the training objective's beta; -1 when unknown
   double train_sigma = -1;                // the sigma the checkpoint records; -1 when none
+  std::string model_name;                 // the registry name that was built (--model or the checkpoint's)
+  std::string normalize;                  // "none" or "mean=..;std=.." as applied to the input
 };
 
 // Opens the data set and builds and loads the model; throws macer::Error on anything that does

@@ -3,6 +3,8 @@
 #include "macer/certify/report.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -11,11 +13,13 @@ namespace macer {
 
 // ---- summaries ---------------------------------------------------------------------------
 
-std::vector<double> report_radii() {
+std::vector<double> report_radii(double step, double max) {
   std::vector<double> r;
-  for (int i = 0; i <= 9; ++i) r.push_back(0.25 * i);
+  for (int i = 0; step * i <= max + 1e-9 * step; ++i) r.push_back(step * i);
   return r;
 }
+
+double default_radius_max(double sigma) { return std::max(2.25, 4 * sigma); }
 
 CertifySummary summarize(const std::vector<CertifyRow>& rows, const std::string& label, bool soft,
                          const std::vector<double>& radii) {
@@ -58,7 +62,8 @@ std::string file_label(const std::string& path) {
   return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
 }
 
-std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label) {
+std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label,
+                                           const std::vector<double>& radii) {
   if (file.kind == TsvKind::Predict) {  // no radii: the accuracy of the predictions
     CertifySummary s = summarize(file.rows, label, false, {});
     s.predict = true;
@@ -68,8 +73,8 @@ std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::strin
     s.acr = 0;
     return {s};
   }
-  if (file.kind != TsvKind::Both) return {summarize(file.rows, label)};
-  return {summarize(file.rows, label + " (hard)"), summarize(file.rows, label + " (soft)", true)};
+  if (file.kind != TsvKind::Both) return {summarize(file.rows, label, false, radii)};
+  return {summarize(file.rows, label + " (hard)", false, radii), summarize(file.rows, label + " (soft)", true, radii)};
 }
 
 std::string summary_table(const std::vector<CertifySummary>& summaries) {
@@ -105,6 +110,87 @@ std::string summary_table(const std::vector<CertifySummary>& summaries) {
 }
 
 namespace {
+
+// The best value of column j (accuracies, then ACR as the last column) over the summaries.
+double column_best(const std::vector<CertifySummary>& summaries, size_t j) {
+  double best = -1;
+  for (const auto& s : summaries) best = std::max(best, j < s.accuracy.size() ? s.accuracy[j] : s.acr);
+  return best;
+}
+
+std::string fixed(double v, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// A label in LaTeX: its special characters escaped.
+std::string latex_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::string("&%$#_{}").find(c) != std::string::npos) out += '\\', out += c;
+    else if (c == '~') out += "\\textasciitilde{}";
+    else if (c == '^') out += "\\textasciicircum{}";
+    else if (c == '\\') out += "\\textbackslash{}";
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string summary_markdown(const std::vector<CertifySummary>& summaries) {
+  if (summaries.empty()) return "";
+  const auto& radii = summaries[0].radii;
+  std::ostringstream os;
+  os << "|  |";
+  for (double r : radii) os << " r = " << fixed(r, 2) << " |";
+  os << " ACR |\n| --- |";
+  for (size_t j = 0; j <= radii.size(); ++j) os << " --- |";
+  os << "\n";
+  for (const auto& s : summaries) {
+    os << "| " << s.label << " |";
+    for (size_t j = 0; j <= radii.size(); ++j) {
+      double v = j < s.accuracy.size() ? s.accuracy[j] : s.acr;
+      std::string t = fixed(v, j < radii.size() ? 2 : 3);
+      os << " " << (summaries.size() > 1 && v == column_best(summaries, j) ? "**" + t + "**" : t) << " |";
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+std::string summary_latex(const std::vector<CertifySummary>& summaries) {
+  if (summaries.empty()) return "";
+  const auto& radii = summaries[0].radii;
+  std::ostringstream os;
+  os << "\\begin{tabular}{l" << std::string(radii.size() + 1, 'c') << "}\n\\toprule\n";
+  for (double r : radii) os << " & $r = " << fixed(r, 2) << "$";
+  os << " & ACR \\\\\n\\midrule\n";
+  for (const auto& s : summaries) {
+    os << latex_escape(s.label);
+    for (size_t j = 0; j <= radii.size(); ++j) {
+      double v = j < s.accuracy.size() ? s.accuracy[j] : s.acr;
+      std::string t = fixed(v, j < radii.size() ? 2 : 3);
+      os << " & " << (summaries.size() > 1 && v == column_best(summaries, j) ? "\\textbf{" + t + "}" : t);
+    }
+    os << " \\\\\n";
+  }
+  os << "\\bottomrule\n\\end{tabular}\n";
+  return os.str();
+}
+
+namespace {
+// A record value as JSON: a number when the whole text is one, else the text.
+nlohmann::json record_value(const std::string& v) {
+  char* end = nullptr;
+  if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos && v.size() < 16)
+    return std::stoll(v);
+  double d = std::strtod(v.c_str(), &end);
+  if (!v.empty() && end == v.c_str() + v.size() && std::isfinite(d) && v.find_first_of("0123456789") == 0) return d;
+  return v;
+}
+
 nlohmann::json to_json(const CertifySummary& s) {
   nlohmann::json step = s.step != 0 ? nlohmann::json(s.step) : nlohmann::json(nullptr);
   nlohmann::json j;
@@ -119,6 +205,11 @@ nlohmann::json to_json(const CertifySummary& s) {
          {"mean_seconds", s.mean_seconds}};
   if (s.sigma >= 0) j["sigma"] = s.sigma;
   if (s.train_sigma >= 0) j["train_sigma"] = s.train_sigma;
+  if (!s.run.empty()) {
+    nlohmann::json run = nlohmann::json::object();
+    for (const auto& [k, v] : s.run) run[k] = record_value(v);
+    j["run"] = run;
+  }
   return j;
 }
 }  // namespace

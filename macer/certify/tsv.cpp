@@ -7,10 +7,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 
+#include "engine/atomic_file.h"
 #include "kernels/check.h"
 
 namespace macer {
@@ -75,22 +77,96 @@ std::string tsv_row(TsvKind kind, const CertifyRow& r) {
   return os.str();
 }
 
+// ---- full-precision radii ----------------------------------------------------------------
+
+std::string radii_path(const std::string& tsv_path) { return tsv_path + ".radii"; }
+
+namespace {
+
+std::string radii_header(TsvKind kind) { return kind == TsvKind::Both ? "idx\tradius\tsoft_radius" : "idx\tradius"; }
+
+std::string radii_row(TsvKind kind, const CertifyRow& r) {
+  char buf[96];
+  if (kind == TsvKind::Both)
+    std::snprintf(buf, sizeof buf, "%lld\t%.17g\t%.17g", (long long)r.idx, r.radius, r.soft_radius);
+  else
+    std::snprintf(buf, sizeof buf, "%lld\t%.17g", (long long)r.idx, r.radius);
+  return buf;
+}
+
+// The whole lines of "<tsv>.radii" after its header; false when there is no such file.
+bool read_radii_lines(const std::string& tsv_path, TsvKind kind, std::vector<std::string>* lines) {
+  const std::string path = radii_path(tsv_path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  size_t at = text.find('\n');
+  MACER_CHECK(at != std::string::npos && text.compare(0, at, radii_header(kind)) == 0,
+              path << ": its header is not '" << radii_header(kind) << "' (remove it to use " << tsv_path
+                   << "'s rounded radii)");
+  for (size_t start = at + 1, end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
+    lines->push_back(text.substr(start, end - start));  // a half line (a kill) is left out
+  return true;
+}
+
+}  // namespace
+
+std::string radii_text(TsvKind kind, const std::vector<CertifyRow>& rows) {
+  if (kind == TsvKind::Predict) return "";
+  std::string text = radii_header(kind) + "\n";
+  for (const auto& r : rows) text += radii_row(kind, r) + "\n";
+  return text;
+}
+
+void cut_radii(const std::string& tsv_path, size_t rows) {
+  std::ifstream probe(radii_path(tsv_path));
+  if (!probe) return;
+  std::string header;
+  std::getline(probe, header);
+  TsvKind kind = header == radii_header(TsvKind::Both) ? TsvKind::Both : TsvKind::Certify;
+  std::vector<std::string> lines;
+  read_radii_lines(tsv_path, kind, &lines);
+  MACER_CHECK(lines.size() >= rows, radii_path(tsv_path) << " holds " << lines.size() << " rows, " << tsv_path
+                                                         << " " << rows << "; start again with --overwrite");
+  std::string text = header + "\n";
+  for (size_t i = 0; i < rows; ++i) text += lines[i] + "\n";
+  write_file_atomic(radii_path(tsv_path), text);
+}
+
 // ---- writing and reading -----------------------------------------------------------------
 
 TsvWriter::TsvWriter(const std::string& path, TsvKind kind, bool append) : path_(path), kind_(kind) {
   file_ = std::fopen(path.c_str(), append ? "a" : "w");
   MACER_CHECK(file_ != nullptr, "cannot write certification results to " << path << ": " << std::strerror(errno));
+  std::error_code ec;  // appending to a TSV written before radii files existed: none
+  if (kind != TsvKind::Predict && (!append || std::filesystem::exists(radii_path(path), ec))) {
+    radii_ = std::fopen(radii_path(path).c_str(), append ? "a" : "w");
+    MACER_CHECK(radii_ != nullptr, "cannot write " << radii_path(path) << ": " << std::strerror(errno));
+  }
   if (append) return;
   std::string header = tsv_header(kind) + "\n";
   bool ok = std::fwrite(header.data(), 1, header.size(), file_) == header.size() && std::fflush(file_) == 0;
   MACER_CHECK(ok, "writing " << path_ << " failed: " << std::strerror(errno));
+  if (radii_) {
+    header = radii_header(kind) + "\n";
+    ok = std::fwrite(header.data(), 1, header.size(), radii_) == header.size() && std::fflush(radii_) == 0;
+    MACER_CHECK(ok, "writing " << radii_path(path_) << " failed: " << std::strerror(errno));
+  }
 }
 
 TsvWriter::~TsvWriter() {
   if (file_) std::fclose(file_);
+  if (radii_) std::fclose(radii_);
 }
 
 void TsvWriter::write(const CertifyRow& row) {
+  if (radii_) {  // first, so that the radii file never lags the TSV
+    std::string line = radii_row(kind_, row) + "\n";
+    bool ok = std::fwrite(line.data(), 1, line.size(), radii_) == line.size() && std::fflush(radii_) == 0;
+    MACER_CHECK(ok, "writing " << radii_path(path_) << " failed: " << std::strerror(errno));
+  }
   std::string line = tsv_row(kind_, row) + "\n";
   bool ok = std::fwrite(line.data(), 1, line.size(), file_) == line.size() && std::fflush(file_) == 0;
   MACER_CHECK(ok, "writing " << path_ << " failed: " << std::strerror(errno));
@@ -197,6 +273,27 @@ TsvFile read_tsv(const std::string& path) {
       bad_line(path, lineno, "image idx " + std::to_string(r.idx) + " was already given on line " +
                                  std::to_string(at->second) + " (rows of one image counted twice)");
     f.rows.push_back(r);
+  }
+  // The full-precision radii, when written beside the file: each must round to the TSV's.
+  std::vector<std::string> lines;
+  if (f.kind != TsvKind::Predict && read_radii_lines(path, f.kind, &lines)) {
+    const std::string rpath = radii_path(path);
+    for (size_t i = 0; i < f.rows.size() && i < lines.size(); ++i) {
+      CertifyRow& r = f.rows[i];
+      long long idx = 0;
+      double radius = 0, soft = 0;
+      char tail = 0;
+      int want = f.kind == TsvKind::Both ? 3 : 2;
+      int got = f.kind == TsvKind::Both ? std::sscanf(lines[i].c_str(), "%lld\t%lf\t%lf%c", &idx, &radius, &soft, &tail)
+                                        : std::sscanf(lines[i].c_str(), "%lld\t%lf%c", &idx, &radius, &tail);
+      bool ok = got == want && idx == r.idx && std::isfinite(radius) && std::isfinite(soft) &&
+                format_radius(radius) == format_radius(r.radius) &&
+                (f.kind != TsvKind::Both || format_radius(soft) == format_radius(r.soft_radius));
+      MACER_CHECK(ok, rpath << " line " << i + 2 << " does not match " << path << "'s row " << i + 1
+                            << " (image " << r.idx << "); remove " << rpath << " to use the TSV's rounded radii");
+      r.radius = radius;
+      if (f.kind == TsvKind::Both) r.soft_radius = soft;
+    }
   }
   return f;
 }

@@ -34,6 +34,7 @@
 #include "macer/distributed.h"
 #include "macer/noise_streams.h"
 #include "macer/objectives/objectives.h"
+#include "macer/train/evaluate.h"
 #include "macer/train/optimizer.h"
 #include "macer/progress.h"
 #include "macer/train/schedule.h"
@@ -45,7 +46,7 @@ namespace fs = std::filesystem;
 struct Trainer::State {
   TrainConfig cfg;
   Device device;
-  std::unique_ptr<data::Dataset> train_set, test_set;  // test_set: when [certify] every > 0
+  std::unique_ptr<data::Dataset> train_set, test_set;  // test_set: when [certify] every or run.test_every > 0
   std::vector<int64_t> train_indices;  // data.train_count's class-balanced sample; empty: all images
   std::vector<int64_t> certify_indices;  // the test images certified during training
   std::string data_fingerprint;                         // of train_set (data/fingerprint.h)
@@ -57,9 +58,18 @@ struct Trainer::State {
   int lock_fd = -1;   // flock on <checkpoint_dir>/macer_train.lock, held while the trainer lives
   bool replace_old_run = false;  // --overwrite of a run found there: removed when training starts
   std::string pending_log;       // resume: the checkpoint's epoch line the log lost, still to write
-  // Releases the flock, also when the trainer's constructor throws after taking it.
+  std::string made_dir;          // checkpoint_dir when this trainer created it
+  bool started = false;          // the constructor finished: the run folder is the run's
+  // Releases the flock, also when the trainer's constructor throws after taking it; a start
+  // that failed takes back its lock file and the folder it made, so no empty run is left.
   ~State() {
-    if (lock_fd >= 0) ::close(lock_fd);
+    if (lock_fd < 0) return;
+    if (!started) {
+      std::error_code ec;
+      ::unlink((cfg.run.checkpoint_dir + "/macer_train.lock").c_str());
+      if (!made_dir.empty()) fs::remove(made_dir, ec);  // only when empty
+    }
+    ::close(lock_fd);
   }
 };
 
@@ -224,8 +234,14 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
                 config.data.dataset << " has " << used << " training images, fewer than optim.batch = " << config.optim.batch
                                     << ": an epoch takes full batches only, so it would train on nothing; lower optim.batch");
   s.data_fingerprint = data::content_fingerprint(*s.train_set);  // recorded in every checkpoint
+  if (config.certify.every > 0 || config.run.test_every > 0) {
+    try {
+      s.test_set = open_split(config, "test");
+    } catch (const Error& e) {  // the test split is read for the log's test loss unless told not to
+      throw Error(std::string(e.what()) + (config.certify.every > 0 ? "" : " (set run.test_every = 0 to train without the test split)"));
+    }
+  }
   if (config.certify.every > 0) {
-    s.test_set = open_split(config, "test");
     s.certify_indices =
         select_images(s.test_set->size(), {config.certify.start, config.certify.count, config.certify.skip});
     if (dist::is_root() && !s.test_set->summary().empty()) std::printf("data: %s\n", s.test_set->summary().c_str());
@@ -248,6 +264,8 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   s.checkpoint_file = dir + "/checkpoint.safetensors";
   s.log_path = config.run.log_file.empty() ? dir + "/train.jsonl" : config.run.log_file;
   if (dist::is_root()) {
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) s.made_dir = dir;
     ensure_writable_dir(dir, "run.checkpoint_dir");
     s.lock_fd = lock_run_dir(dir);
     check_writable(s.log_path, "run.log_file");
@@ -255,7 +273,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
     const bool resumes_here = !options.resume.empty() && same_file_location(options.resume, s.checkpoint_file);
     if (holds_run && !resumes_here && !options.overwrite)
       throw Error(dir + " already holds a run (" + s.checkpoint_file + " or " + s.log_path +
-                  "); continue it with --resume " + s.checkpoint_file + ", or replace it with --overwrite");
+                  "); continue it with --resume " + dir + ", or replace it with --overwrite");
     s.replace_old_run = holds_run && !resumes_here;
   }
 
@@ -277,6 +295,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   sp.nesterov = config.optim.nesterov;
   s.sgd = std::make_unique<Sgd>(*s.model, sp);
   if (!options.resume.empty()) resume(options.resume, options.allow_changes);
+  s.started = true;
 }
 
 Trainer::~Trainer() = default;
@@ -558,16 +577,27 @@ std::vector<EpochStats> Trainer::run() {
     st.train_accuracy = inputs > 0 ? totals[4] / inputs : 0;
     st.samples_per_second = st.seconds > 0 ? inputs * k / st.seconds : 0;
     s.epoch = epoch + 1;
-    nlohmann::ordered_json line = {{"epoch", st.epoch}, {"lr", st.lr}, {"lambda", st.lambda},
-                                   {"loss", st.loss}, {"cl", st.cl}, {"rl", st.rl},
-                                   {"active_fraction", st.active_fraction},
-                                   {"train_smoothed_accuracy", st.train_accuracy},
-                                   {"seconds", st.seconds}, {"samples_per_second", st.samples_per_second},
-                                   {"step", s.step}, {"world_size", world}, {"threads", arith.threads},
-                                   {"conv", arith.conv}, {"precision", arith.precision}};
+    // MACER's terms (lambda, cl, rl, active fraction) only where the objective has them: the
+    // Gaussian baseline's loss is its cross-entropy and nothing else.
+    const bool terms = !sums.cls.empty() || !sums.rls.empty();
+    nlohmann::ordered_json line = {{"epoch", st.epoch}, {"lr", st.lr}};
+    if (terms) line["lambda"] = st.lambda;
+    line["loss"] = st.loss;
+    if (terms) line["cl"] = st.cl, line["rl"] = st.rl, line["active_fraction"] = st.active_fraction;
+    line["train_smoothed_accuracy"] = st.train_accuracy;
+    line["seconds"] = st.seconds, line["samples_per_second"] = st.samples_per_second;
+    line["step"] = s.step, line["world_size"] = world;
+    line["threads"] = arith.threads, line["conv"] = arith.conv, line["precision"] = arith.precision;
+    if (root && c.run.test_every > 0 && s.epoch % c.run.test_every == 0) {  // Cohen's per-epoch test line
+      NoisyTestResult t = evaluate_noisy(*s.model, *s.test_set, s.device, sigma, uint64_t(c.run.seed),
+                                         int(std::min<int64_t>(c.optim.batch * k, 1024)));
+      st.test_loss = t.loss, st.test_accuracy = t.accuracy;
+      line["test_loss"] = t.loss, line["test_accuracy"] = t.accuracy;
+    }
 
     // The checkpoint first: certification can take long, and its work must not put the epoch at risk.
-    if (root && (s.epoch % c.run.checkpoint_every == 0 || s.epoch == c.optim.epochs)) {
+    const bool keep = c.run.keep_every > 0 && s.epoch % c.run.keep_every == 0;
+    if (root && (s.epoch % c.run.checkpoint_every == 0 || s.epoch == c.optim.epochs || keep)) {
       CheckpointInfo info;
       info.model = c.model.name;
       info.dataset = c.data.dataset;
@@ -586,8 +616,11 @@ std::vector<EpochStats> Trainer::run() {
       info.threads = arith.threads, info.conv = arith.conv;
       info.epoch_log = line.dump();  // for a resume, should this run stop before the line is logged
       save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
+      if (keep)  // kept beside the latest, as MACER's {epoch}.pth
+        save_checkpoint(c.run.checkpoint_dir + "/epoch_" + std::to_string(s.epoch) + ".safetensors", *s.model,
+                        s.sgd.get(), info);
     }
-    if (root && s.test_set && s.epoch % c.certify.every == 0) {  // the other ranks wait at the next step
+    if (root && c.certify.every > 0 && s.epoch % c.certify.every == 0) {  // the other ranks wait at the next step
       st.certify_json = certify_during_training(c, *s.model, *s.test_set, s.device);
       s.model->train();
     }
@@ -595,9 +628,15 @@ std::vector<EpochStats> Trainer::run() {
     all.push_back(st);
     if (!root) continue;
     write_log(line);
-    std::fprintf(stderr, "epoch %ld: loss %.4f cl %.4f rl %.4f active %.3f smoothed-acc %.4f %.1fs %.0f samples/s\n",
-                 long(st.epoch), st.loss, st.cl, st.rl, st.active_fraction, st.train_accuracy,
-                 st.seconds, st.samples_per_second);
+    char macer_terms[96] = "";
+    if (terms)
+      std::snprintf(macer_terms, sizeof macer_terms, " (cl %.4f rl %.4f lambda %g active %.3f)", st.cl, st.rl,
+                    st.lambda, st.active_fraction);
+    char test_terms[64] = "";
+    if (st.test_loss >= 0)
+      std::snprintf(test_terms, sizeof test_terms, " | test loss %.4f acc %.4f", st.test_loss, st.test_accuracy);
+    std::fprintf(stderr, "epoch %ld: loss %.4f%s smoothed-acc %.4f%s %.1fs %.0f samples/s\n", long(st.epoch), st.loss,
+                 macer_terms, st.train_accuracy, test_terms, st.seconds, st.samples_per_second);
   }
   return all;
 }

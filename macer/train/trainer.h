@@ -19,6 +19,7 @@ struct EpochStats {
   double train_accuracy = 0;         // of the smoothed (majority-vote over k copies) prediction
   double seconds = 0, samples_per_second = 0;  // samples = noisy copies through the network
   std::string certify_json;          // summary of the in-training certification, when run
+  double test_loss = -1, test_accuracy = -1;  // one noisy copy per test image (run.test_every; -1: not run)
 };
 
 struct TrainerOptions {

@@ -69,7 +69,7 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
           {"input", std::to_string(src.set->channels()) + "x" + std::to_string(src.set->height()) + "x" +
                         std::to_string(src.set->width())},
           {"sigma", num(sigma)},
-          {"train_sigma", train_sigma > 0 ? num(train_sigma) : "(unknown)"},
+          {"train_sigma", train_sigma >= 0 ? num(train_sigma) : "(unknown)"},
           {"n0", std::to_string(fl.n0)},
           {"n", std::to_string(fl.n)},
           {"alpha", num(fl.alpha)},

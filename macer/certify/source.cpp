@@ -85,7 +85,6 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
               "--sigma 0 certifies radius 0 for every image (without noise there is no smoothing); give --sigma > 0, "
               "or --predict --sigma 0 for the plain classifier's accuracy");
   if (have_info && !info.config.empty()) src.train_beta = stored.objective.beta;
-  if (have_info && info.sigma > 0) src.train_sigma = info.sigma;
   if (src.train_sigma > 0 && std::fabs(src.sigma - src.train_sigma) > 1e-9 * src.train_sigma)
     std::fprintf(stderr, "warning: certifying at sigma %g, but %s was trained at sigma %g (the radii are for the "
                          "noise of this run; both are recorded)\n",

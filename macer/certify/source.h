@@ -30,9 +30,8 @@ struct CertifySource {
   std::string dataset, data_dir;          // as resolved
   std::string data_fingerprint;           // data::content_fingerprint of `set` ("" for image folders)
   double sigma = 0;
-  double train_sigma = -1;                // the checkpoint's training sigma; -1 when unknown (--model)
   double train_beta = -1;                 // the training objective's beta; -1 when unknown
-  double train_sigma = -1;                // the sigma the checkpoint records; -1 when none
+  double train_sigma = -1;                // the sigma the checkpoint records (0: trained without noise); -1 when none
   std::string model_name;                 // the registry name that was built (--model or the checkpoint's)
   std::string normalize;                  // "none" or "mean=..;std=.." as applied to the input
 };

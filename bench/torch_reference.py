@@ -5,6 +5,12 @@ Cases (same names, sizes and statistics as macer_bench):
   step.macer.lenet, step.macer.resnet20, step.macer.resnet110
                                           one MACER training step: noisy copies, forward,
                                           the reference MACER loss of SPEC.md, backward, SGD
+  step.gaussian.lenet, step.gaussian.resnet110
+                                          the same with Cohen's loss (mean cross-entropy)
+  step.smoothadv.lenet, step.smoothadv.resnet110
+                                          SmoothAdv: PGD (T = 10, eps 1.0, multi-noise, eval mode,
+                                          no weight gradients) as Salman et al.'s code, then the
+                                          Gaussian loss on the adversarial copies
   certify.lenet, certify.resnet110        noisy forward passes of certification (argmax + counts)
 Sizes: GPU B=64, k=16 for steps and batch 1000 for certification; CPU smaller (see SIZES).
 Prints median/min/max after a warm-up; --json FILE writes the results.
@@ -23,8 +29,12 @@ import torch.nn.functional as F
 # (batch, copies) per case and device; must equal bench/cases_steps.cpp.
 SIZES = {
     "cuda": {"step.macer.lenet": (64, 16), "step.macer.resnet20": (64, 16), "step.macer.resnet110": (64, 16),
+             "step.gaussian.lenet": (64, 16), "step.gaussian.resnet110": (64, 16),
+             "step.smoothadv.lenet": (64, 16), "step.smoothadv.resnet110": (64, 16),
              "certify.lenet": (1000, 1), "certify.resnet110": (1000, 1)},
     "cpu": {"step.macer.lenet": (64, 16), "step.macer.resnet20": (8, 4), "step.macer.resnet110": (8, 4),
+            "step.gaussian.lenet": (64, 16), "step.gaussian.resnet110": (8, 4),
+            "step.smoothadv.lenet": (64, 16), "step.smoothadv.resnet110": (8, 4),
             "certify.lenet": (1000, 1), "certify.resnet110": (32, 1)},
 }
 
@@ -124,7 +134,29 @@ def make_model(name, device):
     return model.to(device), shape
 
 
-def step_case(name, device, b, k, warmup, repeats):
+def pgd_attack(model, x, y, noise, b, k, eps, steps):
+    """SmoothAdv's multi-noise PGD (SPEC.md): eval mode, input gradient only, the step's k draws."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    delta = torch.zeros_like(x)
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        logits = model((x + delta).repeat_interleave(k, 0) + noise)
+        p = F.softmax(logits, dim=1).view(b, k, -1).mean(1)
+        loss = F.nll_loss(torch.log(p.clamp(min=1e-20)), y)
+        g = torch.autograd.grad(loss, [delta])[0]
+        norms = g.view(b, -1).norm(dim=1).view(-1, *([1] * (x.dim() - 1)))
+        g = g / norms.clamp(min=1e-30)
+        delta = (delta.detach() + 2 * eps / steps * g).add(x).clamp(0, 1).sub(x)
+        delta = delta.renorm(p=2, dim=0, maxnorm=eps)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.train()
+    return (x + delta).detach()
+
+
+def step_case(name, device, b, k, warmup, repeats, method="macer"):
     model, shape = make_model(name, device)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -132,8 +164,13 @@ def step_case(name, device, b, k, warmup, repeats):
     y = torch.randint(0, 10, (b,), device=device)
 
     def step():
-        noisy = x.repeat_interleave(k, 0) + 0.25 * torch.randn((b * k,) + shape, device=device)
-        loss = macer_loss(model(noisy), y, b, k)
+        noise = 0.25 * torch.randn((b * k,) + shape, device=device)
+        point = pgd_attack(model, x, y, noise, b, k, 1.0, 10) if method == "smoothadv" else x
+        logits = model(point.repeat_interleave(k, 0) + noise)
+        if method == "macer":
+            loss = macer_loss(logits, y, b, k)
+        else:
+            loss = F.cross_entropy(logits, y.repeat_interleave(k))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -177,7 +214,8 @@ def main():
             continue
         model = case.split(".")[-1]
         if case.startswith("step."):
-            (med, lo, hi), items, unit = step_case(model, device, b, k, args.warmup, args.repeats)
+            method = case.split(".")[1]
+            (med, lo, hi), items, unit = step_case(model, device, b, k, args.warmup, args.repeats, method)
         else:
             (med, lo, hi), items, unit = certify_case(model, device, b, args.warmup, args.repeats)
         print(f"{case:32s} {med*1e3:10.3f} {lo*1e3:10.3f} {hi*1e3:10.3f} {items/med:12.0f} {unit}/s", flush=True)

@@ -24,7 +24,7 @@ std::string error_of(const std::string& text, const std::vector<std::string>& ov
 
 TEST_CASE("every config in configs/ parses and round-trips through to_toml", "[config]") {
   int seen = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(MACER_SOURCE_DIR) + "/configs")) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(MACER_SOURCE_DIR) + "/configs")) {
     if (entry.path().extension() != ".toml") continue;
     INFO(entry.path());
     TrainConfig c = load_train_config(entry.path().string());
@@ -98,4 +98,23 @@ TEST_CASE("bad configs are refused with key and line", "[config]") {
   CHECK_THAT(error_of("lr = 0.1\n"), Catch::Contains("expected a [section] table"));
   // An integer where a float is expected is fine (lr = 1).
   CHECK(error_of(base + "[optim]\nlr = 1\n").empty());
+}
+
+TEST_CASE("attack hyperparameters: one error naming the key", "[config][attack]") {
+  const std::string base = "[data]\ndataset = \"synthetic\"\n[objective]\nname = \"gaussian\"\n";
+  CHECK_THAT(error_of(base + "[attack]\nname = \"pgd\"\neps = -0.5\n"),
+             Catch::Contains("attack.eps") && Catch::Contains("out of range"));
+  CHECK_THAT(error_of(base + "[attack]\nname = \"pgd\"\nsteps = 0\n"),
+             Catch::Contains("attack.steps") && Catch::Contains("out of range"));
+  CHECK_THAT(error_of(base + "[attack]\nname = \"fgsm\"\n"),
+             Catch::Contains("attack.name") && Catch::Contains("is not one of"));
+  CHECK_THAT(error_of(base + "[attack]\nwarmup_epochs = -1\n"), Catch::Contains("attack.warmup_epochs"));
+  CHECK_THAT(error_of(base + "[attack]\nmix_step = 2\n"), Catch::Contains("attack.mix_step"));
+  CHECK_THAT(error_of(base + "[attack]\nalpha = 0\n"), Catch::Contains("attack.alpha"));
+  // PGD composes with Gaussian and MACER.
+  CHECK(error_of(base + "[attack]\nname = \"pgd\"\neps = 0.5\nsteps = 2\nwarmup_epochs = 2\n").empty());
+  CHECK(error_of("[data]\ndataset = \"synthetic\"\n[objective]\nname = \"macer\"\n[attack]\nname = \"pgd\"\n").empty());
+  TrainConfig c = parse_train_config(base + "[attack]\nname = \"pgd\"\neps = 0.5\nsteps = 3\n", "t");
+  CHECK(c.attack.steps == 3);
+  CHECK(parse_train_config(to_toml(c), "again").attack.eps == 0.5);
 }

@@ -202,3 +202,63 @@ TEST_CASE("training certifies test images every N epochs and logs the summary", 
   CHECK(summary["acr"].get<double>() >= 0.0);
   fs::remove_all(dir);
 }
+
+namespace {
+// Resumes a run of `make(dir, epochs)` after epoch 1 and compares it with an uninterrupted one:
+// the per-epoch losses and the final weights, bit for bit.
+template <typename Make>
+void check_resume_matches(const std::string& tag, Make make) {
+  std::string dir_a = temp_dir(tag + "_a"), dir_b = temp_dir(tag + "_b");
+  Trainer full(make(dir_a, 3));
+  auto a = full.run();
+  REQUIRE(a.size() == 3);
+  {
+    Trainer first(make(dir_b, 1));
+    first.run();
+  }
+  TrainerOptions resume;
+  resume.resume = dir_b + "/checkpoint.safetensors";
+  Trainer second(make(dir_b, 3), resume);
+  auto b = second.run();
+  REQUIRE(b.size() == 2);
+  CHECK(b[0].loss == a[1].loss);
+  CHECK(b[1].loss == a[2].loss);
+  CHECK(b[1].train_accuracy == a[2].train_accuracy);
+  auto wa = layers::state_dict(full.model()), wb = layers::state_dict(second.model());
+  REQUIRE(wa.size() == wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) CHECK(wa[i].second.to_vector() == wb[i].second.to_vector());
+  fs::remove_all(dir_a);
+  fs::remove_all(dir_b);
+}
+}  // namespace
+
+TEST_CASE("SmoothAdv (PGD + Gaussian, and PGD + MACER): a resumed run matches an uninterrupted one", "[train][attack]") {
+  for (std::string objective : {"gaussian", "macer"}) {
+    INFO(objective);
+    check_resume_matches("smoothadv_" + objective, [&](const std::string& dir, int64_t epochs) {
+      TrainConfig c = tiny_config(dir, objective, epochs);
+      c.attack.name = "pgd";
+      c.attack.eps = 0.5;
+      c.attack.steps = 2;
+      c.attack.warmup_epochs = 2;
+      return c;
+    });
+  }
+}
+
+TEST_CASE("the attack changes training; resume refuses another attack", "[train][attack]") {
+  std::string dir_a = temp_dir("plain"), dir_b = temp_dir("pgd");
+  Trainer plain(tiny_config(dir_a, "gaussian", 1));
+  TrainConfig c = tiny_config(dir_b, "gaussian", 1);
+  c.attack.name = "pgd";
+  c.attack.eps = 0.5;
+  Trainer adv(c);
+  auto a = plain.run(), b = adv.run();
+  CHECK(a[0].loss != b[0].loss);
+  CHECK(std::isfinite(b[0].loss));
+  TrainerOptions resume;
+  resume.resume = dir_b + "/checkpoint.safetensors";
+  CHECK_THROWS_WITH(Trainer(tiny_config(dir_b, "gaussian", 2), resume), Catch::Contains("attack pgd"));
+  fs::remove_all(dir_a);
+  fs::remove_all(dir_b);
+}

@@ -465,7 +465,7 @@ TEST_CASE("the Gaussian objective is cross-entropy over all noisy copies", "[obj
 }
 
 TEST_CASE("objectives are found by name", "[objectives]") {
-  CHECK(objective_names() == std::vector<std::string>{"macer", "gaussian"});
+  CHECK(objective_names() == std::vector<std::string>{"macer", "gaussian", "consistency"});
   CHECK_THROWS_WITH(objective_by_name("adversarial"),
                     Catch::Contains("adversarial") && Catch::Contains("macer") && Catch::Contains("gaussian"));
   Problem pb = random_problem(3, 2, 5, {0.5f, 4.0f, 8.0f, 8.0f}, 0.5f, 0.5f);

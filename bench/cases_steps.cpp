@@ -46,7 +46,8 @@ Tensor uniform_images(int n, const layers::ModelOptions& m, Device device) {
 }
 
 // One training step as macer_train runs it (macer/train/step.h) for a method: an objective and
-// its attack (SmoothAdv: PGD with T = 10 as in the MACER paper's "Salman" rows, eps 1.0).
+// its attack (SmoothAdv: PGD with T = 10 as in the MACER paper's "Salman" rows, eps 1.0;
+// Consistency: lambda 10, eta 0.5; SmoothMix: T = 4, alpha 0.5, eta 5, w_e 1).
 Result method_step(const std::string& case_name, const std::string& model_name, const std::string& objective_name,
                    const std::string& attack, const Options& o) {
   Sizes s = sizes_for(case_name, o);
@@ -59,23 +60,27 @@ Result method_step(const std::string& case_name, const std::string& model_name, 
   std::vector<int32_t> host(s.batch);
   for (int i = 0; i < s.batch; ++i) host[i] = i % m.classes;
   Tensor labels = Tensor::from_ints(host, {s.batch}).to(o.device);
-  const Objective& objective = objective_by_name(objective_name);
   StepSettings settings;
+  settings.objective = objective_name;
   settings.copies = s.copies;
   settings.sigma = 0.25f;
-  settings.hyper = ObjectiveHyper{0.25f, 12.0f, 16.0f, 8.0f};
+  settings.hyper = ObjectiveHyper{0.25f, 12.0f, 16.0f, 8.0f, 0.5f};
+  if (objective_name == "consistency") settings.hyper.lambda = 10.0f;  // Jeong & Shin's Cifar-10 sigma 0.5
+  if (objective_name == "smoothmix") settings.hyper.eta = 5.0f;
   settings.attack = attack;
   settings.attack_seed = &soft_smoothed_seed;
   settings.eps = 1.0f;
-  settings.steps = 10;
+  settings.steps = attack == "smoothmix" ? 4 : 10;  // SmoothMix's T = 4, SmoothAdv's T = 10
+  settings.alpha = 0.5f;
   settings.lr = 0.01f;
   uint64_t step = 0;
   Result r = time_it(case_name, o, [&] {
-    train_step(*model, sgd, objective, settings, images, labels, step++, 0, Tensor());
+    train_step(*model, sgd, settings, images, labels, step++, 0, Tensor());
   });
   r.items = double(s.batch) * s.copies;
   r.item_unit = "samples";
-  r.note = "B=" + std::to_string(s.batch) + " k=" + std::to_string(s.copies) + (attack == "pgd" ? " T=10" : "");
+  r.note = "B=" + std::to_string(s.batch) + " k=" + std::to_string(s.copies) +
+           (attack == "none" ? "" : " T=" + std::to_string(settings.steps));
   return r;
 }
 
@@ -131,6 +136,24 @@ Register step_smoothadv_resnet("step.smoothadv.resnet110",
                                "SmoothAdv training step (PGD T=10 + Gaussian loss), ResNet-110 32x32, B=64 k=16 (CPU: B=8 k=4)",
                                [](const Options& o) {
                                  return method_step("step.smoothadv.resnet110", "resnet110", "gaussian", "pgd", o);
+                               });
+Register step_consistency_lenet("step.consistency.lenet", "Consistency training step, LeNet 28x28, B=64 k=16",
+                                [](const Options& o) {
+                                  return method_step("step.consistency.lenet", "lenet", "consistency", "none", o);
+                                });
+Register step_consistency_resnet("step.consistency.resnet110",
+                                 "Consistency training step, ResNet-110 32x32, B=64 k=16 (CPU: B=8 k=4)",
+                                 [](const Options& o) {
+                                   return method_step("step.consistency.resnet110", "resnet110", "consistency", "none", o);
+                                 });
+Register step_smoothmix_lenet("step.smoothmix.lenet", "SmoothMix training step (T=4), LeNet 28x28, B=64 k=16",
+                              [](const Options& o) {
+                                return method_step("step.smoothmix.lenet", "lenet", "smoothmix", "smoothmix", o);
+                              });
+Register step_smoothmix_resnet("step.smoothmix.resnet110",
+                               "SmoothMix training step (T=4), ResNet-110 32x32, B=64 k=16 (CPU: B=8 k=4)",
+                               [](const Options& o) {
+                                 return method_step("step.smoothmix.resnet110", "resnet110", "smoothmix", "smoothmix", o);
                                });
 Register cert_lenet("certify.lenet", "certification: noisy forward passes + counts, LeNet, batch 1000",
                     [](const Options& o) { return certify_throughput("certify.lenet", "lenet", o); });

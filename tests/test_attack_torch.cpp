@@ -37,7 +37,7 @@ const std::string& python() {
 }
 
 struct Setup {
-  std::string model, attack;
+  std::string loss, model, attack;
   int channels, size, batch, copies, steps;
   float eps, alpha, sigma;
 };
@@ -56,7 +56,7 @@ SafetensorsFile reference(const data_test::TempDir& dir, layers::Module& model, 
   tensors.emplace_back("labels", labels);
   const std::string in = dir.file("in.safetensors"), out = dir.file("out.safetensors");
   save_safetensors(in, tensors,
-                   {{"model", c.model}, {"loss", "gaussian"}, {"attack", c.attack}, {"eps", std::to_string(c.eps)},
+                   {{"model", c.model}, {"loss", c.loss}, {"attack", c.attack}, {"eps", std::to_string(c.eps)},
                     {"steps", std::to_string(c.steps)}, {"alpha", std::to_string(c.alpha)}});
   const std::string cmd = python() + " " + MACER_SOURCE_DIR + "/tests/golden/attack_reference.py " + in + " " + out +
                           " 2>&1";
@@ -88,12 +88,14 @@ std::string macer_tests_skip_reason() {
 TEST_CASE("PGD and SmoothMix's adversary match PyTorch float64 autograd", "[attack][torch]") {
   // eps 1.0 with 30% of the pixels at 0 or 1: the clip binds; eps 0.1 after 2 steps of 0.1: the
   // projection binds.
-  for (const Setup& c : {Setup{"lenet", "pgd", 1, 28, 3, 2, 1, 1.0f, 0, 0.25f},
-                         Setup{"lenet", "pgd", 1, 28, 2, 3, 2, 0.1f, 0, 0.5f},
-                         Setup{"resnet20", "pgd", 3, 32, 2, 2, 2, 1.0f, 0, 0.25f},
-                         Setup{"lenet", "smoothmix", 1, 28, 3, 2, 2, 0, 0.5f, 0.25f},
-                         Setup{"resnet20", "smoothmix", 3, 32, 2, 2, 1, 0, 1.0f, 0.5f}}) {
-    INFO(c.model << " " << c.attack << " eps " << c.eps << " steps " << c.steps);
+  // The attack's own loss (SPEC.md's L_att) and, as a second seed, the Gaussian loss.
+  for (const Setup& c : {Setup{"soft_smoothed", "lenet", "pgd", 1, 28, 3, 2, 1, 1.0f, 0, 0.25f},
+                         Setup{"soft_smoothed", "lenet", "pgd", 1, 28, 2, 3, 2, 0.1f, 0, 0.5f},
+                         Setup{"soft_smoothed", "resnet20", "pgd", 3, 32, 2, 2, 2, 1.0f, 0, 0.25f},
+                         Setup{"gaussian", "lenet", "pgd", 1, 28, 2, 3, 2, 0.5f, 0, 0.5f},
+                         Setup{"soft_smoothed", "lenet", "smoothmix", 1, 28, 3, 2, 2, 0, 0.5f, 0.25f},
+                         Setup{"soft_smoothed", "resnet20", "smoothmix", 3, 32, 2, 2, 1, 0, 1.0f, 0.5f}}) {
+    INFO(c.loss << " " << c.model << " " << c.attack << " eps " << c.eps << " steps " << c.steps);
     data_test::TempDir dir("attack_torch");
     layers::ModelOptions m;
     m.channels = c.channels, m.height = m.width = c.size, m.seed = 17;
@@ -112,14 +114,15 @@ TEST_CASE("PGD and SmoothMix's adversary match PyTorch float64 autograd", "[atta
     noise.noise_counter = noise::kTraining | 5, noise.random_counter = noise::kAttack | (5 << 10);
     SafetensorsFile want = reference(dir, *model, c, x, labels, noise);
 
-    Tensor g = attack_input_gradient(*model, x, labels, noise, &gaussian_seed);
+    const AttackSeedFn seed_fn = c.loss == "gaussian" ? &gaussian_seed : &soft_smoothed_seed;
+    Tensor g = attack_input_gradient(*model, x, labels, noise, seed_fn);
     // fp32 against float64 on the same float32 numbers: relative to the gradient's scale.
     const Tensor want_g = as_float(*want.find("grad0"));
     double scale = 0;
     for (float v : want_g.to_vector()) scale = std::max(scale, double(std::fabs(v)));
     require_close(g, want_g, 1e-3, 1e-4 * scale, "input gradient");
-    Tensor adv = c.attack == "pgd" ? pgd_attack(*model, x, labels, noise, &gaussian_seed, c.eps, c.steps)
-                                   : smoothmix_attack(*model, x, labels, noise, &gaussian_seed, c.alpha, c.steps, 0, 0)
+    Tensor adv = c.attack == "pgd" ? pgd_attack(*model, x, labels, noise, seed_fn, c.eps, c.steps)
+                                   : smoothmix_attack(*model, x, labels, noise, seed_fn, c.alpha, c.steps, 0, 0)
                                          .adversarial;
     require_close(adv, as_float(*want.find("x_adv")), 1e-4, 2e-5, "attacked point");
   }

@@ -246,6 +246,22 @@ TEST_CASE("SmoothAdv (PGD + Gaussian, and PGD + MACER): a resumed run matches an
   }
 }
 
+TEST_CASE("Consistency, Consistency + SmoothAdv and SmoothMix: a resumed run matches an uninterrupted one",
+          "[train][attack]") {
+  for (std::string method : {"consistency", "consistency_pgd", "smoothmix"}) {
+    INFO(method);
+    check_resume_matches(method, [&](const std::string& dir, int64_t epochs) {
+      TrainConfig c = tiny_config(dir, method == "smoothmix" ? "gaussian" : "consistency", epochs);
+      if (method == "smoothmix") c.objective.name = "smoothmix";
+      c.objective.eta = method == "smoothmix" ? 5.0 : 0.5;
+      if (method == "consistency_pgd") c.attack.name = "pgd", c.attack.eps = 0.5, c.attack.steps = 2;
+      if (method == "smoothmix") c.attack.name = "smoothmix", c.attack.steps = 2, c.attack.alpha = 0.5,
+                                 c.attack.warmup_epochs = 2;
+      return c;
+    });
+  }
+}
+
 TEST_CASE("the attack changes training; resume refuses another attack", "[train][attack]") {
   std::string dir_a = temp_dir("plain"), dir_b = temp_dir("pgd");
   Trainer plain(tiny_config(dir_a, "gaussian", 1));

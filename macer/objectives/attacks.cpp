@@ -7,10 +7,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/attack.h"
-#if __has_include("macer/objectives/attack_loss.h")  // TEMPORARY until issue18-objectives is merged
 #include "macer/objectives/attack_loss.h"
-#define MACER_HAVE_ATTACK_LOSS 1
-#endif
 
 namespace macer {
 
@@ -24,11 +21,7 @@ kernels::AttackShape attack_shape(const Tensor& x, const AttackNoise& noise) {
 }  // namespace
 
 Tensor soft_smoothed_seed(const Tensor& logits, const Tensor& labels, int copies) {
-#ifdef MACER_HAVE_ATTACK_LOSS
   return attack_loss(logits, labels, copies, 1.0f).dlogits;
-#else
-  throw Error("TEMPORARY: soft_smoothed_seed needs issue18-objectives");
-#endif
 }
 
 Tensor attack_input_gradient(layers::Module& model, const Tensor& x, const Tensor& labels, const AttackNoise& noise,

@@ -268,7 +268,6 @@ std::vector<EpochStats> Trainer::run() {
   MACER_CHECK(loader.batches_per_epoch() > 0,
               "training set of " << s.train_set->size() << " images gives no batch of " << c.optim.batch);
 
-  const Objective& objective = objective_by_name(c.objective.name);
   LambdaSchedule lambda_schedule{c.objective.lambda_schedule, c.objective.lambda, c.objective.lambda_warmup_epochs};
   MultiStepLr lr_schedule{c.optim.lr, c.optim.milestones, c.optim.lr_factor};
   const int k = int(c.objective.k);
@@ -298,12 +297,18 @@ std::vector<EpochStats> Trainer::run() {
     step_settings.copies = k;
     step_settings.sigma = sigma;
     step_settings.seed = uint64_t(c.run.seed);
-    step_settings.hyper = ObjectiveHyper{sigma, float(st.lambda), float(c.objective.beta), float(c.objective.gamma)};
+    step_settings.hyper = ObjectiveHyper{sigma, float(st.lambda), float(c.objective.beta), float(c.objective.gamma),
+                                         float(c.objective.eta)};
+    step_settings.objective = c.objective.name;
     step_settings.attack = c.attack.name;
     step_settings.attack_seed = &soft_smoothed_seed;
     st.attack_eps = c.attack.name == "pgd" ? attack_eps_at(c.attack, epoch) : 0.0;
     step_settings.eps = float(st.attack_eps);
     step_settings.steps = int(c.attack.steps);
+    step_settings.alpha = float(c.attack.alpha);
+    step_settings.mix_step = int(c.attack.mix_step);
+    st.attack_weight = c.attack.name == "smoothmix" ? smoothmix_weight_at(c.attack, epoch) : 0.0;
+    step_settings.weight = float(st.attack_weight);
     step_settings.lr = float(st.lr);
     EpochSums sums;
     sums.correct = Tensor::zeros({1}, s.device);
@@ -322,7 +327,7 @@ std::vector<EpochStats> Trainer::run() {
       // Philox counter = global step in the training stream: reproducible, never reused,
       // continues across resume, disjoint from certification's draws (macer/noise_streams.h).
       // Noise keyed by the global sample: rank r's rows are inputs r*b .. r*b + b - 1 of the step.
-      StepOutput out = train_step(*s.model, *s.sgd, objective, step_settings, images, labels, uint64_t(s.step),
+      StepOutput out = train_step(*s.model, *s.sgd, step_settings, images, labels, uint64_t(s.step),
                                   int64_t(dist::rank()) * b, marks);
       const Var& logits = out.logits;
       const ObjectiveResult& r = out.result;
@@ -406,6 +411,7 @@ std::vector<EpochStats> Trainer::run() {
                                    {"seconds", st.seconds}, {"samples_per_second", st.samples_per_second},
                                    {"step", s.step}, {"world_size", world}};
     if (c.attack.name == "pgd") line["attack_eps"] = st.attack_eps;
+    if (c.attack.name == "smoothmix") line["smoothmix_weight"] = st.attack_weight;
     if (!st.certify_json.empty()) line["certify"] = nlohmann::json::parse(st.certify_json);
     all.push_back(st);
     if (!root) continue;

@@ -19,8 +19,14 @@ Cases (same names, sizes and statistics as macer_bench):
                                           clean and mixed forwards, eta 5, as their code
   certify.lenet, certify.resnet110        noisy forward passes of certification (argmax + counts)
 Sizes: GPU B=64, k=16 for steps and batch 1000 for certification; CPU smaller (see SIZES).
+Variants (--variant), the modes a PyTorch user switches on:
+  fp32           eager, float32, NCHW (the default)
+  channels_last  eager, float32, model and inputs in channels_last (NHWC)
+  bf16           eager under torch.autocast(bfloat16) (+ channels_last), loss on fp32 logits
+  compile        torch.compile(model) under autocast(bfloat16) (+ channels_last)
 Prints median/min/max after a warm-up; --json FILE writes the results.
 """
+import contextlib
 import argparse
 import json
 import os
@@ -205,20 +211,35 @@ def smoothmix_step(model, x, y, noise, b, k, steps=4, alpha=0.5, eta=5.0):
     return F.cross_entropy(logits_c, y.repeat_interleave(k)) + eta * (correct * kl).mean()
 
 
-def step_case(name, device, b, k, warmup, repeats, method="macer"):
+def apply_variant(model, variant, device):
+    """Returns (module to call, input converter, autocast context factory) for a --variant."""
+    fmt = torch.channels_last if variant != "fp32" else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    to_input = lambda x: x.contiguous(memory_format=fmt)
+    if variant in ("bf16", "compile"):
+        autocast = lambda: torch.autocast(device_type=device, dtype=torch.bfloat16)
+    else:
+        autocast = contextlib.nullcontext
+    call = torch.compile(model) if variant == "compile" else model
+    return call, to_input, autocast
+
+
+def step_case(name, device, b, k, warmup, repeats, variant="fp32", method="macer"):
     model, shape = make_model(name, device)
     model.train()
+    call, to_input, autocast = apply_variant(model, variant, device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = torch.rand((b,) + shape, device=device)
     y = torch.randint(0, 10, (b,), device=device)
 
     def step():
         noise = 0.25 * torch.randn((b * k,) + shape, device=device)
-        if method == "smoothmix":
+        if method == "smoothmix":  # the attack and both forwards in fp32 (--variant applies to the others)
             loss = smoothmix_step(model, x, y, noise, b, k)
         else:
             point = pgd_attack(model, x, y, noise, b, k, 1.0, 10) if method == "smoothadv" else x
-            logits = model(point.repeat_interleave(k, 0) + noise)
+            with autocast():
+                logits = call(to_input(point.repeat_interleave(k, 0) + noise)).float()
             if method == "macer":
                 loss = macer_loss(logits, y, b, k)
             elif method == "consistency":
@@ -231,16 +252,17 @@ def step_case(name, device, b, k, warmup, repeats, method="macer"):
     return time_it(step, device, warmup, repeats), b * k, "samples"
 
 
-def certify_case(name, device, batch, warmup, repeats):
+def certify_case(name, device, batch, warmup, repeats, variant="fp32"):
     model, shape = make_model(name, device)
     model.eval()
+    call, to_input, autocast = apply_variant(model, variant, device)
     x = torch.rand(shape, device=device)
     counts = torch.zeros(10, dtype=torch.long, device=device)
 
     def fwd():
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             noisy = x.unsqueeze(0).expand((batch,) + shape) + 0.25 * torch.randn((batch,) + shape, device=device)
-            counts.add_(torch.bincount(model(noisy).argmax(1), minlength=10))
+            counts.add_(torch.bincount(call(to_input(noisy)).argmax(1), minlength=10))
     return time_it(fwd, device, warmup, repeats), batch, "fwd"
 
 
@@ -248,6 +270,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--filter", default="")
+    ap.add_argument("--variant", default="fp32", choices=["fp32", "channels_last", "bf16", "compile"])
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--json")
@@ -260,7 +283,7 @@ def main():
         torch.set_num_threads(os.cpu_count() or 1)  # the engine's OpenBLAS uses every core too
     name_dev = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()
     print(f"# torch_reference torch {torch.__version__} | {platform.node()} | {name_dev} | "
-          f"threads {torch.get_num_threads()} | warm-up {args.warmup}, repeats {args.repeats}")
+          f"threads {torch.get_num_threads()} | variant {args.variant} | warm-up {args.warmup}, repeats {args.repeats}")
     print(f"{'case':32s} {'median ms':>10s} {'min ms':>10s} {'max ms':>10s} {'throughput':>16s}")
     results = []
     for case, (b, k) in SIZES[device].items():
@@ -269,14 +292,16 @@ def main():
         model = case.split(".")[-1]
         if case.startswith("step."):
             method = case.split(".")[1]
-            (med, lo, hi), items, unit = step_case(model, device, b, k, args.warmup, args.repeats, method)
+            (med, lo, hi), items, unit = step_case(model, device, b, k, args.warmup, args.repeats, args.variant,
+                                                   method)
         else:
-            (med, lo, hi), items, unit = certify_case(model, device, b, args.warmup, args.repeats)
+            (med, lo, hi), items, unit = certify_case(model, device, b, args.warmup, args.repeats, args.variant)
         print(f"{case:32s} {med*1e3:10.3f} {lo*1e3:10.3f} {hi*1e3:10.3f} {items/med:12.0f} {unit}/s", flush=True)
         results.append({"name": case, "median_s": med, "min_s": lo, "max_s": hi, "items": items, "item_unit": unit})
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"torch": torch.__version__, "device": name_dev, "results": results}, f, indent=2)
+            json.dump({"torch": torch.__version__, "variant": args.variant, "device": name_dev,
+                       "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":

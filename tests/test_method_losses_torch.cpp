@@ -2,7 +2,6 @@
 // run through their ops on the CPU and compared with torch float64 autograd on the same logits.
 // The references are made at test time by tests/golden/make_method_losses_fixtures.py.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -39,8 +38,8 @@ const SafetensorsFile& fixtures() {
     const std::string dir = std::string(MACER_BINARY_DIR) + "/tests/method_losses_tmp";
     fs::remove_all(dir);
     fs::create_directories(dir);
-    const std::string cmd = python() + " " + MACER_SOURCE_DIR + "/tests/golden/make_method_losses_fixtures.py --out " +
-                            dir + " 2>&1";
+    const std::string cmd =
+        python() + " " + MACER_SOURCE_DIR + "/tests/golden/make_method_losses_fixtures.py --out " + dir + " 2>&1";
     std::string output;
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p);
@@ -88,8 +87,8 @@ void expect_close(const Tensor& got, const Tensor& want, const std::string& what
     if (!(excess <= 0)) ++bad;
     if (!(excess <= worst_excess)) worst_excess = excess, worst = i;
   }
-  INFO(what << ": " << bad << " of " << g.size() << " outside tolerance; worst at " << worst << ": got "
-            << g[worst] << ", torch " << w[worst]);
+  INFO(what << ": " << bad << " of " << g.size() << " outside tolerance; worst at " << worst << ": got " << g[worst]
+            << ", torch " << w[worst]);
   CHECK(bad == 0);
 }
 
@@ -122,7 +121,8 @@ std::string macer_tests_skip_reason() {
   return "";
 }
 
-TEST_CASE("the attack loss and its seed match torch autograd (clamp, underflow, k = 1, C = 1000)", "[attack_loss][torch]") {
+TEST_CASE("the attack loss and its seed match torch autograd (clamp, underflow, k = 1, C = 1000)",
+          "[attack_loss][torch]") {
   for (const Case& c : cases("attack")) {
     INFO("case " << c.name);
     AttackLossOutputs o = attack_loss(get(c.name + ".logits"), get(c.name + ".labels"), c.k, float(c.hyper[0]));
@@ -131,7 +131,8 @@ TEST_CASE("the attack loss and its seed match torch autograd (clamp, underflow, 
   }
 }
 
-TEST_CASE("Consistency matches torch autograd (pbar underflow, k = 1, eta = lambda, C = 1000)", "[consistency][torch]") {
+TEST_CASE("Consistency matches torch autograd (pbar underflow, k = 1, eta = lambda, C = 1000)",
+          "[consistency][torch]") {
   for (const Case& c : cases("consistency")) {
     INFO("case " << c.name);
     Var logits(get(c.name + ".logits").clone(), true);
@@ -144,12 +145,13 @@ TEST_CASE("Consistency matches torch autograd (pbar underflow, k = 1, eta = lamb
   }
 }
 
-TEST_CASE("SmoothMix matches torch autograd, both logit sets (lam 0 and 1/2, underflow, k = 1, C = 1000)", "[smoothmix][torch]") {
+TEST_CASE("SmoothMix matches torch autograd, both logit sets (lam 0 and 1/2, underflow, k = 1, C = 1000)",
+          "[smoothmix][torch]") {
   for (const Case& c : cases("smoothmix")) {
     INFO("case " << c.name);
     Var clean(get(c.name + ".logits").clone(), true), mixed(get(c.name + ".mixed").clone(), true);
-    SmoothMixOutputs o = smoothmix_loss(clean, mixed, get(c.name + ".labels"), get(c.name + ".lam"), c.k,
-                                        float(c.hyper[0]));
+    SmoothMixOutputs o =
+        smoothmix_loss(clean, mixed, get(c.name + ".labels"), get(c.name + ".lam"), c.k, float(c.hyper[0]));
     backward(o.loss);
     CHECK(doubles(o.correct) == doubles(get(c.name + ".correct")));
     expect_close(o.loss.value(), get(c.name + ".loss"), "loss");

@@ -10,8 +10,7 @@
 
 namespace macer::kernels::cpu {
 
-void attack_loss(const AttackLossParams& p, const float* logits, const int32_t* labels, float* loss,
-                 float* dlogits) {
+void attack_loss(const AttackLossParams& p, const float* logits, const int32_t* labels, float* loss, float* dlogits) {
   const int k = p.copies, C = p.classes;
   const double log_clamp = std::log(kAttackClamp);
   parallel_for(p.batch, int64_t(k) * C * 8, [&](int64_t b0, int64_t b1) {
@@ -26,8 +25,8 @@ void attack_loss(const AttackLossParams& p, const float* logits, const int32_t* 
         lpy[i] = lp[size_t(i) * C + y];  // term LP: lp_i = log p_{i,y}
       }
       const double lse = logsumexp(lpy.data(), k);
-      const double log_q = lse - std::log(double(k));  // term LQ
-      const bool clamped = !(log_q >= log_clamp);      // q < 1e-20 (or -inf)
+      const double log_q = lse - std::log(double(k));   // term LQ
+      const bool clamped = !(log_q >= log_clamp);       // q < 1e-20 (or -inf)
       loss[b] = float(-(clamped ? log_clamp : log_q));  // term LOSS
       for (int i = 0; i < k; ++i) {
         const double w = clamped ? 0.0 : std::exp(lpy[i] - lse);  // term W

@@ -30,8 +30,8 @@ struct ImageStats {
 
 }  // namespace
 
-void consistency_loss_forward(const ConsistencyLossParams& p, const float* logits, const int32_t* labels,
-                              float* loss, float* ce, float* reg) {
+void consistency_loss_forward(const ConsistencyLossParams& p, const float* logits, const int32_t* labels, float* loss,
+                              float* ce, float* reg) {
   const int B = p.batch, k = p.copies, C = p.classes;
   const double log_clamp = std::log(kEntropyClamp);
   std::vector<double> terms(B);  // (B) ce_b + reg_b in double
@@ -86,8 +86,8 @@ void consistency_loss_backward(const ConsistencyLossParams& p, const float* logi
         for (int c = 0; c < C; ++c) gp += g[c] * std::exp(lpi[c]);
         for (int a = 0; a < C; ++a) {
           const double pa = std::exp(lpi[a]);
-          const double d = pa * (g[a] - gp)             // term PBAR
-                           - lambda * (pbar[a] - pa)    // term LOGP
+          const double d = pa * (g[a] - gp)                // term PBAR
+                           - lambda * (pbar[a] - pa)       // term LOGP
                            + (pa - (a == y ? 1.0 : 0.0));  // term CE
           dz[int64_t(i) * C + a] += float(s * d);
         }

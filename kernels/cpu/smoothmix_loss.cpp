@@ -15,8 +15,7 @@ namespace {
 // One image's statistics: lpc, lq (k, C); log pbar, log t, t, mlq (C).
 struct ImageStats {
   std::vector<double> lpc, lq, log_pbar, log_t, t, mlq, column;
-  ImageStats(int k, int C)
-      : lpc(size_t(k) * C), lq(size_t(k) * C), log_pbar(C), log_t(C), t(C), mlq(C), column(k) {}
+  ImageStats(int k, int C) : lpc(size_t(k) * C), lq(size_t(k) * C), log_pbar(C), log_t(C), t(C), mlq(C), column(k) {}
 
   void compute(const float* zc, const float* zm, int k, int C, double lam) {
     for (int i = 0; i < k; ++i) {
@@ -44,9 +43,8 @@ struct ImageStats {
 
 }  // namespace
 
-void smoothmix_loss_forward(const SmoothMixLossParams& p, const float* clean, const float* mixed,
-                            const int32_t* labels, const float* lam, float* loss, float* ce, float* mix,
-                            float* correct) {
+void smoothmix_loss_forward(const SmoothMixLossParams& p, const float* clean, const float* mixed, const int32_t* labels,
+                            const float* lam, float* loss, float* ce, float* mix, float* correct) {
   const int B = p.batch, k = p.copies, C = p.classes;
   std::vector<double> terms(B);  // (B) ce_b + eta_w mix_b
   parallel_for(B, int64_t(k) * C * 16, [&](int64_t b0, int64_t b1) {
@@ -98,8 +96,8 @@ void smoothmix_loss_backward(const SmoothMixLossParams& p, const float* clean, c
           for (int c = 0; c < C; ++c) gp += g[c] * std::exp(lpci[c]);
         for (int a = 0; a < C; ++a) {
           const double pa = std::exp(lpci[a]);
-          double dc = s * (pa - (a == y ? 1.0 : 0.0));                  // term DCE
-          if (ind) dc += G * (1.0 - l) / k * pa * (g[a] - gp);         // term DT
+          double dc = s * (pa - (a == y ? 1.0 : 0.0));          // term DCE
+          if (ind) dc += G * (1.0 - l) / k * pa * (g[a] - gp);  // term DT
           dzc[int64_t(i) * C + a] += float(dc);
           if (ind) {
             const double qa = std::exp(st.lq[size_t(i) * C + a]);

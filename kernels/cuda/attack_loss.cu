@@ -10,11 +10,11 @@ namespace macer::kernels::cuda {
 
 namespace {
 
-__global__ void attack_loss_kernel(AttackLossParams p, const float* logits, const int32_t* labels,
-                                   float* loss, float* dlogits) {
+__global__ void attack_loss_kernel(AttackLossParams p, const float* logits, const int32_t* labels, float* loss,
+                                   float* dlogits) {
   extern __shared__ float smem[];
-  float* lse = smem;              // (k) logsumexp of each row
-  float* lpy = smem + p.copies;   // (k) term LP
+  float* lse = smem;             // (k) logsumexp of each row
+  float* lpy = smem + p.copies;  // (k) term LP
   __shared__ float lse_y, w_scale;
   const int b = blockIdx.x, k = p.copies, C = p.classes, y = labels[b];
   const float* z = logits + int64_t(b) * k * C;
@@ -47,8 +47,7 @@ __global__ void attack_loss_kernel(AttackLossParams p, const float* logits, cons
 
 }  // namespace
 
-void attack_loss(const AttackLossParams& p, const float* logits, const int32_t* labels, float* loss,
-                 float* dlogits) {
+void attack_loss(const AttackLossParams& p, const float* logits, const int32_t* labels, float* loss, float* dlogits) {
   if (p.batch <= 0) return;
   const size_t shared = 2 * sizeof(float) * size_t(p.copies);
   MACER_CHECK(shared <= kLossMaxShared, "attack loss: " << p.copies << " copies exceed shared memory");

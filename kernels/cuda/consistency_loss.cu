@@ -20,8 +20,8 @@ __device__ void row_lse(const float* z, int k, int C, float* lse) {
 }
 
 // Column c: log pbar_c (term LPB) and mlp_c (term MLP) from z and the row lse.
-__device__ __forceinline__ void column_stats(const float* z, const float* lse, int k, int C, int c,
-                                             float* log_pbar, float* mlp) {
+__device__ __forceinline__ void column_stats(const float* z, const float* lse, int k, int C, int c, float* log_pbar,
+                                             float* mlp) {
   float m = -INFINITY, sum = 0.0f;
   for (int i = 0; i < k; ++i) {
     const float l = z[int64_t(i) * C + c] - lse[i];
@@ -34,8 +34,8 @@ __device__ __forceinline__ void column_stats(const float* z, const float* lse, i
   *mlp = sum / float(k);
 }
 
-__global__ void consistency_forward_kernel(ConsistencyLossParams p, const float* logits,
-                                           const int32_t* labels, float* ce, float* reg) {
+__global__ void consistency_forward_kernel(ConsistencyLossParams p, const float* logits, const int32_t* labels,
+                                           float* ce, float* reg) {
   extern __shared__ float smem[];
   float* lse = smem;  // (k)
   const int b = blockIdx.x, k = p.copies, C = p.classes, y = labels[b];
@@ -47,7 +47,7 @@ __global__ void consistency_forward_kernel(ConsistencyLossParams p, const float*
     float lpb, mlp;
     column_stats(z, lse, k, C, c, &lpb, &mlp);
     const float pbar = expf(lpb);
-    kl += double(pbar) * double(lpb - mlp);                  // term KL
+    kl += double(pbar) * double(lpb - mlp);                            // term KL
     ent -= double(pbar) * double(lpb >= log_clamp ? lpb : log_clamp);  // term ENT
   }
   for (int i = threadIdx.x; i < k; i += blockDim.x) ce_sum += double(lse[i]) - double(z[int64_t(i) * C + y]);
@@ -58,14 +58,14 @@ __global__ void consistency_forward_kernel(ConsistencyLossParams p, const float*
   }
 }
 
-__global__ void consistency_backward_kernel(ConsistencyLossParams p, const float* logits,
-                                            const int32_t* labels, const float* dloss, float* dlogits) {
+__global__ void consistency_backward_kernel(ConsistencyLossParams p, const float* logits, const int32_t* labels,
+                                            const float* dloss, float* dlogits) {
   extern __shared__ float smem[];
   const int b = blockIdx.x, k = p.copies, C = p.classes, y = labels[b];
-  float* lse = smem;       // (k)
-  float* gp = lse + k;     // (k) term GP
-  float* g = gp + k;       // (C) term G
-  float* pbar = g + C;     // (C)
+  float* lse = smem;    // (k)
+  float* gp = lse + k;  // (k) term GP
+  float* g = gp + k;    // (C) term G
+  float* pbar = g + C;  // (C)
   const float* z = logits + int64_t(b) * k * C;
   float* dz = dlogits + int64_t(b) * k * C;
   row_lse(z, k, C, lse);
@@ -90,8 +90,8 @@ __global__ void consistency_backward_kernel(ConsistencyLossParams p, const float
   for (int e = threadIdx.x; e < k * C; e += blockDim.x) {
     const int i = e / C, a = e - i * C;
     const float pa = expf(z[e] - lse[i]);
-    const float d = pa * (g[a] - gp[i])             // term PBAR
-                    - p.lambda * (pbar[a] - pa)      // term LOGP
+    const float d = pa * (g[a] - gp[i])               // term PBAR
+                    - p.lambda * (pbar[a] - pa)       // term LOGP
                     + (pa - (a == y ? 1.0f : 0.0f));  // term CE
     dz[e] += scale * d;
   }
@@ -99,8 +99,8 @@ __global__ void consistency_backward_kernel(ConsistencyLossParams p, const float
 
 }  // namespace
 
-void consistency_loss_forward(const ConsistencyLossParams& p, const float* logits, const int32_t* labels,
-                              float* loss, float* ce, float* reg) {
+void consistency_loss_forward(const ConsistencyLossParams& p, const float* logits, const int32_t* labels, float* loss,
+                              float* ce, float* reg) {
   if (p.batch <= 0) return;
   const size_t shared = sizeof(float) * size_t(p.copies);
   MACER_CHECK(shared <= kLossMaxShared, "Consistency loss: " << p.copies << " copies exceed shared memory");
@@ -114,8 +114,8 @@ void consistency_loss_backward(const ConsistencyLossParams& p, const float* logi
                                const float* dloss, float* dlogits) {
   if (p.batch <= 0) return;
   const size_t shared = sizeof(float) * (2 * size_t(p.copies) + 2 * size_t(p.classes));
-  MACER_CHECK(shared <= kLossMaxShared, "Consistency loss: " << p.copies << " copies of " << p.classes
-                                                             << " classes exceed shared memory");
+  MACER_CHECK(shared <= kLossMaxShared,
+              "Consistency loss: " << p.copies << " copies of " << p.classes << " classes exceed shared memory");
   consistency_backward_kernel<<<p.batch, kLossThreads, shared, stream()>>>(p, logits, labels, dloss, dlogits);
   MACER_LAUNCH_CHECK();
 }

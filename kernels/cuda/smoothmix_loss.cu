@@ -24,8 +24,8 @@ __device__ void rows_lse(const float* zc, const float* zm, int k, int C, float* 
 struct Column {
   float log_pbar, mlq, t, log_t;
 };
-__device__ __forceinline__ Column column_stats(const float* zc, const float* zm, const float* lsec,
-                                               const float* lsem, int k, int C, int c, float lam) {
+__device__ __forceinline__ Column column_stats(const float* zc, const float* zm, const float* lsec, const float* lsem,
+                                               int k, int C, int c, float lam) {
   float m = -INFINITY, sum = 0.0f;
   for (int i = 0; i < k; ++i) {
     m = fmaxf(m, zc[int64_t(i) * C + c] - lsec[i]);
@@ -54,8 +54,7 @@ __global__ void smoothmix_forward_kernel(SmoothMixLossParams p, const float* cle
   const float* zm = mixed + int64_t(b) * k * C;
   const float l = lam[b];
   rows_lse(zc, zm, k, C, lsec, lsem);
-  for (int c = threadIdx.x; c < C; c += blockDim.x)
-    log_pbar[c] = column_stats(zc, zm, lsec, lsem, k, C, c, l).log_pbar;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) log_pbar[c] = column_stats(zc, zm, lsec, lsem, k, C, c, l).log_pbar;
   __syncthreads();
   if (threadIdx.x == 0) {  // term IND: argmax of pbar, the lowest class on ties
     int top = 0;
@@ -121,7 +120,7 @@ __global__ void smoothmix_backward_kernel(SmoothMixLossParams p, const float* cl
     const float pa = expf(zc[e] - lsec[i]);
     float dc = s * (pa - (a == y ? 1.0f : 0.0f));  // term DCE
     if (ind) {
-      dc += dt * pa * (g[a] - gp[i]);                           // term DT
+      dc += dt * pa * (g[a] - gp[i]);                          // term DT
       dzm[e] += s * p.eta_w * (expf(zm[e] - lsem[i]) - t[a]);  // term DM
     }
     dzc[e] += dc;
@@ -130,15 +129,13 @@ __global__ void smoothmix_backward_kernel(SmoothMixLossParams p, const float* cl
 
 }  // namespace
 
-void smoothmix_loss_forward(const SmoothMixLossParams& p, const float* clean, const float* mixed,
-                            const int32_t* labels, const float* lam, float* loss, float* ce, float* mix,
-                            float* correct) {
+void smoothmix_loss_forward(const SmoothMixLossParams& p, const float* clean, const float* mixed, const int32_t* labels,
+                            const float* lam, float* loss, float* ce, float* mix, float* correct) {
   if (p.batch <= 0) return;
   const size_t shared = sizeof(float) * (2 * size_t(p.copies) + size_t(p.classes));
-  MACER_CHECK(shared <= kLossMaxShared, "SmoothMix loss: " << p.copies << " copies of " << p.classes
-                                                           << " classes exceed shared memory");
-  smoothmix_forward_kernel<<<p.batch, kLossThreads, shared, stream()>>>(p, clean, mixed, labels, lam, ce, mix,
-                                                                         correct);
+  MACER_CHECK(shared <= kLossMaxShared,
+              "SmoothMix loss: " << p.copies << " copies of " << p.classes << " classes exceed shared memory");
+  smoothmix_forward_kernel<<<p.batch, kLossThreads, shared, stream()>>>(p, clean, mixed, labels, lam, ce, mix, correct);
   MACER_LAUNCH_CHECK();
   mean_terms_kernel<<<1, kLossThreads, 0, stream()>>>(p.batch, p.eta_w, ce, mix, loss);
   MACER_LAUNCH_CHECK();
@@ -149,10 +146,10 @@ void smoothmix_loss_backward(const SmoothMixLossParams& p, const float* clean, c
                              float* dclean, float* dmixed) {
   if (p.batch <= 0) return;
   const size_t shared = sizeof(float) * (3 * size_t(p.copies) + 2 * size_t(p.classes));
-  MACER_CHECK(shared <= kLossMaxShared, "SmoothMix loss: " << p.copies << " copies of " << p.classes
-                                                           << " classes exceed shared memory");
-  smoothmix_backward_kernel<<<p.batch, kLossThreads, shared, stream()>>>(p, clean, mixed, labels, lam, correct,
-                                                                          dloss, dclean, dmixed);
+  MACER_CHECK(shared <= kLossMaxShared,
+              "SmoothMix loss: " << p.copies << " copies of " << p.classes << " classes exceed shared memory");
+  smoothmix_backward_kernel<<<p.batch, kLossThreads, shared, stream()>>>(p, clean, mixed, labels, lam, correct, dloss,
+                                                                         dclean, dmixed);
   MACER_LAUNCH_CHECK();
 }
 

@@ -41,7 +41,7 @@ Var gaussian_loss(const Var& logits, const Tensor& labels, int copies);
 //   L = (1/B) sum_b [ (1/k) sum_i CE(z_{b,i}, y_b) + lambda (1/k) sum_i KL(pbar_b || p_{b,i})
 //                     + eta H(pbar_b) ],   pbar_b = (1/k) sum_i softmax(z_{b,i}), not detached,
 // H with the official code's log(max(pbar, 1e-20)). logits (B*k, C) image-major, labels (B) int32
-// on the logits' device; k >= 1 (k = 1 makes the KL term 0: the config asks for k >= 2).
+// on the logits' device; k >= 1 (k = 1 makes the KL term 0; the method itself wants k >= 2).
 // ce (B) and reg (B) = lambda KL + eta H are the per-image terms. Throws macer::Error on bad
 // shapes, labels or non-finite lambda / eta.
 struct ConsistencyOutputs {
@@ -50,7 +50,9 @@ struct ConsistencyOutputs {
 };
 ConsistencyOutputs consistency_loss(const Var& logits, const Tensor& labels, int copies, float lambda, float eta);
 
-// An objective by its config name ("macer", "gaussian", "consistency").
+// An objective by its config name ("macer", "gaussian", "consistency"): those that take one
+// set of logits. SmoothMix (macer/objectives/smoothmix.h) takes two, the clean and the mixed
+// copies, so the training step calls it directly.
 struct Objective {
   using Fn = ObjectiveResult (*)(const Var& logits, const Tensor& labels, int copies,
                                  const ObjectiveHyper& hyper);

@@ -28,8 +28,7 @@ ObjectiveResult run_consistency(const Var& logits, const Tensor& labels, int cop
 const Objective kObjectives[] = {
     {"macer", "MACER: softmax-mean cross-entropy + lambda * hinge on the certified radius", run_macer},
     {"gaussian", "Gaussian augmentation: cross-entropy averaged over the noisy copies", run_gaussian},
-    {"consistency", "Consistency: cross-entropy + lambda * mean KL(pbar || p_i) + eta * H(pbar)",
-     run_consistency},
+    {"consistency", "Consistency: cross-entropy + lambda * mean KL(pbar || p_i) + eta * H(pbar)", run_consistency},
 };
 
 }  // namespace

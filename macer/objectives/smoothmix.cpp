@@ -10,15 +10,13 @@
 
 namespace macer {
 
-SmoothMixOutputs smoothmix_loss(const Var& clean, const Var& mixed, const Tensor& labels, const Tensor& lam,
-                                int copies, float eta_w) {
+SmoothMixOutputs smoothmix_loss(const Var& clean, const Var& mixed, const Tensor& labels, const Tensor& lam, int copies,
+                                float eta_w) {
   MACER_CHECK(clean.defined() && mixed.defined(), "smoothmix_loss: undefined logits");
   objectives_detail::check_logits_labels("smoothmix_loss", clean.value(), labels, copies);
-  MACER_CHECK(mixed.shape() == clean.shape() && mixed.device() == clean.device() &&
-                  mixed.value().dtype() == DType::F32,
-              "smoothmix_loss: mixed logits " << shape_string(mixed.shape()) << " on "
-                                              << device_name(mixed.device()) << " differ from the clean "
-                                              << shape_string(clean.shape()) << " on "
+  MACER_CHECK(mixed.shape() == clean.shape() && mixed.device() == clean.device() && mixed.value().dtype() == DType::F32,
+              "smoothmix_loss: mixed logits " << shape_string(mixed.shape()) << " on " << device_name(mixed.device())
+                                              << " differ from the clean " << shape_string(clean.shape()) << " on "
                                               << device_name(clean.device()));
   const Shape& ls = clean.shape();
   const int64_t batch = ls[0] / copies;
@@ -37,9 +35,8 @@ SmoothMixOutputs smoothmix_loss(const Var& clean, const Var& mixed, const Tensor
   out.ce = Tensor::empty({batch}, dev);
   out.mix = Tensor::empty({batch}, dev);
   out.correct = Tensor::empty({batch}, dev);
-  MACER_DISPATCH(dev, smoothmix_loss_forward, p, clean.value().data(), mixed.value().data(),
-                 labels.data<int32_t>(), lam.data(), loss.data(), out.ce.data(), out.mix.data(),
-                 out.correct.data());
+  MACER_DISPATCH(dev, smoothmix_loss_forward, p, clean.value().data(), mixed.value().data(), labels.data<int32_t>(),
+                 lam.data(), loss.data(), out.ce.data(), out.mix.data(), out.correct.data());
 
   const bool needs = any_requires_grad({&clean, &mixed});
   out.loss = Var(loss, needs);

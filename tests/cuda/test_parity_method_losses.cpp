@@ -2,7 +2,6 @@
 // SmoothMix (forward terms and every gradient), at several sizes with odd ones, k = 1, C = 1000,
 // the clamp and underflowing rows; and the autograd ops run on CUDA Vars.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <string>
 #include <vector>
@@ -44,8 +43,8 @@ Tensor logits(const Dims& d, float std, bool underflow) {
 }
 
 std::string what(const char* name, const Dims& d, bool underflow) {
-  return std::string(name) + " B " + std::to_string(d.B) + " k " + std::to_string(d.k) + " C " +
-         std::to_string(d.C) + (underflow ? " (underflow rows)" : "");
+  return std::string(name) + " B " + std::to_string(d.B) + " k " + std::to_string(d.k) + " C " + std::to_string(d.C) +
+         (underflow ? " (underflow rows)" : "");
 }
 
 }  // namespace
@@ -76,7 +75,8 @@ TEST_CASE("attack loss and seed: CUDA matches CPU (clamp, underflow, k = 1, C = 
   for (float v : host<float>(gdz)) CHECK(v == 0.0f);
 }
 
-TEST_CASE("Consistency forward and backward: CUDA matches CPU (pbar underflow, k = 1, C = 1000)", "[cuda][loss][consistency]") {
+TEST_CASE("Consistency forward and backward: CUDA matches CPU (pbar underflow, k = 1, C = 1000)",
+          "[cuda][loss][consistency]") {
   for (const Dims& d : kSizes)
     for (bool underflow : {false, true}) {
       INFO(what("consistency", d, underflow));
@@ -100,7 +100,8 @@ TEST_CASE("Consistency forward and backward: CUDA matches CPU (pbar underflow, k
     }
 }
 
-TEST_CASE("SmoothMix forward and backward: CUDA matches CPU (lam 0, underflow, k = 1, C = 1000)", "[cuda][loss][smoothmix]") {
+TEST_CASE("SmoothMix forward and backward: CUDA matches CPU (lam 0, underflow, k = 1, C = 1000)",
+          "[cuda][loss][smoothmix]") {
   for (const Dims& d : kSizes)
     for (bool underflow : {false, true}) {
       INFO(what("smoothmix", d, underflow));
@@ -124,8 +125,8 @@ TEST_CASE("SmoothMix forward and backward: CUDA matches CPU (lam 0, underflow, k
       Tensor gzc = gpu(zc), gzm = gpu(zm), gy = gpu(y), glam = gpu(lam);
       kc::smoothmix_loss_forward(p, zc.data(), zm.data(), y.data<int32_t>(), lam.data(), loss.data(), ce.data(),
                                  mix.data(), correct.data());
-      kg::smoothmix_loss_forward(p, gzc.data(), gzm.data(), gy.data<int32_t>(), glam.data(), gloss.data(),
-                                 gce.data(), gmix.data(), gcorrect.data());
+      kg::smoothmix_loss_forward(p, gzc.data(), gzm.data(), gy.data<int32_t>(), glam.data(), gloss.data(), gce.data(),
+                                 gmix.data(), gcorrect.data());
       expect_equal<float>(gcorrect, correct, "smoothmix correct");
       expect_close(gloss, loss, 1e-4, 1e-5, "smoothmix loss");
       expect_close(gce, ce, 1e-5, 1e-6, "smoothmix ce");
@@ -133,8 +134,8 @@ TEST_CASE("SmoothMix forward and backward: CUDA matches CPU (lam 0, underflow, k
 
       Tensor dloss = Tensor::full({1}, 0.7f), gdloss = gpu(dloss);
       Tensor dzc = randn(zc.shape()), dzm = randn(zm.shape()), gdzc = gpu(dzc), gdzm = gpu(dzm);
-      kc::smoothmix_loss_backward(p, zc.data(), zm.data(), y.data<int32_t>(), lam.data(), correct.data(),
-                                  dloss.data(), dzc.data(), dzm.data());
+      kc::smoothmix_loss_backward(p, zc.data(), zm.data(), y.data<int32_t>(), lam.data(), correct.data(), dloss.data(),
+                                  dzc.data(), dzm.data());
       kg::smoothmix_loss_backward(p, gzc.data(), gzm.data(), gy.data<int32_t>(), glam.data(), gcorrect.data(),
                                   gdloss.data(), gdzc.data(), gdzm.data());
       expect_close(gdzc, dzc, 1e-4, 1e-4, "smoothmix dclean");

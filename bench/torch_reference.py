@@ -5,6 +5,18 @@ Cases (same names, sizes and statistics as macer_bench):
   step.macer.lenet, step.macer.resnet20, step.macer.resnet110
                                           one MACER training step: noisy copies, forward,
                                           the reference MACER loss of SPEC.md, backward, SGD
+  step.gaussian.lenet, step.gaussian.resnet110
+                                          the same with Cohen's loss (mean cross-entropy)
+  step.smoothadv.lenet, step.smoothadv.resnet110
+                                          SmoothAdv: PGD (T = 10, eps 1.0, multi-noise, eval mode,
+                                          no weight gradients) as Salman et al.'s code, then the
+                                          Gaussian loss on the adversarial copies
+  step.consistency.lenet, step.consistency.resnet110
+                                          Consistency (Jeong & Shin): cross-entropy + lambda 10 mean
+                                          KL(pbar || p_i) + eta 0.5 H(pbar), as their code
+  step.smoothmix.lenet, step.smoothmix.resnet110
+                                          SmoothMix (Jeong et al.): T = 4 adversary steps of alpha 0.5,
+                                          clean and mixed forwards, eta 5, as their code
   certify.lenet, certify.resnet110        noisy forward passes of certification (argmax + counts)
 Sizes: GPU B=64, k=16 for steps and batch 1000 for certification; CPU smaller (see SIZES).
 Variants (--variant), the modes a PyTorch user switches on:
@@ -30,8 +42,16 @@ import torch.nn.functional as F
 # (batch, copies) per case and device; must equal bench/cases_steps.cpp.
 SIZES = {
     "cuda": {"step.macer.lenet": (64, 16), "step.macer.resnet20": (64, 16), "step.macer.resnet110": (64, 16),
+             "step.gaussian.lenet": (64, 16), "step.gaussian.resnet110": (64, 16),
+             "step.smoothadv.lenet": (64, 16), "step.smoothadv.resnet110": (64, 16),
+             "step.consistency.lenet": (64, 16), "step.consistency.resnet110": (64, 16),
+             "step.smoothmix.lenet": (64, 16), "step.smoothmix.resnet110": (64, 16),
              "certify.lenet": (1000, 1), "certify.resnet110": (1000, 1)},
     "cpu": {"step.macer.lenet": (64, 16), "step.macer.resnet20": (8, 4), "step.macer.resnet110": (8, 4),
+            "step.gaussian.lenet": (64, 16), "step.gaussian.resnet110": (8, 4),
+            "step.smoothadv.lenet": (64, 16), "step.smoothadv.resnet110": (8, 4),
+            "step.consistency.lenet": (64, 16), "step.consistency.resnet110": (8, 4),
+            "step.smoothmix.lenet": (64, 16), "step.smoothmix.resnet110": (8, 4),
             "certify.lenet": (1000, 1), "certify.resnet110": (32, 1)},
 }
 
@@ -131,6 +151,67 @@ def make_model(name, device):
     return model.to(device), shape
 
 
+def pgd_attack(model, x, y, noise, b, k, eps, steps):
+    """SmoothAdv's multi-noise PGD (SPEC.md): eval mode, input gradient only, the step's k draws."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    delta = torch.zeros_like(x)
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        logits = model((x + delta).repeat_interleave(k, 0) + noise)
+        p = F.softmax(logits, dim=1).view(b, k, -1).mean(1)
+        loss = F.nll_loss(torch.log(p.clamp(min=1e-20)), y)
+        g = torch.autograd.grad(loss, [delta])[0]
+        norms = g.view(b, -1).norm(dim=1).view(-1, *([1] * (x.dim() - 1)))
+        g = g / norms.clamp(min=1e-30)
+        delta = (delta.detach() + 2 * eps / steps * g).add(x).clamp(0, 1).sub(x)
+        delta = delta.renorm(p=2, dim=0, maxnorm=eps)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.train()
+    return (x + delta).detach()
+
+
+def consistency_loss(logits, y, b, k, lbd=10.0, eta=0.5):
+    """Jeong & Shin's loss: CE over the copies + lbd mean KL(pbar || p_i) + eta H(pbar)."""
+    ce = F.cross_entropy(logits, y.repeat_interleave(k))
+    p = F.softmax(logits, dim=1).view(b, k, -1)
+    pbar = p.mean(1)
+    kl = (pbar.unsqueeze(1) * (torch.log(pbar.clamp(min=1e-20)).unsqueeze(1) - F.log_softmax(logits, 1).view(b, k, -1)))
+    kl = kl.sum(2).mean()
+    ent = -(pbar * torch.log(pbar.clamp(min=1e-20))).sum(1).mean()
+    return ce + lbd * kl + eta * ent
+
+
+def smoothmix_step(model, x, y, noise, b, k, steps=4, alpha=0.5, eta=5.0):
+    """SmoothMix's adversary (mix_step 0) and loss, as the official train.py."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    adv = x.detach()
+    for _ in range(steps):
+        adv.requires_grad_(True)
+        logits = model(adv.repeat_interleave(k, 0) + noise)
+        p = F.softmax(logits, dim=1).view(b, k, -1).mean(1)
+        loss = F.nll_loss(torch.log(p.clamp(min=1e-20)), y, reduction="sum")
+        g = torch.autograd.grad(loss, [adv])[0]
+        g = g / (g.view(b, -1).norm(dim=1).view(-1, *([1] * (x.dim() - 1))) + 1e-8)
+        adv = (adv + alpha * g).clamp(0, 1).detach()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.train()
+    logits_c = model(x.repeat_interleave(k, 0) + noise)
+    pbar = F.softmax(logits_c, 1).view(b, k, -1).mean(1)
+    lam = torch.rand(b, device=x.device) / 2
+    mixed = (1 - lam).view(-1, *([1] * (x.dim() - 1))) * x + lam.view(-1, *([1] * (x.dim() - 1))) * adv
+    target = (1 - lam).view(-1, 1) * pbar + lam.view(-1, 1) / pbar.shape[1]
+    logits_m = F.log_softmax(model(mixed.repeat_interleave(k, 0) + noise), 1)
+    correct = (pbar.argmax(1) == y).float().repeat_interleave(k)
+    kl = F.kl_div(logits_m, target.repeat_interleave(k, 0), reduction="none").sum(1)
+    return F.cross_entropy(logits_c, y.repeat_interleave(k)) + eta * (correct * kl).mean()
+
+
 def apply_variant(model, variant, device):
     """Returns (module to call, input converter, autocast context factory) for a --variant."""
     fmt = torch.channels_last if variant != "fp32" else torch.contiguous_format
@@ -144,7 +225,7 @@ def apply_variant(model, variant, device):
     return call, to_input, autocast
 
 
-def step_case(name, device, b, k, warmup, repeats, variant="fp32"):
+def step_case(name, device, b, k, warmup, repeats, variant="fp32", method="macer"):
     model, shape = make_model(name, device)
     model.train()
     call, to_input, autocast = apply_variant(model, variant, device)
@@ -153,10 +234,19 @@ def step_case(name, device, b, k, warmup, repeats, variant="fp32"):
     y = torch.randint(0, 10, (b,), device=device)
 
     def step():
-        noisy = x.repeat_interleave(k, 0) + 0.25 * torch.randn((b * k,) + shape, device=device)
-        with autocast():
-            logits = call(to_input(noisy))
-        loss = macer_loss(logits.float(), y, b, k)
+        noise = 0.25 * torch.randn((b * k,) + shape, device=device)
+        if method == "smoothmix":  # the attack and both forwards in fp32 (--variant applies to the others)
+            loss = smoothmix_step(model, x, y, noise, b, k)
+        else:
+            point = pgd_attack(model, x, y, noise, b, k, 1.0, 10) if method == "smoothadv" else x
+            with autocast():
+                logits = call(to_input(point.repeat_interleave(k, 0) + noise)).float()
+            if method == "macer":
+                loss = macer_loss(logits, y, b, k)
+            elif method == "consistency":
+                loss = consistency_loss(logits, y, b, k)
+            else:
+                loss = F.cross_entropy(logits, y.repeat_interleave(k))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -204,7 +294,9 @@ def main():
             continue
         model = case.split(".")[-1]
         if case.startswith("step."):
-            (med, lo, hi), items, unit = step_case(model, device, b, k, args.warmup, args.repeats, args.variant)
+            method = case.split(".")[1]
+            (med, lo, hi), items, unit = step_case(model, device, b, k, args.warmup, args.repeats, args.variant,
+                                                   method)
         else:
             (med, lo, hi), items, unit = certify_case(model, device, b, args.warmup, args.repeats, args.variant)
         print(f"{case:32s} {med*1e3:10.3f} {lo*1e3:10.3f} {hi*1e3:10.3f} {items/med:12.0f} {unit}/s", flush=True)

@@ -38,9 +38,17 @@ void backward(const Var& root) {
   MACER_CHECK(root.defined() && root.value().numel() == 1,
               "backward() needs a scalar, got shape " << shape_string(root.shape()));
   MACER_CHECK(root.requires_grad(), "backward() from a value that does not require a gradient");
-  Tensor seed = Tensor::full({1}, 1.0f, root.device());
-  Tensor& g = root.grad_buffer();
-  g.copy_from(seed.view(g.shape()));
+  backward(root, Tensor::full(root.shape(), 1.0f, root.device()));
+}
+
+void backward(const Var& out, const Tensor& seed) {
+  MACER_CHECK(out.defined() && out.requires_grad(), "backward() from a value that does not require a gradient");
+  MACER_CHECK(seed.shape() == out.shape() && seed.device() == out.device() && seed.dtype() == DType::F32,
+              "backward(): seed " << shape_string(seed.shape()) << " on " << device_name(seed.device())
+                                  << " for an output " << shape_string(out.shape()) << " on "
+                                  << device_name(out.device()));
+  Tensor& g = out.grad_buffer();
+  g.copy_from(seed);
   // Move the tape out first: closures release their Vars as they are destroyed.
   std::vector<std::function<void()>> tape;
   tape.swap(g_tape);

@@ -55,6 +55,9 @@ void record(std::function<void()> backward_fn);
 // Seeds d(root)/d(root) = 1 (root must have one element), replays the tape in reverse and
 // clears it; gradients accumulate into every Var that requires one.
 void backward(const Var& root);
+// The same from any output with a given seed gradient d(loss)/d(out) (same shape and device):
+// an op whose loss is computed outside the tape (an attack's seed at the logits) starts here.
+void backward(const Var& out, const Tensor& seed);
 // Drops whatever was recorded (a forward whose backward is not wanted).
 void clear_tape();
 size_t tape_size();

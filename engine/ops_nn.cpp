@@ -80,9 +80,22 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   if (!p.training) {
     MACER_DISPATCH(dev, batchnorm_forward_eval, s, x.value().data(), gamma.value().data(),
                    beta.value().data(), running_mean.data(), running_var.data(), y.data());
-    MACER_CHECK(!any_requires_grad({&x, &gamma, &beta}),
-                "batch_norm: gradients through eval mode are not supported; use train() or NoGradGuard");
-    return Var(y);
+    // Eval mode differentiates with respect to the input only (an attack pass: parameters frozen,
+    // layers::InputGradientMode); the running statistics are constants and stay untouched.
+    MACER_CHECK(!any_requires_grad({&gamma, &beta}),
+                "batch_norm: parameter gradients through eval mode are not supported; use train(), "
+                "NoGradGuard, or freeze the parameters (layers::InputGradientMode)");
+    bool needs = any_requires_grad({&x});
+    Var out = make_output(y, needs);
+    if (needs) {
+      Tensor rv = running_var;  // shares storage: the statistics of this forward
+      record([=]() {
+        if (!out.grad().defined()) return;
+        MACER_DISPATCH(dev, batchnorm_backward_eval_data, s, out.grad().data(), out.value().data(),
+                       gamma.value().data(), rv.data(), x.grad_buffer().data());
+      });
+    }
+    return out;
   }
   MACER_CHECK(int64_t(s.n) * s.hw > 1, "batch_norm: training needs more than one value per channel");
   Tensor save_mean = Tensor::empty({c}, dev);

@@ -28,7 +28,9 @@ struct BatchNormShape {
                               const float* running_var, float* y);                          \
   void batchnorm_backward(const BatchNormShape& s, const float* dy, const float* x,         \
                           const float* gamma, const float* save_mean,                       \
-                          const float* save_invstd, float* dx, float* dgamma, float* dbeta);
+                          const float* save_invstd, float* dx, float* dgamma, float* dbeta);    \
+  void batchnorm_backward_eval_data(const BatchNormShape& s, const float* dy, const float* y,        \
+                                    const float* gamma, const float* running_var, float* dx);
 
 namespace cpu { MACER_BATCHNORM_API }
 namespace cuda { MACER_BATCHNORM_API }

@@ -86,4 +86,17 @@ void Module::zero_grad() {
   flat_grads_.zero_();
 }
 
+InputGradientMode::InputGradientMode(Module& model) : model_(model), was_training_(model.training()) {
+  for (auto& [name, var] : model.named_parameters()) {
+    params_.emplace_back(var, var.requires_grad());
+    var.set_requires_grad(false);
+  }
+  model.eval();
+}
+
+InputGradientMode::~InputGradientMode() {
+  for (auto& [var, on] : params_) var.set_requires_grad(on);
+  model_.train(was_training_);
+}
+
 }  // namespace macer::layers

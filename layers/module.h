@@ -55,4 +55,22 @@ class Module {
   Tensor flat_values_, flat_grads_;  // (P) each, set on the root by to()
 };
 
+// The attack pass of adversarial training (SmoothAdv, SmoothMix; SPEC.md, "Training methods
+// beyond MACER"): for its scope the model runs in eval mode (batch norm uses and never updates its
+// running statistics) and its parameters do not require gradients, so a backward computes the
+// gradient with respect to the input alone (no weight or bias gradients: their kernels are skipped
+// and the parameters' gradient buffers stay as they were). Restores both on exit.
+class InputGradientMode {
+ public:
+  explicit InputGradientMode(Module& model);
+  ~InputGradientMode();
+  InputGradientMode(const InputGradientMode&) = delete;
+  InputGradientMode& operator=(const InputGradientMode&) = delete;
+
+ private:
+  Module& model_;
+  bool was_training_;
+  std::vector<std::pair<Var, bool>> params_;  // each parameter and its requires_grad before
+};
+
 }  // namespace macer::layers

@@ -47,7 +47,7 @@ std::vector<Entry> schema(TrainConfig& c) {
       {"data.synthetic_classes", &c.data.synthetic_classes, 2, 1000},
       {"model.name", &c.model.name},
       {"model.normalize", &c.model.normalize, 0, 0, {"none", "cifar10", "imagenet", "cifar10-mean", "imagenet-mean"}},
-      {"objective.name", &c.objective.name, 0, 0, {"macer", "gaussian"}},
+      {"objective.name", &c.objective.name, 0, 0, {"macer", "gaussian", "consistency", "smoothmix"}},
       {"objective.sigma", &c.objective.sigma, 0, 10},
       {"objective.k", &c.objective.k, 1, 1024},
       {"objective.lambda", &c.objective.lambda, 0, 1e6},
@@ -55,6 +55,13 @@ std::vector<Entry> schema(TrainConfig& c) {
       {"objective.lambda_warmup_epochs", &c.objective.lambda_warmup_epochs, 0, 1e6},
       {"objective.beta", &c.objective.beta, 1e-6, 1e6},
       {"objective.gamma", &c.objective.gamma, 0, 1e6},
+      {"objective.eta", &c.objective.eta, 0, 1e6},
+      {"attack.name", &c.attack.name, 0, 0, {"none", "pgd", "smoothmix"}},
+      {"attack.eps", &c.attack.eps, 0, 1e3},
+      {"attack.steps", &c.attack.steps, 1, 1000},
+      {"attack.alpha", &c.attack.alpha, 1e-9, 1e3},
+      {"attack.mix_step", &c.attack.mix_step, 0, 1},
+      {"attack.warmup_epochs", &c.attack.warmup_epochs, 0, 1e6},
       {"optim.epochs", &c.optim.epochs, 1, 1e6},
       {"optim.batch", &c.optim.batch, 1, 1e6},
       {"optim.lr", &c.optim.lr, 0, 100},
@@ -319,6 +326,19 @@ void validate(const TrainConfig& c, const std::string& origin) {
   // training at sigma 0 is plain training and allowed.
   MACER_CHECK(c.objective.name != "macer" || c.objective.sigma > 0,
               origin << ": key 'objective.sigma' must be > 0 for the MACER objective");
+  // Which objective takes which attack (SPEC.md, "Training methods beyond MACER"): PGD runs before
+  // Gaussian, MACER or Consistency; SmoothMix's loss needs its own adversary, and only it.
+  const bool smoothmix = c.objective.name == "smoothmix";
+  MACER_CHECK(smoothmix == (c.attack.name == "smoothmix"),
+              origin << ": key 'attack.name' is \"" << c.attack.name << "\" with objective \"" << c.objective.name
+                     << "\": the smoothmix objective needs attack.name = \"smoothmix\", and that attack serves "
+                        "no other objective (use \"pgd\" or \"none\")");
+  MACER_CHECK(c.objective.name != "consistency" || c.objective.k >= 2,
+              origin << ": key 'objective.k' is " << c.objective.k
+                     << ": the consistency objective compares noisy copies and needs k >= 2");
+  MACER_CHECK(!smoothmix || c.attack.mix_step == 0 || c.attack.steps >= 2,
+              origin << ": key 'attack.mix_step' is 1 (the point after one step) but attack.steps is "
+                     << c.attack.steps << "; it needs attack.steps >= 2");
 }
 
 // Parses and validates; `combinations` adds check_combinations (off for stored configs).

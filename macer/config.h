@@ -32,7 +32,7 @@ struct TrainConfig {
     std::string normalize = "none";
   } model;
   struct Objective {
-    std::string name = "macer";  // macer | gaussian
+    std::string name = "macer";  // macer | gaussian | consistency | smoothmix
     double sigma = 0.25;
     int64_t k = 16;
     double lambda = 12.0;
@@ -40,7 +40,17 @@ struct TrainConfig {
     int64_t lambda_warmup_epochs = 0;          // deferred: lambda = 0 for these epochs
     double beta = 16.0;
     double gamma = 8.0;
+    double eta = 0.5;  // consistency: weight of H(pbar); smoothmix: weight of the mixup KL
   } objective;
+  // The attack run before each training step (SPEC.md, "Training methods beyond MACER").
+  struct Attack {
+    std::string name = "none";  // none | pgd (SmoothAdv) | smoothmix (SmoothMix's adversary)
+    double eps = 0.5;           // pgd: L2 radius in [0,1] pixel units
+    int64_t steps = 2;          // T
+    double alpha = 0.5;         // smoothmix: step size
+    int64_t mix_step = 0;       // smoothmix: 0 (clean point x) or 1 (the one-step point)
+    int64_t warmup_epochs = 0;  // W: pgd eps_e = min(eps, (e+1) eps / W); smoothmix w_e = min(1, (e+1) / W)
+  } attack;
   struct Optim {
     int64_t epochs = 440;
     int64_t batch = 64;

@@ -24,7 +24,7 @@ std::string error_of(const std::string& text, const std::vector<std::string>& ov
 
 TEST_CASE("every config in configs/ parses and round-trips through to_toml", "[config]") {
   int seen = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(MACER_SOURCE_DIR) + "/configs")) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(MACER_SOURCE_DIR) + "/configs")) {
     if (entry.path().extension() != ".toml") continue;
     INFO(entry.path());
     TrainConfig c = load_train_config(entry.path().string());
@@ -112,4 +112,82 @@ TEST_CASE("typos get a suggestion; an unknown section is named as one", "[config
   CHECK_THAT(error_of(base + "[optim]\nwarp_drive = 1\n"),
              Catch::Contains("known: optim.epochs") && !Catch::Contains("did you mean"));
   CHECK_THAT(error_of(base + "[quantum]\nx = 1\n"), Catch::Contains("unknown section [quantum] (known: data, model"));
+}
+
+TEST_CASE("attack hyperparameters: one error naming the key", "[config][attack]") {
+  const std::string base = "[data]\ndataset = \"synthetic\"\n[objective]\nname = \"gaussian\"\n";
+  CHECK_THAT(error_of(base + "[attack]\nname = \"pgd\"\neps = -0.5\n"),
+             Catch::Contains("attack.eps") && Catch::Contains("out of range"));
+  CHECK_THAT(error_of(base + "[attack]\nname = \"pgd\"\nsteps = 0\n"),
+             Catch::Contains("attack.steps") && Catch::Contains("out of range"));
+  CHECK_THAT(error_of(base + "[attack]\nname = \"fgsm\"\n"),
+             Catch::Contains("attack.name") && Catch::Contains("is not one of"));
+  CHECK_THAT(error_of(base + "[attack]\nwarmup_epochs = -1\n"), Catch::Contains("attack.warmup_epochs"));
+  CHECK_THAT(error_of(base + "[attack]\nmix_step = 2\n"), Catch::Contains("attack.mix_step"));
+  CHECK_THAT(error_of(base + "[attack]\nalpha = 0\n"), Catch::Contains("attack.alpha"));
+  // PGD composes with Gaussian and MACER.
+  CHECK(error_of(base + "[attack]\nname = \"pgd\"\neps = 0.5\nsteps = 2\nwarmup_epochs = 2\n").empty());
+  CHECK(error_of("[data]\ndataset = \"synthetic\"\n[objective]\nname = \"macer\"\n[attack]\nname = \"pgd\"\n").empty());
+  // Which objective takes which attack; k where a method needs two copies; mix_step 1 needs T >= 2.
+  CHECK_THAT(error_of(base + "[attack]\nname = \"smoothmix\"\n"),
+             Catch::Contains("attack.name") && Catch::Contains("smoothmix"));
+  const std::string sm = "[data]\ndataset = \"synthetic\"\n[objective]\nname = \"smoothmix\"\nk = 2\n";
+  CHECK_THAT(error_of(sm + "[attack]\nname = \"pgd\"\n"), Catch::Contains("attack.name"));
+  CHECK_THAT(error_of(sm), Catch::Contains("attack.name"));
+  CHECK(error_of(sm + "[attack]\nname = \"smoothmix\"\n").empty());
+  CHECK(error_of("[data]\ndataset = \"synthetic\"\n[objective]\nname = \"smoothmix\"\nk = 1\n"
+                 "[attack]\nname = \"smoothmix\"\n").empty());  // SmoothMix's ablation runs k = 1
+  CHECK_THAT(error_of(sm + "[attack]\nname = \"smoothmix\"\nmix_step = 1\nsteps = 1\n"),
+             Catch::Contains("attack.mix_step") && Catch::Contains("steps >= 2"));
+  const std::string cons = "[data]\ndataset = \"synthetic\"\n[objective]\nname = \"consistency\"\n";
+  CHECK_THAT(error_of(cons + "k = 1\n"), Catch::Contains("objective.k") && Catch::Contains("k >= 2"));
+  CHECK(error_of(cons + "k = 2\n[attack]\nname = \"pgd\"\n").empty());  // Consistency + SmoothAdv
+  CHECK_THAT(error_of(cons + "k = 2\neta = -1\n"), Catch::Contains("objective.eta"));
+  TrainConfig c = parse_train_config(base + "[attack]\nname = \"pgd\"\neps = 0.5\nsteps = 3\n", "t");
+  CHECK(c.attack.steps == 3);
+  CHECK(parse_train_config(to_toml(c), "again").attack.eps == 0.5);
+}
+
+TEST_CASE("the three small method configs hold exactly the issue's settings", "[config][attack]") {
+  const std::string dir = std::string(MACER_SOURCE_DIR) + "/configs/methods/";
+  for (const char* method : {"consistency", "smoothadv", "smoothmix"}) {
+    INFO(method);
+    TrainConfig c = load_train_config(dir + "fashion-mnist-" + method + ".toml");
+    CHECK(c.model.name == "lenet");
+    CHECK(c.data.dataset == "fashion-mnist");
+    CHECK(c.data.dir == "/usr/share/datasets/fashion-mnist");
+    CHECK(c.data.train_count == 30000);
+    CHECK_FALSE(c.data.augment_crop);
+    CHECK_FALSE(c.data.augment_flip);
+    CHECK(c.objective.sigma == 0.25);
+    CHECK(c.objective.k == 2);
+    CHECK(c.optim.batch == 64);
+    CHECK(c.optim.epochs == 2);
+    MultiStepLr lr{c.optim.lr, c.optim.milestones, c.optim.lr_factor};
+    CHECK(lr.at(0) == Approx(0.05));
+    CHECK(lr.at(1) == Approx(0.005));
+    CHECK(c.optim.momentum == 0.9);
+    CHECK(c.optim.weight_decay == 5e-4);
+    CHECK(c.certify.every == 0);
+  }
+  TrainConfig cons = load_train_config(dir + "fashion-mnist-consistency.toml");
+  CHECK(cons.objective.name == "consistency");
+  CHECK(cons.attack.name == "none");
+  CHECK(cons.objective.lambda == 10.0);
+  CHECK(cons.objective.lambda_schedule == "constant");
+  CHECK(cons.objective.eta == 0.5);
+  TrainConfig adv = load_train_config(dir + "fashion-mnist-smoothadv.toml");
+  CHECK(adv.objective.name == "gaussian");
+  CHECK(adv.attack.name == "pgd");
+  CHECK(adv.attack.eps == 0.5);
+  CHECK(adv.attack.steps == 2);
+  CHECK(adv.attack.warmup_epochs == 2);
+  TrainConfig mix = load_train_config(dir + "fashion-mnist-smoothmix.toml");
+  CHECK(mix.objective.name == "smoothmix");
+  CHECK(mix.attack.name == "smoothmix");
+  CHECK(mix.attack.steps == 2);
+  CHECK(mix.attack.alpha == 0.5);
+  CHECK(mix.objective.eta == 5.0);
+  CHECK(mix.attack.mix_step == 0);
+  CHECK(mix.attack.warmup_epochs == 2);
 }

@@ -245,3 +245,86 @@ TEST_CASE("the per-epoch test loss and accuracy: clean, they are those of the ev
   CHECK(noisy.loss != got.loss);
   fs::remove_all(dir);
 }
+
+namespace {
+// Resumes a run of `make(dir, epochs)` after epoch 1 of 2 and compares it with an uninterrupted
+// one: epoch 2's figures and the final weights, bit for bit (the warm-ups of eps and w_e differ
+// between the two epochs, so the resumed run must find its epoch's schedule again).
+template <typename Make>
+void check_resume_matches(const std::string& tag, Make make) {
+  std::string dir_a = temp_dir(tag + "_a"), dir_b = temp_dir(tag + "_b");
+  Trainer full(make(dir_a, 2));
+  auto a = full.run();
+  REQUIRE(a.size() == 2);
+  {
+    Trainer first(make(dir_b, 1));
+    first.run();
+  }
+  TrainerOptions resume;
+  resume.resume = dir_b + "/checkpoint.safetensors";
+  Trainer second(make(dir_b, 2), resume);
+  auto b = second.run();
+  REQUIRE(b.size() == 1);
+  CHECK(b[0].loss == a[1].loss);
+  CHECK(b[0].cl == a[1].cl);
+  CHECK(b[0].rl == a[1].rl);
+  CHECK(b[0].train_accuracy == a[1].train_accuracy);
+  auto wa = layers::state_dict(full.model()), wb = layers::state_dict(second.model());
+  REQUIRE(wa.size() == wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) CHECK(wa[i].second.to_vector() == wb[i].second.to_vector());
+  fs::remove_all(dir_a);
+  fs::remove_all(dir_b);
+}
+}  // namespace
+
+TEST_CASE("SmoothAdv (PGD + Gaussian, and PGD + MACER): a resumed run matches an uninterrupted one", "[train][attack]") {
+  for (std::string objective : {"gaussian", "macer"}) {
+    INFO(objective);
+    check_resume_matches("smoothadv_" + objective, [&](const std::string& dir, int64_t epochs) {
+      TrainConfig c = tiny_config(dir, objective, epochs);
+      c.attack.name = "pgd";
+      c.attack.eps = 0.5;
+      c.attack.steps = 2;
+      c.attack.warmup_epochs = 2;
+      c.data.synthetic_size = 128;
+      return c;
+    });
+  }
+}
+
+TEST_CASE("Consistency, Consistency + SmoothAdv and SmoothMix: a resumed run matches an uninterrupted one",
+          "[train][attack]") {
+  for (std::string method : {"consistency", "consistency_pgd", "smoothmix"}) {
+    INFO(method);
+    check_resume_matches(method, [&](const std::string& dir, int64_t epochs) {
+      TrainConfig c = tiny_config(dir, method == "smoothmix" ? "gaussian" : "consistency", epochs);
+      if (method == "smoothmix") c.objective.name = "smoothmix";
+      c.objective.eta = method == "smoothmix" ? 5.0 : 0.5;
+      c.data.synthetic_size = 128;
+      if (method == "consistency_pgd")
+        c.attack.name = "pgd", c.attack.eps = 0.5, c.attack.steps = 2, c.attack.warmup_epochs = 2;
+      if (method == "smoothmix") c.attack.name = "smoothmix", c.attack.steps = 2, c.attack.alpha = 0.5,
+                                 c.attack.warmup_epochs = 2;
+      return c;
+    });
+  }
+}
+
+TEST_CASE("the attack changes training; resume refuses another attack", "[train][attack]") {
+  std::string dir_a = temp_dir("plain"), dir_b = temp_dir("pgd");
+  {
+    Trainer plain(tiny_config(dir_a, "gaussian", 1));
+    TrainConfig c = tiny_config(dir_b, "gaussian", 1);
+    c.attack.name = "pgd";
+    c.attack.eps = 0.5;
+    Trainer adv(c);
+    auto a = plain.run(), b = adv.run();
+    CHECK(a[0].loss != b[0].loss);
+    CHECK(std::isfinite(b[0].loss));
+  }
+  TrainerOptions resume;
+  resume.resume = dir_b + "/checkpoint.safetensors";
+  CHECK_THROWS_WITH(Trainer(tiny_config(dir_b, "gaussian", 2), resume), Catch::Contains("attack pgd"));
+  fs::remove_all(dir_a);
+  fs::remove_all(dir_b);
+}

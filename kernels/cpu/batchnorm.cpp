@@ -152,4 +152,20 @@ void batchnorm_relu_backward(const BatchNormShape& s, const float* dy, const flo
   backward_impl<true>(s, dy, y, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
 }
 
+void batchnorm_backward_eval_data(const BatchNormShape& s, const float* dy, const float* y, const float* gamma,
+                                  const float* running_var, float* dx) {
+  parallel_for(s.c, int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const float a = gamma[c] / std::sqrt(running_var[c] + s.eps);  // d y / d x of the channel
+      for (int n = 0; n < s.n; ++n) {
+        const int64_t off = (int64_t(n) * s.c + c) * s.hw;
+        if (s.relu)
+          for (int i = 0; i < s.hw; ++i) dx[off + i] += y[off + i] > 0.0f ? a * dy[off + i] : 0.0f;
+        else
+          for (int i = 0; i < s.hw; ++i) dx[off + i] += a * dy[off + i];
+      }
+    }
+  });
+}
+
 }  // namespace macer::kernels::cpu

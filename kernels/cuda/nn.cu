@@ -188,6 +188,17 @@ __global__ void bn_dx_kernel(Index total, int c, int hw, const float* dy, const 
   }
 }
 
+// dx += dy * gamma / sqrt(running_var + eps): eval mode, the input gradient only
+template <typename Index>
+__global__ void bn_eval_dx_kernel(Index total, int c, int hw, const float* dy, const float* gamma,
+                                  const float* running_var, float eps, float* dx) {
+  const Index stride = Index(gridDim.x) * blockDim.x;
+  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    int ch = int((i / Index(hw)) % Index(c));
+    dx[i] += dy[i] * gamma[ch] * rsqrtf(running_var[ch] + eps);
+  }
+}
+
 template <bool kRunning>
 void bn_normalize(int64_t total, const BatchNormShape& s, const float* x, const float* mean,
                   const float* stat, const float* gamma, const float* beta, float* y) {
@@ -400,6 +411,20 @@ void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float
   int64_t total = int64_t(s.n) * s.c * s.hw;
   if (total <= 0) return;
   bn_normalize<true>(total, s, x, running_mean, running_var, gamma, beta, y);
+}
+
+void batchnorm_backward_eval_data(const BatchNormShape& s, const float* dy, const float* /*y*/,
+                                  const float* gamma, const float* running_var, float* dx) {
+  MACER_CHECK(!s.relu, "batchnorm_backward_eval_data: the CUDA kernels do not fuse the ReLU");
+  int64_t total = int64_t(s.n) * s.c * s.hw;
+  if (total <= 0) return;
+  if (total < (int64_t(1) << 31))
+    bn_eval_dx_kernel<uint32_t><<<blocks_for(total), kThreads, 0, stream()>>>(
+        uint32_t(total), s.c, s.hw, dy, gamma, running_var, s.eps, dx);
+  else
+    bn_eval_dx_kernel<int64_t><<<blocks_for(total), kThreads, 0, stream()>>>(
+        total, s.c, s.hw, dy, gamma, running_var, s.eps, dx);
+  MACER_LAUNCH_CHECK();
 }
 
 void batchnorm_backward(const BatchNormShape& s, const float* dy, const float* x,

@@ -1,4 +1,4 @@
-// The training loop. Per step: noisy copies on the device, forward, the fused objective,
+// The training loop. Per step (macer/train/step.h): the attack, noisy copies, forward, the objective,
 // backward, one fused SGD update; scalars for the log and the divergence marks stay on the
 // device until the end of the epoch (or a printed progress line).
 #include "macer/train/trainer.h"
@@ -38,6 +38,7 @@
 #include "macer/train/optimizer.h"
 #include "macer/progress.h"
 #include "macer/train/schedule.h"
+#include "macer/train/step.h"
 
 namespace macer {
 
@@ -311,9 +312,11 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
   MACER_CHECK(info.model == c.model.name,
               path << ": checkpoint of model " << info.model << ", config asks for " << c.model.name);
   // What the weights were trained for: changing it silently would make a different experiment.
-  std::string stored_objective = c.objective.name;
-  if (!info.config.empty())
-    stored_objective = parse_stored_train_config(info.config, path + " (stored config)").objective.name;
+  std::string stored_objective = c.objective.name, stored_attack = c.attack.name;
+  if (!info.config.empty()) {
+    const TrainConfig stored = parse_stored_train_config(info.config, path + " (stored config)");
+    stored_objective = stored.objective.name, stored_attack = stored.attack.name;
+  }
   auto differs = [&](const std::string& what, const std::string& was, const std::string& now) {
     MACER_CHECK(was == now || allow_changes, path << " was trained with " << what << " " << was << "; the config asks for "
                                                   << now << " (pass --allow-changes to resume anyway)");
@@ -326,6 +329,7 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
   differs("input", shape(info.channels, info.height, info.width, info.classes),
           shape(s.train_set->channels(), s.train_set->height(), s.train_set->width(), s.train_set->classes()));
   differs("objective", stored_objective, c.objective.name);
+  differs("attack", stored_attack, c.attack.name);
   // Old checkpoints stored sigma with 6 decimals: equal within that rounding counts as equal.
   if (std::fabs(info.sigma - c.objective.sigma) > 5e-7 * std::max(1.0, std::fabs(c.objective.sigma))) {
     std::ostringstream was, now;
@@ -476,7 +480,6 @@ std::vector<EpochStats> Trainer::run() {
                    long(c.optim.epochs), long(s.epoch));
   }
 
-  const Objective& objective = objective_by_name(c.objective.name);
   LambdaSchedule lambda_schedule{c.objective.lambda_schedule, c.objective.lambda, c.objective.lambda_warmup_epochs};
   MultiStepLr lr_schedule{c.optim.lr, c.optim.milestones, c.optim.lr_factor};
   const int k = int(c.objective.k);
@@ -487,7 +490,6 @@ std::vector<EpochStats> Trainer::run() {
     s.replace_old_run = false;
   }
   Tensor marks = fresh_divergence_marks(s.device);
-  Tensor& grads = s.model->flat_gradients();
 
   std::vector<EpochStats> all;
   s.model->train();
@@ -496,7 +498,23 @@ std::vector<EpochStats> Trainer::run() {
     st.epoch = epoch + 1;
     st.lr = lr_schedule.at(epoch);
     st.lambda = lambda_schedule.at(epoch);
-    ObjectiveHyper hyper{sigma, float(st.lambda), float(c.objective.beta), float(c.objective.gamma)};
+    StepSettings step_settings;
+    step_settings.copies = k;
+    step_settings.sigma = sigma;
+    step_settings.seed = uint64_t(c.run.seed);
+    step_settings.hyper = ObjectiveHyper{sigma, float(st.lambda), float(c.objective.beta), float(c.objective.gamma),
+                                         float(c.objective.eta)};
+    step_settings.objective = c.objective.name;
+    step_settings.attack = c.attack.name;
+    step_settings.attack_seed = &soft_smoothed_seed;
+    st.attack_eps = c.attack.name == "pgd" ? attack_eps_at(c.attack, epoch) : 0.0;
+    step_settings.eps = float(st.attack_eps);
+    step_settings.steps = int(c.attack.steps);
+    step_settings.alpha = float(c.attack.alpha);
+    step_settings.mix_step = int(c.attack.mix_step);
+    st.attack_weight = c.attack.name == "smoothmix" ? smoothmix_weight_at(c.attack, epoch) : 0.0;
+    step_settings.weight = float(st.attack_weight);
+    step_settings.lr = float(st.lr);
     EpochSums sums;
     sums.correct = Tensor::zeros({1}, s.device);
     loader.begin_epoch(int(epoch));
@@ -514,17 +532,10 @@ std::vector<EpochStats> Trainer::run() {
       // Philox counter = global step in the training stream: reproducible, never reused,
       // continues across resume, disjoint from certification's draws (macer/noise_streams.h).
       // Noise keyed by the global sample: rank r's rows are inputs r*b .. r*b + b - 1 of the step.
-      Tensor noisy = ops::noisy_copies(images, k, sigma, uint64_t(c.run.seed), noise::kTraining | uint64_t(s.step),
-                                       int64_t(dist::rank()) * b);
-      Var logits = s.model->forward(Var(noisy));
-      ObjectiveResult r = objective(logits, labels, k, hyper);
-      s.model->zero_grad();
-      backward(r.loss);
-      dist::average(grads);  // data parallel: the gradient of the global batch's mean loss
-      // Divergence marks, on the device: no synchronisation in the step.
-      MACER_DISPATCH(s.device, first_bad_tag, 1, r.loss.value().data(), s.step, marks.data<int64_t>());
-      MACER_DISPATCH(s.device, first_bad_tag, grads.numel(), grads.data(), s.step, marks.data<int64_t>() + 1);
-      s.sgd->step(float(st.lr));
+      StepOutput out = train_step(*s.model, *s.sgd, step_settings, images, labels, uint64_t(s.step),
+                                  int64_t(dist::rank()) * b, marks);
+      const Var& logits = out.logits;
+      const ObjectiveResult& r = out.result;
       ++s.step;
       MACER_DISPATCH(s.device, vote_correct, kernels::LogitsShape{int(b * k), int(logits.shape()[1])}, k,
                      logits.value().data(), labels.data<int32_t>(), sums.correct.data());
@@ -588,6 +599,8 @@ std::vector<EpochStats> Trainer::run() {
     line["seconds"] = st.seconds, line["samples_per_second"] = st.samples_per_second;
     line["step"] = s.step, line["world_size"] = world;
     line["threads"] = arith.threads, line["conv"] = arith.conv, line["precision"] = arith.precision;
+    if (c.attack.name == "pgd") line["attack_eps"] = st.attack_eps;
+    if (c.attack.name == "smoothmix") line["smoothmix_weight"] = st.attack_weight;
     if (root && c.run.test_every > 0 && s.epoch % c.run.test_every == 0) {  // Cohen's per-epoch test line
       NoisyTestResult t = evaluate_noisy(*s.model, *s.test_set, s.device, sigma, uint64_t(c.run.seed),
                                          int(std::min<int64_t>(c.optim.batch * k, 1024)));

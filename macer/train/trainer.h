@@ -14,6 +14,8 @@ namespace macer {
 struct EpochStats {
   int64_t epoch = 0;  // 1-based
   double lr = 0, lambda = 0;
+  double attack_eps = 0;             // SmoothAdv's PGD: this epoch's eps_e (0 without an attack)
+  double attack_weight = 0;          // SmoothMix: this epoch's w_e (0 for other methods)
   double loss = 0, cl = 0, rl = 0;   // means per input over the epoch
   double active_fraction = 0;        // MACER: inputs whose robustness term is active
   double train_accuracy = 0;         // of the smoothed (majority-vote over k copies) prediction

@@ -242,7 +242,7 @@ int certify_checkpoint(const Flags& fl) {
   char beta_note[48] = "";
   if (opt.mode != CertifyMode::Hard) std::snprintf(beta_note, sizeof beta_note, ", beta %g", beta);
   if (root)
-    std::printf("%s %s on %s%s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s%s%s%s\n",
+    std::printf("%s %s on %s%s: %s %s split, sigma %g, n0 %lld, n %lld, alpha %g, batch %lld, mode %s%s%s%s%s\n",
                 fl.predict ? "predict" : "certify", fl.checkpoint.c_str(), device_description(device).c_str(),
                 dist::size() > 1 ? (" x " + std::to_string(dist::size()) + " ranks").c_str() : "", dataset.c_str(),
                 fl.split.c_str(), sigma, (long long)opt.n0, (long long)opt.n, opt.alpha, (long long)opt.batch,

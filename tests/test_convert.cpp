@@ -409,7 +409,7 @@ TEST_CASE("macer_certify runs on a converted Cohen checkpoint; --mat reads back 
   }
   // --model with --normalize builds the same model from the bare weights: the same rows.
   Run by_model = run(std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + ckpt +
-                     " --model resnet20 --normalize cifar10 --dataset synthetic --sigma 0.25 --device cpu --count 6"
+                     " --model resnet20 --normalize cifar10 --dataset synthetic --other-data --sigma 0.25 --device cpu --count 6"
                      " --n0 20 --n 200 --batch 100 --output " + dir + "/r_model.tsv");
   INFO(by_model.output);
   REQUIRE(by_model.status == 0);

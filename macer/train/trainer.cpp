@@ -401,7 +401,7 @@ std::vector<EpochStats> Trainer::run() {
     nlohmann::ordered_json line = nlohmann::ordered_json::parse(s.pending_log, nullptr, /*allow_exceptions=*/false);
     MACER_CHECK(line.is_object() && line.value("epoch", int64_t(-1)) == s.epoch,
                 s.checkpoint_file << ": metadata 'epoch_log' is not the log line of epoch " << s.epoch);
-    const bool certify = s.test_set && s.epoch % c.certify.every == 0;
+    const bool certify = c.certify.every > 0 && s.epoch % c.certify.every == 0;
     if (certify) {
       line["certify"] = nlohmann::ordered_json::parse(certify_during_training(c, *s.model, *s.test_set, s.device));
       s.model->train();
@@ -455,7 +455,7 @@ std::vector<EpochStats> Trainer::run() {
     if (o.sigma == 0)
       std::fprintf(stderr, "sigma 0: training without noise (plain training): the checkpoint is a plain classifier; "
                            "certify it with macer_certify --sigma S at the noise you mean\n");
-    if (s.test_set) {
+    if (c.certify.every > 0) {
       const std::vector<int64_t> counts = data::class_counts(*s.test_set, s.certify_indices);
       std::fprintf(stderr, "certify: every %ld epochs, %zu test images from %ld every %ld, %s\n",
                    long(c.certify.every), s.certify_indices.size(), long(c.certify.start), long(c.certify.skip),
@@ -472,7 +472,7 @@ std::vector<EpochStats> Trainer::run() {
     if (o.name == "macer" && o.lambda > 0 && o.lambda_schedule == "deferred" && o.lambda_warmup_epochs >= c.optim.epochs)
       std::fprintf(stderr, "note: objective.lambda_warmup_epochs = %ld covers all optim.epochs = %ld: lambda stays 0 "
                            "in this run\n", long(o.lambda_warmup_epochs), long(c.optim.epochs));
-    if (s.test_set && c.certify.every > c.optim.epochs)
+    if (c.certify.every > 0 && c.certify.every > c.optim.epochs)
       std::fprintf(stderr, "note: certify.every = %ld exceeds optim.epochs = %ld: nothing is certified in this run\n",
                    long(c.certify.every), long(c.optim.epochs));
     if (s.epoch > 0)

@@ -19,8 +19,8 @@ torch_flags=()
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
-    --filter | -f | --repeats | --warmup) torch_flags+=("${args[i]/#-f/--filter}" "${args[i + 1]:-}") && i=$((i + 1)) ;;
-    --filter=* | --repeats=* | --warmup=*) torch_flags+=("${args[i]}") ;;
+    --filter | -f | --repeats | --warmup) torch_flags+=("${args[i]/#-f/--filter}" "${args[i + 1]%.folded}") && i=$((i + 1)) ;;
+    --filter=* | --repeats=* | --warmup=*) torch_flags+=("${args[i]%.folded}") ;;
   esac
 done
 

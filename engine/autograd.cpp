@@ -17,7 +17,7 @@ Var::Var(Tensor value, bool requires_grad) : impl_(std::make_shared<VarImpl>()) 
 
 Tensor& Var::grad_buffer() const {
   if (!impl_->grad.defined())
-    impl_->grad = Tensor::zeros(impl_->value.shape(), impl_->value.device());
+    impl_->grad = Tensor::zeros_like(impl_->value);
   return impl_->grad;
 }
 
@@ -48,7 +48,7 @@ void backward(const Var& out, const Tensor& seed) {
                                   << " for an output " << shape_string(out.shape()) << " on "
                                   << device_name(out.device()));
   Tensor& g = out.grad_buffer();
-  g.copy_from(seed);
+  g.copy_from(seed.memory_format() == g.memory_format() ? seed : seed.to_memory_format(g.memory_format()));
   // Move the tape out first: closures release their Vars as they are destroyed.
   std::vector<std::function<void()>> tape;
   tape.swap(g_tape);

@@ -24,7 +24,7 @@ class Var {
   Tensor& grad() const { return impl_->grad; }
   bool requires_grad() const { return impl_ && impl_->requires_grad; }
   void set_requires_grad(bool on) { impl_->requires_grad = on; }
-  // The gradient buffer, created as zeros of the value's shape on first use. Backward
+  // The gradient buffer, created as zeros of the value's shape and memory format on first use. Backward
   // closures accumulate into it.
   Tensor& grad_buffer() const;
   const Shape& shape() const { return impl_->value.shape(); }

@@ -23,23 +23,33 @@ struct BatchNormParams {
   bool relu = false;  // then a ReLU on the output: relu(batch_norm(x)), fused on the CPU
 };
 
+// Shapes are logical (N,C,H,W); each op takes its inputs in either memory format (engine/tensor.h)
+// and says below which format its output has.
+
 // x (N,C,H,W), weight (K,C,R,S), bias (K) or undefined -> (N,K,P,Q); in compute_precision()
 // (engine/precision.h), as linear: bf16 operands, float32 accumulation and float32 tensors.
+// The output is channels-last on the CPU when channels_last() is on and oneDNN takes the shape.
 Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p);
-// x (N,C,H,W) or (N,C); running statistics are updated in training mode.
+// x (N,C,H,W) or (N,C); running statistics are updated in training mode. Output in x's format.
 Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean,
                Tensor& running_var, BatchNormParams p);
+// Outputs in the format of x (relu) or a (add, add_relu; b is reordered to it when it differs).
 Var relu(const Var& x);
 Var add(const Var& a, const Var& b);
 Var add_relu(const Var& a, const Var& b);  // relu(add(a, b)) as one op (fused on the CPU)
+// (N,C,H,W) outputs (a channels-last input is reordered first).
 Var max_pool2d(const Var& x, Pool2dParams p);
 Var avg_pool2d(const Var& x, Pool2dParams p);
+// x (N,C,H,W) in `format` (PyTorch's x.contiguous(memory_format=...)): x itself when it is in it
+// already, else a reordered copy (CPU only) whose gradient is reordered back.
+Var contiguous(const Var& x, MemoryFormat format = MemoryFormat::Contiguous);
 // x (N,IN), weight (OUT,IN), bias (OUT) or undefined -> (N,OUT); in compute_precision()
 Var linear(const Var& x, const Var& weight, const Var& bias);
 // x (N,C,...) -> (x - mean[c]) / std[c] per channel: the input normalization of a model.
 // mean and std have C entries (C <= 8), every std > 0; the gradient is dy / std[c].
 Var normalize(const Var& x, const std::vector<float>& mean, const std::vector<float>& std);
-// (N, ...) -> (N, prod(...)), sharing storage; the gradient flows back unchanged.
+// (N, ...) -> (N, prod(...)) in (N,C,H,W) order, sharing storage when x is (N,C,H,W) already;
+// the gradient flows back unchanged.
 Var flatten(const Var& x);
 // Mean softmax cross-entropy of logits (R,C) against labels (R/group) int32 -> scalar.
 Var cross_entropy(const Var& logits, const Tensor& labels, int group = 1);

@@ -11,6 +11,7 @@
 #include "kernels/cross_entropy.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
+#include "kernels/memory_format.h"
 #include "kernels/noisy_copies.h"
 #include "kernels/normalize.h"
 #include "kernels/pool.h"
@@ -43,7 +44,10 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
   MACER_CHECK(s.out_h() > 0 && s.out_w() > 0, "conv2d: empty output for input " << shape_string(xs));
   s.precision = compute_precision();
   Device dev = x.device();
-  Tensor y = Tensor::empty({s.n, s.k, s.out_h(), s.out_w()}, dev);
+  s.x_channels_last = x.value().channels_last();
+  s.y_channels_last = dev == Device::CPU && channels_last() && kernels::cpu::conv2d_prefers_channels_last(s);
+  Tensor y = Tensor::empty({s.n, s.k, s.out_h(), s.out_w()}, dev, DType::F32,
+                           s.y_channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
   MACER_DISPATCH(dev, conv2d_forward, s, x.value().data(), weight.value().data(),
                  bias.defined() ? bias.value().data() : nullptr, y.data());
   bool needs = any_requires_grad({&x, &weight, &bias});
@@ -76,7 +80,8 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   kernels::BatchNormShape s{int(xs[0]), int(c), int(xs.size() == 4 ? xs[2] * xs[3] : 1), p.eps,
                             p.momentum};
   s.relu = p.relu;  // the CPU kernels apply the ReLU in their own pass
-  Tensor y = Tensor::empty(xs, dev);
+  s.channels_last = x.value().channels_last();
+  Tensor y = Tensor::empty_like(x.value());
   if (!p.training) {
     MACER_DISPATCH(dev, batchnorm_forward_eval, s, x.value().data(), gamma.value().data(),
                    beta.value().data(), running_mean.data(), running_var.data(), y.data());
@@ -109,7 +114,7 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
     record([=]() {
       if (!out.grad().defined()) return;
       // The kernel computes all three gradients; unwanted ones go to scratch buffers.
-      Tensor dx = x.requires_grad() ? x.grad_buffer() : Tensor::zeros(xs, dev);
+      Tensor dx = x.requires_grad() ? x.grad_buffer() : Tensor::zeros_like(x.value());
       Tensor dg = gamma.requires_grad() ? gamma.grad_buffer() : Tensor::zeros({c}, dev);
       Tensor db = beta.requires_grad() ? beta.grad_buffer() : Tensor::zeros({c}, dev);
       if (s.relu) {  // g = dy where y > 0, inside the batch norm backward (CPU)
@@ -127,7 +132,7 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
 Var relu(const Var& x) {
   Device dev = x.device();
   int64_t n = x.value().numel();
-  Tensor y = Tensor::empty(x.shape(), dev);
+  Tensor y = Tensor::empty_like(x.value());
   MACER_DISPATCH(dev, relu_forward, n, x.value().data(), y.data());
   bool needs = any_requires_grad({&x});
   Var out = make_output(y, needs);
@@ -144,9 +149,10 @@ Var add(const Var& a, const Var& b) {
   MACER_CHECK(a.shape() == b.shape(),
               "add: shapes " << shape_string(a.shape()) << " and " << shape_string(b.shape()));
   check_same_device(a, b, "add");
+  if (b.value().memory_format() != a.value().memory_format()) return add(a, contiguous(b, a.value().memory_format()));
   Device dev = a.device();
   int64_t n = a.value().numel();
-  Tensor y = Tensor::empty(a.shape(), dev);
+  Tensor y = Tensor::empty_like(a.value());
   MACER_DISPATCH(dev, add_forward, n, a.value().data(), b.value().data(), y.data());
   bool needs = any_requires_grad({&a, &b});
   Var out = make_output(y, needs);
@@ -165,8 +171,10 @@ Var add_relu(const Var& a, const Var& b) {
   check_same_device(a, b, "add_relu");
   Device dev = a.device();
   if (dev != Device::CPU) return relu(add(a, b));  // the GPU runs the two ops
+  if (b.value().memory_format() != a.value().memory_format())
+    return add_relu(a, contiguous(b, a.value().memory_format()));
   int64_t n = a.value().numel();
-  Tensor y = Tensor::empty(a.shape(), dev);
+  Tensor y = Tensor::empty_like(a.value());
   kernels::cpu::add_relu_forward(n, a.value().data(), b.value().data(), y.data());
   bool needs = any_requires_grad({&a, &b});
   Var out = make_output(y, needs);
@@ -193,6 +201,7 @@ kernels::Pool2dShape pool_shape(const Var& x, Pool2dParams p, const char* op) {
 }  // namespace
 
 Var max_pool2d(const Var& x, Pool2dParams p) {
+  if (x.value().channels_last()) return max_pool2d(contiguous(x), p);
   kernels::Pool2dShape s = pool_shape(x, p, "max_pool2d");
   Device dev = x.device();
   Shape ys = {s.n, s.c, s.out_h(), s.out_w()};
@@ -211,6 +220,7 @@ Var max_pool2d(const Var& x, Pool2dParams p) {
 }
 
 Var avg_pool2d(const Var& x, Pool2dParams p) {
+  if (x.value().channels_last()) return avg_pool2d(contiguous(x), p);
   kernels::Pool2dShape s = pool_shape(x, p, "avg_pool2d");
   Device dev = x.device();
   Tensor y = Tensor::empty({s.n, s.c, s.out_h(), s.out_w()}, dev);
@@ -221,6 +231,24 @@ Var avg_pool2d(const Var& x, Pool2dParams p) {
     record([=]() {
       if (!out.grad().defined()) return;
       MACER_DISPATCH(dev, avgpool_backward, s, out.grad().data(), x.grad_buffer().data());
+    });
+  return out;
+}
+
+Var contiguous(const Var& x, MemoryFormat format) {
+  if (x.value().memory_format() == format) return x;
+  const Shape& xs = x.shape();
+  Tensor y = x.value().to_memory_format(format);  // CPU only: throws elsewhere
+  bool needs = any_requires_grad({&x});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      // dx += dy reordered back to x's format
+      if (format == MemoryFormat::ChannelsLast)
+        kernels::cpu::to_contiguous(xs[0], xs[1], xs[2] * xs[3], out.grad().data(), x.grad_buffer().data(), true);
+      else
+        kernels::cpu::to_channels_last(xs[0], xs[1], xs[2] * xs[3], out.grad().data(), x.grad_buffer().data(), true);
     });
   return out;
 }
@@ -255,6 +283,7 @@ Var linear(const Var& x, const Var& weight, const Var& bias) {
 }
 
 Var normalize(const Var& x, const std::vector<float>& mean, const std::vector<float>& std) {
+  if (x.value().channels_last()) return normalize(contiguous(x), mean, std);
   const Shape& xs = x.shape();
   MACER_CHECK(xs.size() >= 2 && xs[1] == int64_t(mean.size()) && mean.size() == std.size() &&
                   mean.size() <= size_t(kernels::kMaxNormalizeChannels),
@@ -284,6 +313,7 @@ Var normalize(const Var& x, const std::vector<float>& mean, const std::vector<fl
 
 Var flatten(const Var& x) {
   MACER_CHECK(x.shape().size() >= 2, "flatten: input " << shape_string(x.shape()));
+  if (x.value().channels_last()) return flatten(contiguous(x));
   int64_t n = x.shape()[0];
   Tensor y = x.value().view({n, x.value().numel() / std::max<int64_t>(n, 1)});
   bool needs = any_requires_grad({&x});
@@ -324,6 +354,7 @@ Tensor noisy_copies(const Tensor& x, int copies, float sigma, uint64_t seed, uin
   MACER_CHECK(x.ndim() >= 1 && copies >= 1 && first_input >= 0,
               "noisy_copies: input " << shape_string(x.shape()) << ", copies " << copies << ", first input "
                                      << first_input);
+  MACER_CHECK(!x.channels_last(), "noisy_copies: a channels-last input (reorder it to (N,C,H,W) first)");
   int64_t batch = x.dim(0);
   kernels::NoisyCopiesShape s{int(batch), copies, batch == 0 ? 0 : x.numel() / batch, first_input};
   Shape ys = x.shape();

@@ -18,6 +18,14 @@ Precision parse_precision(const std::string& name, const std::string& what);
 void set_compute_precision(Precision p);
 Precision compute_precision();
 
+// Activations between oneDNN convolutions in channels-last order (Tensor's MemoryFormat) on the
+// CPU: a convolution whose shape runs on oneDNN (kernels::cpu::conv2d_prefers_channels_last)
+// writes (N,H,W,C), the batch norms, ReLUs and residual adds after it keep that order, and an
+// op that needs (N,C,H,W) (pooling, flatten) reorders first, so no reorder runs around each
+// convolution. On by default; results equal the (N,C,H,W) path's to float rounding. Process-wide.
+void set_channels_last(bool on);
+bool channels_last();
+
 // Sets a precision for a scope and restores the previous one (tests).
 class PrecisionGuard {
  public:

@@ -5,6 +5,7 @@
 
 #include "engine/memory.h"
 #include "kernels/elementwise.h"
+#include "kernels/memory_format.h"
 
 namespace macer {
 
@@ -42,12 +43,15 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
-Tensor Tensor::empty(const Shape& shape, Device device, DType dtype) {
+Tensor Tensor::empty(const Shape& shape, Device device, DType dtype, MemoryFormat format) {
   for (int64_t d : shape) MACER_CHECK(d >= 0, "negative dimension in shape " << shape_string(shape));
+  MACER_CHECK(format == MemoryFormat::Contiguous || (shape.size() == 4 && dtype == DType::F32),
+              "channels-last needs a 4-d float tensor, not " << shape_string(shape) << " " << dtype_name(dtype));
   Tensor t;
   t.shape_ = shape;
   t.device_ = device;
   t.dtype_ = dtype;
+  t.format_ = format;
   t.storage_ = allocate(t.bytes(), device);
   return t;
 }
@@ -56,6 +60,14 @@ Tensor Tensor::zeros(const Shape& shape, Device device, DType dtype) {
   Tensor t = empty(shape, device, dtype);
   t.zero_();
   return t;
+}
+
+Tensor Tensor::empty_like(const Tensor& t) { return empty(t.shape_, t.device_, t.dtype_, t.format_); }
+
+Tensor Tensor::zeros_like(const Tensor& t) {
+  Tensor z = empty_like(t);
+  z.zero_();
+  return z;
 }
 
 Tensor Tensor::full(const Shape& shape, float value, Device device) {
@@ -102,6 +114,8 @@ void Tensor::check_dtype(DType t) const {
 Tensor Tensor::view(const Shape& shape) const {
   MACER_CHECK(shape_numel(shape) == numel(),
               "cannot view " << shape_string(shape_) << " as " << shape_string(shape));
+  MACER_CHECK(format_ == MemoryFormat::Contiguous || shape == shape_,
+              "cannot view a channels-last tensor as " << shape_string(shape) << " (ops::contiguous first)");
   Tensor t = *this;
   t.shape_ = shape;
   return t;
@@ -117,12 +131,24 @@ Tensor Tensor::narrow_rows(int64_t start, int64_t count) const {
 }
 
 Tensor Tensor::to(Device device) const {
-  Tensor t = empty(shape_, device, dtype_);
+  Tensor t = empty(shape_, device, dtype_, format_);
   copy_bytes(t.raw(), device, raw(), device_, bytes());
   return t;
 }
 
+Tensor Tensor::to_memory_format(MemoryFormat format) const {
+  if (format == format_) return *this;
+  MACER_CHECK(device_ == Device::CPU, "memory format conversion on " << device_name(device_) << " is not built");
+  Tensor t = empty(shape_, device_, dtype_, format);
+  if (format == MemoryFormat::ChannelsLast)
+    kernels::cpu::to_channels_last(shape_[0], shape_[1], shape_[2] * shape_[3], data(), t.data());
+  else
+    kernels::cpu::to_contiguous(shape_[0], shape_[1], shape_[2] * shape_[3], data(), t.data());
+  return t;
+}
+
 void Tensor::copy_from(const Tensor& src) {
+  MACER_CHECK(src.format_ == format_, "copy between memory formats (use to_memory_format)");
   MACER_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_,
               "copy of " << shape_string(src.shape_) << " " << dtype_name(src.dtype_) << " into "
                          << shape_string(shape_) << " " << dtype_name(dtype_));
@@ -132,7 +158,7 @@ void Tensor::copy_from(const Tensor& src) {
 void Tensor::zero_() { zero_bytes(raw(), device_, bytes()); }
 
 std::vector<float> Tensor::to_vector() const {
-  Tensor host = device_ == Device::CPU ? *this : to(Device::CPU);
+  Tensor host = (device_ == Device::CPU ? *this : to(Device::CPU)).to_memory_format(MemoryFormat::Contiguous);
   const float* p = host.data();
   return std::vector<float>(p, p + numel());
 }

@@ -1,5 +1,5 @@
 // Tensor: a shape, an element type (float32 for values; int32/int64/float64 for labels, indices
-// and counters), a device and contiguous shared storage. Copies between devices are explicit.
+// and counters), a device, a memory format and dense shared storage. Device copies are explicit.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -13,6 +13,12 @@ namespace macer {
 
 using Shape = std::vector<int64_t>;
 enum class DType { F32, I32, I64, F64 };
+
+// The order of a 4-d float tensor's elements in memory (PyTorch's names): Contiguous is
+// (N,C,H,W), the default and the only format of every other rank and type; ChannelsLast is
+// (N,H,W,C), the layout oneDNN's convolutions work in, kept between layers on the CPU
+// (engine/precision.h). shape() is the logical (N,C,H,W) in both.
+enum class MemoryFormat { Contiguous, ChannelsLast };
 
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
@@ -28,8 +34,13 @@ template <> constexpr DType dtype_of<double>() { return DType::F64; }
 class Tensor {
  public:
   Tensor() = default;
-  static Tensor empty(const Shape& shape, Device device = Device::CPU, DType dtype = DType::F32);
+  // ChannelsLast needs a 4-d F32 shape (throws otherwise).
+  static Tensor empty(const Shape& shape, Device device = Device::CPU, DType dtype = DType::F32,
+                      MemoryFormat format = MemoryFormat::Contiguous);
   static Tensor zeros(const Shape& shape, Device device = Device::CPU, DType dtype = DType::F32);
+  // Of t's shape, device, type and memory format.
+  static Tensor empty_like(const Tensor& t);
+  static Tensor zeros_like(const Tensor& t);
   static Tensor full(const Shape& shape, float value, Device device = Device::CPU);
   // A CPU tensor holding `values` (size must match the shape).
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape);
@@ -43,6 +54,8 @@ class Tensor {
   size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
   Device device() const { return device_; }
   DType dtype() const { return dtype_; }
+  MemoryFormat memory_format() const { return format_; }
+  bool channels_last() const { return format_ == MemoryFormat::ChannelsLast; }
 
   template <typename T = float> T* data() {
     check_dtype(dtype_of<T>());
@@ -53,16 +66,19 @@ class Tensor {
     return reinterpret_cast<const T*>(raw());
   }
 
-  // The same storage under another shape of equal size.
+  // The same storage under another shape of equal size (Contiguous tensors only).
   Tensor view(const Shape& shape) const;
   // Rows [start, start+count) along the first dimension, sharing storage.
   Tensor narrow_rows(int64_t start, int64_t count) const;
   // An explicit copy to `device` (a new tensor even on the same device).
   Tensor to(Device device) const;
   Tensor clone() const { return to(device_); }
-  void copy_from(const Tensor& src);  // same shape and dtype, any devices
+  // A CPU copy in `format` (the tensor itself when it is already in it).
+  Tensor to_memory_format(MemoryFormat format) const;
+  void copy_from(const Tensor& src);  // same shape, dtype and memory format, any devices
   void zero_();
-  // Host copies of the values, for tests and logging.
+  // Host copies of the values in logical (N,C,H,W) order whatever the memory format, for tests
+  // and logging.
   std::vector<float> to_vector() const;
   std::vector<int32_t> to_ints() const;
   float item() const;  // the single value of a one-element float tensor
@@ -78,6 +94,7 @@ class Tensor {
   Shape shape_;
   Device device_ = Device::CPU;
   DType dtype_ = DType::F32;
+  MemoryFormat format_ = MemoryFormat::Contiguous;
 };
 
 }  // namespace macer

@@ -9,6 +9,8 @@ struct BatchNormShape {
   float eps = 1e-5f;
   float momentum = 0.1f;
   bool relu = false;  // CPU forwards only: y = max(BN(x), 0) in the same pass (CUDA: always false)
+  // x, y, dy, dx stored (N, H*W, C) (engine/tensor.h's ChannelsLast): the CPU only.
+  bool channels_last = false;
 };
 
 // forward_train: mean_c, var_c (biased) over N*HW; y = (x - mean) * invstd * gamma + beta;

@@ -14,6 +14,10 @@ struct Conv2dShape {
   // BF16: x, weight and dy rounded to bfloat16, products accumulated in float32; every tensor
   // the caller passes or gets is float32 in either precision (kernels/precision.h).
   Precision precision = Precision::FP32;
+  // Memory formats (engine/tensor.h): x and dx (N,H,W,C) when x_channels_last, y and dy (N,P,Q,K)
+  // when y_channels_last; else (N,C,H,W). The CPU takes any combination (oneDNN natively, the
+  // other paths through reordered copies); CUDA takes neither.
+  bool x_channels_last = false, y_channels_last = false;
   int out_h() const { return (h + 2 * pad - r) / stride + 1; }
   int out_w() const { return (w + 2 * pad - s) / stride + 1; }
 };
@@ -49,6 +53,9 @@ bool conv2d_using_reference();
 // The path in words, for run records: "reference", or "onednn+unfold" (oneDNN's direct kernels
 // for channel counts in blocks of 16 and the stems, the unfolding for the rest, chosen by shape).
 const char* conv2d_path();
+// True when `s` runs on oneDNN's kernels, whose layout for the activations is channels-last: an
+// output in that format then needs no reorder (ops::conv2d asks, engine/precision.h).
+bool conv2d_prefers_channels_last(const Conv2dShape& s);
 }  // namespace cpu
 
 }  // namespace macer::kernels

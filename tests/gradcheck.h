@@ -95,7 +95,8 @@ inline Tensor random_labels(int64_t n, int classes, uint32_t seed) {
 
 // Host copy of any tensor's values as doubles.
 inline std::vector<double> to_doubles(const Tensor& t) {
-  Tensor h = t.device() == Device::CPU ? t : t.to(Device::CPU);
+  // in logical (N,C,H,W) order whatever the memory format
+  Tensor h = (t.device() == Device::CPU ? t : t.to(Device::CPU)).to_memory_format(MemoryFormat::Contiguous);
   std::vector<double> out(static_cast<size_t>(h.numel()));
   for (size_t i = 0; i < out.size(); ++i) {
     switch (h.dtype()) {
@@ -185,7 +186,7 @@ inline Var weighted_sum(const Var& out, const std::vector<double>& w) {
       std::vector<double> prev = to_doubles(dout);
       Tensor add = Tensor::empty(dout.shape());
       for (size_t i = 0; i < w.size(); ++i) add.data()[i] = float(prev[i] + g * w[i]);
-      dout.copy_from(add);
+      dout.copy_from(add.to_memory_format(dout.memory_format()));  // add is in logical order
     });
   return result;
 }

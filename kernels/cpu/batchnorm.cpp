@@ -1,12 +1,13 @@
 // CPU batch normalisation (kernels/batchnorm.h), PyTorch's definition: biased variance to
 // normalise, unbiased variance in the running estimate; statistics in one pass each, summed in
-// float blocks gathered in double (see channel_sums). Channels are split over the threads and
-// each channel is summed in one fixed order, so the number of threads changes no bit.
+// float blocks gathered in double (see channel_sums, row_sums). Work is split over the threads
+// and each channel summed in one fixed order, so the number of threads changes no bit.
 #include "kernels/batchnorm.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/parallel.h"
 
@@ -60,10 +61,104 @@ void apply_affine(const BatchNormShape& s, int64_t c, float a, float b, const fl
   }
 }
 
+// Channel c's statistics from its mean and sum of squared deviations over m values: saved for
+// the backward, folded into the running estimates, and returned as y = a x + b.
+void train_statistics(const BatchNormShape& s, int64_t c, int64_t m, double mean, double sumsq, const float* gamma,
+                      const float* beta, float* running_mean, float* running_var, float* save_mean,
+                      float* save_invstd, float& a, float& b) {
+  const double var = sumsq / double(m);  // biased: used to normalise
+  const double invstd = 1.0 / std::sqrt(var + s.eps);
+  save_mean[c] = float(mean);
+  save_invstd[c] = float(invstd);
+  running_mean[c] = float((1.0 - s.momentum) * running_mean[c] + s.momentum * mean);
+  const double unbiased = m > 1 ? sumsq / double(m - 1) : var;
+  running_var[c] = float((1.0 - s.momentum) * running_var[c] + s.momentum * unbiased);
+  // y = a x + b with a = gamma invstd, b = beta - mean gamma invstd
+  a = float(gamma[c] * invstd);
+  b = float(beta[c] - mean * gamma[c] * invstd);
+}
+
+// ---- channels-last: x as N*HW rows of C values ----------------------------------------------
+// Per-channel sums over the rows, vectorised along the row: rows in chunks of kRows, each chunk
+// summed per channel in float and stored as a double partial, the partials added in chunk order
+// (the result does not depend on the threads).
+constexpr int64_t kRows = 64;
+
+template <class TermA, class TermB>
+void row_sums(const BatchNormShape& s, TermA term_a, TermB term_b, std::vector<double>& sum_a,
+              std::vector<double>& sum_b) {
+  const int64_t C = s.c, rows = int64_t(s.n) * s.hw, chunks = (rows + kRows - 1) / kRows;
+  std::vector<double> part(size_t(chunks * 2 * C));
+  parallel_for(chunks, 2 * kRows * C, [&](int64_t k0, int64_t k1) {
+    std::vector<float> la(static_cast<size_t>(C)), lb(static_cast<size_t>(C));
+    for (int64_t k = k0; k < k1; ++k) {
+      std::fill(la.begin(), la.end(), 0.0f);
+      std::fill(lb.begin(), lb.end(), 0.0f);
+      for (int64_t r = k * kRows; r < std::min(rows, (k + 1) * kRows); ++r)
+        for (int64_t c = 0; c < C; ++c) {
+          la[size_t(c)] += term_a(r * C + c, c);
+          lb[size_t(c)] += term_b(r * C + c, c);
+        }
+      for (int64_t c = 0; c < C; ++c) {
+        part[size_t((2 * k) * C + c)] = la[size_t(c)];
+        part[size_t((2 * k + 1) * C + c)] = lb[size_t(c)];
+      }
+    }
+  });
+  sum_a.assign(size_t(C), 0.0);
+  sum_b.assign(size_t(C), 0.0);
+  for (int64_t k = 0; k < chunks; ++k)
+    for (int64_t c = 0; c < C; ++c) {
+      sum_a[size_t(c)] += part[size_t((2 * k) * C + c)];
+      sum_b[size_t(c)] += part[size_t((2 * k + 1) * C + c)];
+    }
+}
+
+// For every element j = r C + c: f(j, c), rows split over the threads.
+template <class F>
+void for_rows(const BatchNormShape& s, int64_t cost, F f) {
+  const int64_t C = s.c;
+  parallel_for(int64_t(s.n) * s.hw, cost * C, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t c = 0; c < C; ++c) f(r * C + c, c);
+  });
+}
+
+// y = a[c] x + b[c] (then the ReLU when fused).
+void apply_affine_rows(const BatchNormShape& s, const float* a, const float* b, const float* x, float* y) {
+  if (s.relu)
+    for_rows(s, 2, [&](int64_t j, int64_t c) { y[j] = std::max(a[c] * x[j] + b[c], 0.0f); });
+  else
+    for_rows(s, 2, [&](int64_t j, int64_t c) { y[j] = a[c] * x[j] + b[c]; });
+}
+
+void forward_train_rows(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
+                        float* running_mean, float* running_var, float* y, float* save_mean, float* save_invstd) {
+  const int64_t m = int64_t(s.n) * s.hw;
+  const auto none = [](int64_t, int64_t) { return 0.0f; };
+  std::vector<double> sum, sumsq, unused;
+  row_sums(s, [&](int64_t j, int64_t) { return x[j]; }, none, sum, unused);
+  std::vector<float> mean(static_cast<size_t>(s.c));
+  for (int c = 0; c < s.c; ++c) mean[size_t(c)] = float(sum[size_t(c)] / double(m));
+  row_sums(
+      s,
+      [&](int64_t j, int64_t c) {
+        const float d = x[j] - mean[size_t(c)];
+        return d * d;
+      },
+      none, sumsq, unused);
+  std::vector<float> a(static_cast<size_t>(s.c)), b(static_cast<size_t>(s.c));
+  for (int c = 0; c < s.c; ++c)
+    train_statistics(s, c, m, sum[size_t(c)] / double(m), sumsq[size_t(c)], gamma, beta, running_mean, running_var,
+                     save_mean, save_invstd, a[size_t(c)], b[size_t(c)]);
+  apply_affine_rows(s, a.data(), b.data(), x, y);
+}
+
 }  // namespace
 
 void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                              float* running_mean, float* running_var, float* y, float* save_mean, float* save_invstd) {
+  if (s.channels_last) return forward_train_rows(s, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd);
   const int64_t m = int64_t(s.n) * s.hw;
   parallel_for(s.c, 3 * m, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -79,15 +174,8 @@ void batchnorm_forward_train(const BatchNormShape& s, const float* x, const floa
                                },
                                none)
                                .a;
-      const double var = sumsq / double(m);  // biased: used to normalise
-      const double invstd = 1.0 / std::sqrt(var + s.eps);
-      save_mean[c] = float(mean);
-      save_invstd[c] = float(invstd);
-      running_mean[c] = float((1.0 - s.momentum) * running_mean[c] + s.momentum * mean);
-      const double unbiased = m > 1 ? sumsq / double(m - 1) : var;
-      running_var[c] = float((1.0 - s.momentum) * running_var[c] + s.momentum * unbiased);
-      // y = a x + b with a = gamma invstd, b = beta - mean gamma invstd
-      const float a = float(gamma[c] * invstd), b = float(beta[c] - mean * gamma[c] * invstd);
+      float a, b;
+      train_statistics(s, c, m, mean, sumsq, gamma, beta, running_mean, running_var, save_mean, save_invstd, a, b);
       apply_affine(s, c, a, b, x, y);
     }
   });
@@ -95,6 +183,14 @@ void batchnorm_forward_train(const BatchNormShape& s, const float* x, const floa
 
 void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, float* y) {
+  if (s.channels_last) {
+    std::vector<float> a(static_cast<size_t>(s.c)), b(static_cast<size_t>(s.c));
+    for (int c = 0; c < s.c; ++c) {
+      a[size_t(c)] = gamma[c] / std::sqrt(running_var[c] + s.eps);
+      b[size_t(c)] = beta[c] - running_mean[c] * a[size_t(c)];
+    }
+    return apply_affine_rows(s, a.data(), b.data(), x, y);
+  }
   parallel_for(s.c, int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const float invstd = 1.0f / std::sqrt(running_var[c] + s.eps);
@@ -116,6 +212,22 @@ void backward_impl(const BatchNormShape& s, const float* dy, const float* y, con
     if constexpr (kRelu) return y[j] > 0.0f ? d : 0.0f;
     return d;
   };
+  if (s.channels_last) {
+    std::vector<double> sum_g, sum_gx;
+    row_sums(
+        s, [&](int64_t j, int64_t) { return g(j); }, [&](int64_t j, int64_t c) { return g(j) * (x[j] - save_mean[c]); },
+        sum_g, sum_gx);
+    std::vector<float> A(static_cast<size_t>(s.c)), B(static_cast<size_t>(s.c)), C(static_cast<size_t>(s.c));
+    for (int c = 0; c < s.c; ++c) {
+      const double invstd = save_invstd[c], sum_dy = sum_g[size_t(c)], sum_dy_xhat = invstd * sum_gx[size_t(c)];
+      dbeta[c] += float(sum_dy);
+      dgamma[c] += float(sum_dy_xhat);
+      const double k = gamma[c] * invstd / m;  // the coefficients below, as in the (N,C,H,W) case
+      A[size_t(c)] = float(k * m), B[size_t(c)] = float(-k * invstd * sum_dy_xhat), C[size_t(c)] = float(-k * sum_dy);
+    }
+    for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] += A[c] * g(j) + B[c] * (x[j] - save_mean[c]) + C[c]; });
+    return;
+  }
   parallel_for(s.c, 3 * int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const double mean = save_mean[c], invstd = save_invstd[c];
@@ -154,6 +266,15 @@ void batchnorm_relu_backward(const BatchNormShape& s, const float* dy, const flo
 
 void batchnorm_backward_eval_data(const BatchNormShape& s, const float* dy, const float* y, const float* gamma,
                                   const float* running_var, float* dx) {
+  if (s.channels_last) {
+    std::vector<float> a(static_cast<size_t>(s.c));
+    for (int c = 0; c < s.c; ++c) a[size_t(c)] = gamma[c] / std::sqrt(running_var[c] + s.eps);
+    if (s.relu)
+      for_rows(s, 3, [&](int64_t j, int64_t c) { dx[j] += y[j] > 0.0f ? a[c] * dy[j] : 0.0f; });
+    else
+      for_rows(s, 2, [&](int64_t j, int64_t c) { dx[j] += a[c] * dy[j]; });
+    return;
+  }
   parallel_for(s.c, int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const float a = gamma[c] / std::sqrt(running_var[c] + s.eps);  // d y / d x of the channel

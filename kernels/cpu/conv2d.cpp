@@ -11,6 +11,7 @@
 #include "kernels/cpu/conv2d_dnnl.h"
 #include "kernels/cpu/conv2d_unfold.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/memory_format.h"
 
 namespace macer::kernels::cpu {
 
@@ -47,14 +48,51 @@ int64_t x_count(const Conv2dShape& sh) { return int64_t(sh.n) * sh.c * sh.h * sh
 int64_t w_count(const Conv2dShape& sh) { return int64_t(sh.k) * sh.c * sh.r * sh.s; }
 int64_t y_count(const Conv2dShape& sh) { return int64_t(sh.n) * sh.k * sh.out_h() * sh.out_w(); }
 
+// The reference and the unfolding take (N,C,H,W) only: channels-last operands reach them as
+// reordered copies (Staged), and their results go back through a reordered copy.
+bool oneDnn(const Conv2dShape& sh) { return !g_reference && sh.n != 0 && !use_unfold(sh); }
+bool staged(const Conv2dShape& sh) { return (sh.x_channels_last || sh.y_channels_last) && !oneDnn(sh); }
+Conv2dShape contiguous(Conv2dShape sh) {
+  sh.x_channels_last = sh.y_channels_last = false;
+  return sh;
+}
+// One operand of (n, c, hw) in (N,C,H,W) for a contiguous-only kernel. For an input, `p` is the
+// data or a contiguous copy; for an output, `p` is the data or a scratch copy (zeros when the
+// kernel accumulates) that finish() reorders into the data (added when accumulating).
+struct Staged {
+  bool copy;
+  int64_t n, c, hw;
+  float* data;
+  std::vector<float> buf;
+  float* p;
+  Staged(bool channels_last, int64_t n_, int64_t c_, int64_t hw_, const float* d, bool output)
+      : copy(channels_last && d), n(n_), c(c_), hw(hw_), data(const_cast<float*>(d)), p(data) {
+    if (!copy) return;
+    buf.assign(size_t(n * c * hw), 0.0f);
+    p = buf.data();
+    if (!output) to_contiguous(n, c, hw, d, p);
+  }
+  void finish(bool accumulate) {
+    if (copy) to_channels_last(n, c, hw, p, data, accumulate);
+  }
+};
+int64_t hw_in(const Conv2dShape& sh) { return int64_t(sh.h) * sh.w; }
+int64_t hw_out(const Conv2dShape& sh) { return int64_t(sh.out_h()) * sh.out_w(); }
+
 }  // namespace
 
 bool conv2d_fast_path_built() { return dnnl_conv::built(); }
+bool conv2d_prefers_channels_last(const Conv2dShape& sh) { return oneDnn(sh); }
 void conv2d_use_reference(bool on) { g_reference = on || !dnnl_conv::built(); }
 bool conv2d_using_reference() { return g_reference; }
 const char* conv2d_path() { return g_reference ? "reference" : "onednn+unfold"; }
 
 void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y) {
+  if (staged(sh)) {
+    Staged xs(sh.x_channels_last, sh.n, sh.c, hw_in(sh), x, false), ys(sh.y_channels_last, sh.n, sh.k, hw_out(sh), y, true);
+    conv2d_forward(contiguous(sh), xs.p, weight, bias, ys.p);
+    return ys.finish(false);
+  }
   if (g_reference || sh.n == 0)
     return ref::conv2d_forward(sh, Operand(sh, x, x_count(sh)).p, Operand(sh, weight, w_count(sh)).p, bias, y);
   if (use_unfold(sh)) return unfold_conv::forward(sh, x, weight, bias, y);
@@ -62,6 +100,11 @@ void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, 
 }
 
 void conv2d_backward_data(const Conv2dShape& sh, const float* dy, const float* weight, float* dx) {
+  if (staged(sh)) {
+    Staged dys(sh.y_channels_last, sh.n, sh.k, hw_out(sh), dy, false), dxs(sh.x_channels_last, sh.n, sh.c, hw_in(sh), dx, true);
+    conv2d_backward_data(contiguous(sh), dys.p, weight, dxs.p);
+    return dxs.finish(true);
+  }
   if (g_reference || sh.n == 0)
     return ref::conv2d_backward_data(sh, Operand(sh, dy, y_count(sh)).p, Operand(sh, weight, w_count(sh)).p, dx);
   if (use_unfold(sh)) return unfold_conv::backward_data(sh, dy, weight, dx);
@@ -69,6 +112,10 @@ void conv2d_backward_data(const Conv2dShape& sh, const float* dy, const float* w
 }
 
 void conv2d_backward_weight(const Conv2dShape& sh, const float* x, const float* dy, float* dweight) {
+  if (staged(sh)) {
+    Staged xs(sh.x_channels_last, sh.n, sh.c, hw_in(sh), x, false), dys(sh.y_channels_last, sh.n, sh.k, hw_out(sh), dy, false);
+    return conv2d_backward_weight(contiguous(sh), xs.p, dys.p, dweight);
+  }
   if (g_reference || sh.n == 0)
     return ref::conv2d_backward_weight(sh, Operand(sh, x, x_count(sh)).p, Operand(sh, dy, y_count(sh)).p, dweight);
   if (use_unfold(sh)) return unfold_conv::backward_weight(sh, x, dy, dweight);
@@ -77,6 +124,12 @@ void conv2d_backward_weight(const Conv2dShape& sh, const float* x, const float* 
 
 void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx,
                      float* dweight, float* dbias) {
+  if (staged(sh)) {
+    if (dbias) conv2d_backward_bias(sh, dy, dbias);
+    if (dx) conv2d_backward_data(sh, dy, weight, dx);
+    if (dweight) conv2d_backward_weight(sh, x, dy, dweight);
+    return;
+  }
   if (g_reference || sh.n == 0) {
     if (dbias) ref::conv2d_backward_bias(sh, dy, dbias);  // a plain sum: float32 in either precision
     if (dx) conv2d_backward_data(sh, dy, weight, dx);
@@ -95,9 +148,21 @@ void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, con
 // dbias[k] += sum over (n, p, q) of dy[n][k][p][q]: one thread per block of channels, each
 // channel summed in double in eight interleaved partial sums (so the adds pipeline) that are
 // combined in a fixed order: the result does not depend on the threads.
+// Channels-last dy: the same sums over (n, p, q) with dy[(n PQ + i) K + k].
 void conv2d_backward_bias(const Conv2dShape& sh, const float* dy, float* dbias) {
-  if (g_reference) return ref::conv2d_backward_bias(sh, dy, dbias);
   const int64_t PQ = int64_t(sh.out_h()) * sh.out_w();
+  if (sh.y_channels_last) {
+    const int64_t rows = int64_t(sh.n) * PQ;
+    parallel_for(sh.k, rows, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) {
+        double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t i = 0; i < rows; ++i) part[i % 8] += dy[i * sh.k + k];
+        dbias[k] += float(((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])));
+      }
+    });
+    return;
+  }
+  if (g_reference) return ref::conv2d_backward_bias(sh, dy, dbias);
   parallel_for(sh.k, int64_t(sh.n) * PQ, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};

@@ -25,7 +25,8 @@ using Kind = Plan::Kind;
 constexpr memory::data_type f32 = memory::data_type::f32;
 
 // The tensors of one shape as oneDNN descriptors: `*_any` let the primitive choose layouts (in
-// the precision's operand type), `*_user` are the engine's float32 NCHW/OIHW.
+// the precision's operand type), `*_user` are the engine's float32 tensors: OIHW weights, NCHW
+// or NHWC (channels-last) activations.
 struct Descs {
   memory::dims stride, pad;
   memory::desc src_any, wei_any, dst_any;              // operands: f32 or bf16
@@ -38,8 +39,9 @@ struct Descs {
         dst_any({s.n, s.k, s.out_h(), s.out_w()}, dnnl_plan::operand_type(s.precision), tag::any),
         src_f32_any({s.n, s.c, s.h, s.w}, f32, tag::any), wei_f32_any({s.k, s.c, s.r, s.s}, f32, tag::any),
         dst_f32_any({s.n, s.k, s.out_h(), s.out_w()}, f32, tag::any),
-        src_user({s.n, s.c, s.h, s.w}, f32, tag::nchw), wei_user({s.k, s.c, s.r, s.s}, f32, tag::oihw),
-        dst_user({s.n, s.k, s.out_h(), s.out_w()}, f32, tag::nchw) {}
+        src_user({s.n, s.c, s.h, s.w}, f32, s.x_channels_last ? tag::nhwc : tag::nchw),
+        wei_user({s.k, s.c, s.r, s.s}, f32, tag::oihw),
+        dst_user({s.n, s.k, s.out_h(), s.out_w()}, f32, s.y_channels_last ? tag::nhwc : tag::nchw) {}
   // Results (y, dx, dweight) are float32 in either precision; `src`/`dst` of the descriptors below
   // are the operands, so the forward hint that the backward passes need carries the same types.
   dnnl::convolution_forward::primitive_desc forward_pd(const memory::desc& bias_md) const {
@@ -116,8 +118,10 @@ struct Plans {
 // Plans by shape, per thread (threads that convolve at the same time share nothing here); the
 // map is small: one entry per distinct shape, cleared if it ever grows large.
 Plans& plans_for(const Conv2dShape& s) {
-  thread_local std::map<std::tuple<int, int, int, int, int, int, int, int, int, int>, std::unique_ptr<Plans>> plans;
-  auto key = std::make_tuple(s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad, int(s.precision));
+  thread_local std::map<std::tuple<int, int, int, int, int, int, int, int, int, int, int>, std::unique_ptr<Plans>>
+      plans;
+  auto key = std::make_tuple(s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad, int(s.precision),
+                             int(s.x_channels_last) | int(s.y_channels_last) << 1);
   auto it = plans.find(key);
   if (it != plans.end()) return *it->second;
   if (plans.size() >= 256) plans.clear();

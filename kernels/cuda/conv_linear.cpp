@@ -181,6 +181,11 @@ void fp32_only(Precision p, const char* op) {
   MACER_CHECK(p == Precision::FP32, op << ": bf16 is not implemented on CUDA yet; use precision fp32 on the GPU");
 }
 
+// Channels-last activations are the CPU's (engine/precision.h); cuDNN's NHWC is the GPU issue's.
+void contiguous_only(const Conv2dShape& s, const char* op) {
+  MACER_CHECK(!s.x_channels_last && !s.y_channels_last, op << ": channels-last tensors are not implemented on CUDA");
+}
+
 bool empty(const Conv2dShape& s) {
   return s.n == 0 || s.k == 0 || s.c == 0 || s.out_h() <= 0 || s.out_w() <= 0;
 }
@@ -190,6 +195,7 @@ bool empty(const Conv2dShape& s) {
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias,
                     float* y) {
   fp32_only(s.precision, "conv2d_forward");
+  contiguous_only(s, "conv2d_forward");
   if (empty(s)) return;
   ConvPlan& p = plan(s, Direction::Forward);
   void* ws = workspace(p.fwd_bytes);
@@ -203,6 +209,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, c
 
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* weight, float* dx) {
   fp32_only(s.precision, "conv2d_backward_data");
+  contiguous_only(s, "conv2d_backward_data");
   if (empty(s)) return;
   ConvPlan& p = plan(s, Direction::BackwardData);
   void* ws = workspace(p.bwd_data_bytes);
@@ -215,6 +222,7 @@ void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* we
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dweight) {
   fp32_only(s.precision, "conv2d_backward_weight");
+  contiguous_only(s, "conv2d_backward_weight");
   if (empty(s)) return;
   ConvPlan& p = plan(s, Direction::BackwardFilter);
   void* ws = workspace(p.bwd_filter_bytes);
@@ -226,6 +234,7 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
 }
 
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias) {
+  contiguous_only(s, "conv2d_backward_bias");
   if (empty(s)) return;
   ConvPlan& p = plan(s, Direction::Bias);
   const float one = 1.0f;
@@ -236,6 +245,7 @@ void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* dbias) {
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight, float* dx,
                      float* dweight, float* dbias) {
   fp32_only(s.precision, "conv2d_backward");
+  contiguous_only(s, "conv2d_backward");
   if (dx) conv2d_backward_data(s, dy, weight, dx);
   if (dweight) conv2d_backward_weight(s, x, dy, dweight);
   if (dbias) conv2d_backward_bias(s, dy, dbias);

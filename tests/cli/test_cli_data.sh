@@ -5,27 +5,11 @@
 # never aborts, repeated keys in a checkpoint's header are refused. Data made here, in IDX form.
 # Usage: test_cli_data.sh BIN_DIR
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 bin=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/macer_cli_data.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAILED: $*"; }
-# expect_fail NAME PATTERN CMD...: non-zero exit, last stderr line one `error: ...` matching PATTERN.
-expect_fail() {
-  local name=$1 pattern=$2
-  shift 2
-  if "$@" >out.log 2>err.log; then bad "$name: exit 0"; return; fi
-  local last
-  last=$(tail -n 1 err.log)
-  if [[ $last == error:* ]] && grep -qE -- "$pattern" <<<"$last"; then ok; else bad "$name: '$last' !~ /$pattern/"; fi
-}
-expect_ok() {
-  local name=$1
-  shift
-  if "$@" >out.log 2>err.log; then ok; else bad "$name: exit $? ($(tail -n 1 err.log))"; fi
-}
 # check NAME PYTHON-EXPRESSION: the expression (json, sys imported) is true.
 check() {
   if python3 -c "import json, sys; sys.exit(0 if ($2) else 1)"; then ok; else bad "$1"; fi
@@ -159,5 +143,4 @@ PY
 expect_fail "damaged class_names refused" "badnames.safetensors: metadata 'class_names' is not a JSON array of strings" \
   "$bin/macer_certify" --checkpoint badnames.safetensors --data-dir fm --n 100 --device cpu --count 1
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

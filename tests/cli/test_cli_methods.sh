@@ -4,27 +4,11 @@
 # hyperparameters end in one `error:` line naming the key and a non-zero exit.
 # Usage: test_cli_methods.sh BIN_DIR
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 bin=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/macer_cli_methods.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAILED: $*"; }
-expect_fail() {
-  local name=$1 pattern=$2
-  shift 2
-  if "$@" >out.log 2>err.log; then bad "$name: exit 0"; return; fi
-  local last
-  last=$(tail -n 1 err.log)
-  if [[ $last == error:* ]] && [ "$(grep -c '^error:' err.log)" -eq 1 ] && grep -qE -- "$pattern" <<<"$last"; then ok
-  else bad "$name: '$last' !~ /$pattern/"; fi
-}
-expect_ok() {
-  local name=$1
-  shift
-  if "$@" >out.log 2>err.log; then ok; else bad "$name: exit $? ($(tail -n 1 err.log))"; fi
-}
 
 cat >tiny.toml <<'TOML'
 [data]
@@ -72,5 +56,4 @@ expect_fail "alpha 0" "attack.alpha" "$bin/macer_train" tiny.toml --set objectiv
   --set attack.name=smoothmix --set attack.alpha=0
 expect_fail "mix_step 2" "attack.mix_step" "$bin/macer_train" tiny.toml --set attack.mix_step=2
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -4,28 +4,11 @@
 # certification resumes to the same rows, outputs are checked before any work.
 # Usage: test_cli_safety.sh BIN_DIR
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 bin=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/macer_cli_safety.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAILED: $*"; }
-# expect_fail NAME PATTERN CMD...: the command exits non-zero and its last stderr line is one
-# `error: ...` line matching PATTERN.
-expect_fail() {
-  local name=$1 pattern=$2
-  shift 2
-  if "$@" >out.log 2>err.log; then bad "$name: exit 0"; return; fi
-  local last
-  last=$(tail -n 1 err.log)
-  if [[ $last == error:* ]] && grep -qE -- "$pattern" <<<"$last"; then ok; else bad "$name: '$last' !~ /$pattern/"; fi
-}
-expect_ok() {
-  local name=$1
-  shift
-  if "$@" >out.log 2>err.log; then ok; else bad "$name: exit $? ($(tail -n 1 err.log))"; fi
-}
 
 cat >tiny.toml <<'TOML'
 [data]
@@ -96,5 +79,4 @@ expect_fail "summarize refuses duplicates" "already given on line 2" "$bin/macer
 expect_fail "summary json on a full disk" "/dev/full" "$bin/macer_certify" --summarize full.tsv --json /dev/full
 [ -c /dev/full ] && ok || bad "/dev/full is still a device"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

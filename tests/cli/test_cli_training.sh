@@ -6,31 +6,13 @@
 # precision), which the log and the checkpoint record; sigma 0 is said plainly.
 # Usage: test_cli_training.sh BIN_DIR SOURCE_DIR
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 bin=$1
 src=$2
 work=$(mktemp -d "${TMPDIR:-/tmp}/macer_cli_training.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 export OMP_NUM_THREADS=1  # the same bits in every run (the 2-thread case sets its own)
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAILED: $*"; }
-# expect_fail NAME PATTERN CMD...: non-zero exit, the last stderr line one `error: ...` matching PATTERN.
-expect_fail() {
-  local name=$1 pattern=$2
-  shift 2
-  if "$@" >out.log 2>err.log; then bad "$name: exit 0"; return; fi
-  local last
-  last=$(tail -n 1 err.log)
-  if [[ $last == error:* ]] && grep -qE -- "$pattern" <<<"$last"; then ok; else bad "$name: '$last' !~ /$pattern/"; fi
-}
-expect_ok() {
-  local name=$1
-  shift
-  if "$@" >out.log 2>err.log; then ok; else bad "$name: exit $? ($(tail -n 1 err.log))"; fi
-}
-# has NAME FILE PATTERN: FILE holds a line matching PATTERN (extended regex).
-has() { if grep -qE -- "$3" "$2"; then ok; else bad "$1: no /$3/ in $2: $(head -c 600 "$2")"; fi; }
 # A log line without its timing fields, which differ between any two runs.
 untimed() { sed -E 's/"seconds":[^,]*,"samples_per_second":[^,]*,//; s/"mean_seconds":[^,]*,//' "$@"; }
 
@@ -231,5 +213,4 @@ has "predict at sigma 0 says what it is" out.log "^note: sigma 0: no noise, so P
 expect_ok "certify it under noise" "${plain[@]}" --sigma 0.25
 has "certifying under noise names the training sigma" out.log "^note: .* was trained at sigma 0 \(without noise\)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -4,28 +4,12 @@
 # resumed certification, its summary, JSON and .mat equal the uninterrupted run exactly.
 # Usage: test_first_hours.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 build=$(cd "$1" && pwd) src=$(cd "$2" && pwd)
 bin=$build/bin
 work=$(mktemp -d "${TMPDIR:-/tmp}/macer_first_hours.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAILED: $*"; }
-# expect_fail NAME PATTERN CMD...: non-zero exit, the last stderr line one `error:` matching PATTERN.
-expect_fail() {
-  local name=$1 pattern=$2
-  shift 2
-  if "$@" >out.log 2>err.log; then bad "$name: exit 0"; return; fi
-  local last
-  last=$(tail -n 1 err.log)
-  if [[ $last == error:* ]] && grep -qE -- "$pattern" <<<"$last"; then ok; else bad "$name: '$last' !~ /$pattern/"; fi
-}
-expect_ok() {
-  local name=$1
-  shift
-  if "$@" >out.log 2>err.log; then ok; else bad "$name: exit $? ($(tail -n 1 err.log))"; fi
-}
 
 # ---- 1. every command a user copies runs as written ------------------------------------------
 # The README's shell blocks and the configs' "Train:" comments: each program they start exists
@@ -239,5 +223,4 @@ expect_ok "figures" "$src/scripts/plot_certify.py" full.tsv cohen.tsv --label MA
 grep -q "MACER (hard)" fig.svg && grep -q "a title" fig.svg && ok || bad "legend names and title in the SVG"
 expect_fail "figure of a PREDICT file" "no radii" "$src/scripts/plot_certify.py" predict.tsv -o p.png
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

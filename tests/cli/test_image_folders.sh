@@ -5,28 +5,13 @@
 # Usage: test_image_folders.sh BIN_DIR (needs python3 with PIL and torchvision: python3-pil,
 # python3-torchvision).
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 bin=$1
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 work=$(mktemp -d "${TMPDIR:-/tmp}/macer_cli_images.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAILED: $*"; }
-expect_fail() {
-  local name=$1 pattern=$2
-  shift 2
-  if "$@" >out.log 2>err.log; then bad "$name: exit 0"; return; fi
-  local last
-  last=$(tail -n 1 err.log)
-  if [[ $last == error:* ]] && grep -qE -- "$pattern" <<<"$last"; then ok; else bad "$name: '$last' !~ /$pattern/"; fi
-}
-expect_ok() {
-  local name=$1
-  shift
-  if "$@" >out.log 2>err.log; then ok; else bad "$name: exit $? ($(tail -n 1 err.log))"; fi
-}
 
 # Folders 0 1 2 10 11 (text order 0 1 10 11 2), images in several encodings, and what a macOS or
 # Jupyter user's copy holds besides: "._" files, .DS_Store, .ipynb_checkpoints, a readme.
@@ -126,5 +111,4 @@ expect_fail "training stops naming the bad file" "$(cat damaged.txt)" \
   --set optim.epochs=2 --resume "$ckpt"
 [ "$(md5sum "$ckpt" | cut -d' ' -f1)" = "$sum_before" ] && ok || bad "the last checkpoint is kept"
 
-echo "cli_image_folders: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish cli_image_folders

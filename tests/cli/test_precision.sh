@@ -6,26 +6,11 @@
 # test_bf16_quickstart.sh).
 # Usage: test_precision.sh BIN_DIR
 set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 bin=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/macer_cli_precision.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAILED: $*"; }
-expect_fail() {
-  local name=$1 pattern=$2
-  shift 2
-  if "$@" >out.log 2>err.log; then bad "$name: exit 0"; return; fi
-  local last
-  last=$(tail -n 1 err.log)
-  if [[ $last == error:* ]] && grep -qE -- "$pattern" <<<"$last"; then ok; else bad "$name: '$last' !~ /$pattern/"; fi
-}
-expect_ok() {
-  local name=$1
-  shift
-  if "$@" >out.log 2>err.log; then ok; else bad "$name: exit $? ($(tail -n 1 err.log))"; fi
-}
 # The JSON header of a safetensors file (8-byte length, then the header).
 header() { python3 -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(json.loads(f.read(n))["__metadata__"].get("precision","(none)"))' "$1"; }
 
@@ -94,5 +79,4 @@ read -r a n <<<"$agree"
 echo "bf16 vs fp32 predictions: $a of $n agree"
 [ "$n" -eq 50 ] && [ $((100 * a)) -ge $((98 * n)) ] && ok || bad "bf16 agrees with fp32 on $a of $n predictions (< 98%)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

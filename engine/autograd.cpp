@@ -21,6 +21,12 @@ Tensor& Var::grad_buffer() const {
   return impl_->grad;
 }
 
+Tensor& Var::grad_buffer_to_write(bool* fresh) const {
+  if (fresh) *fresh = !impl_->grad.defined();
+  if (fresh && *fresh) impl_->grad = Tensor::empty_like(impl_->value);
+  return grad_buffer();
+}
+
 bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }

@@ -27,6 +27,11 @@ class Var {
   // The gradient buffer, created as zeros of the value's shape and memory format on first use. Backward
   // closures accumulate into it.
   Tensor& grad_buffer() const;
+  // The gradient buffer for a backward that writes every element of it. With `fresh` non-null
+  // and no buffer yet, the buffer is allocated uninitialised and *fresh = true: the caller writes
+  // (=) instead of accumulating, which saves the zero fill and a read. Otherwise as grad_buffer(),
+  // *fresh = false: the caller accumulates (+=).
+  Tensor& grad_buffer_to_write(bool* fresh) const;
   const Shape& shape() const { return impl_->value.shape(); }
   Device device() const { return impl_->value.device(); }
 

@@ -55,8 +55,11 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
   if (needs)
     record([=]() {
       if (!out.grad().defined()) return;
-      MACER_DISPATCH(dev, conv2d_backward, s, x.value().data(), out.grad().data(), weight.value().data(),
-                     x.requires_grad() ? x.grad_buffer().data() : nullptr,
+      // On the CPU, the first gradient to reach x is written, not added to zeros (engine/autograd.h).
+      kernels::Conv2dShape b = s;
+      float* dx = x.requires_grad() ? x.grad_buffer_to_write(dev == Device::CPU ? &b.dx_overwrite : nullptr).data()
+                                    : nullptr;
+      MACER_DISPATCH(dev, conv2d_backward, b, x.value().data(), out.grad().data(), weight.value().data(), dx,
                      weight.requires_grad() ? weight.grad_buffer().data() : nullptr,
                      bias.requires_grad() ? bias.grad_buffer().data() : nullptr);
     });
@@ -113,17 +116,22 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   if (needs)
     record([=]() {
       if (!out.grad().defined()) return;
-      // The kernel computes all three gradients; unwanted ones go to scratch buffers.
-      Tensor dx = x.requires_grad() ? x.grad_buffer() : Tensor::zeros_like(x.value());
+      // The kernel computes all three gradients; unwanted ones go to scratch buffers. On the CPU
+      // the first gradient to reach x is written, not added to zeros (engine/autograd.h).
+      kernels::BatchNormShape b = s;
+      const bool cpu = dev == Device::CPU;
+      Tensor dx = x.requires_grad() ? x.grad_buffer_to_write(cpu ? &b.dx_overwrite : nullptr)
+                                    : (cpu ? Tensor::empty_like(x.value()) : Tensor::zeros_like(x.value()));
+      if (!x.requires_grad()) b.dx_overwrite = cpu;
       Tensor dg = gamma.requires_grad() ? gamma.grad_buffer() : Tensor::zeros({c}, dev);
       Tensor db = beta.requires_grad() ? beta.grad_buffer() : Tensor::zeros({c}, dev);
       if (s.relu) {  // g = dy where y > 0, inside the batch norm backward (CPU)
-        kernels::cpu::batchnorm_relu_backward(s, out.grad().data(), out.value().data(), x.value().data(),
+        kernels::cpu::batchnorm_relu_backward(b, out.grad().data(), out.value().data(), x.value().data(),
                                               gamma.value().data(), save_mean.data(), save_invstd.data(),
                                               dx.data(), dg.data(), db.data());
         return;
       }
-      MACER_DISPATCH(dev, batchnorm_backward, s, out.grad().data(), x.value().data(), gamma.value().data(),
+      MACER_DISPATCH(dev, batchnorm_backward, b, out.grad().data(), x.value().data(), gamma.value().data(),
                      save_mean.data(), save_invstd.data(), dx.data(), dg.data(), db.data());
     });
   return out;
@@ -181,9 +189,12 @@ Var add_relu(const Var& a, const Var& b) {
   if (needs)
     record([=]() {
       if (!out.grad().defined()) return;
-      kernels::cpu::add_relu_backward(n, out.value().data(), out.grad().data(),
-                                      a.requires_grad() ? a.grad_buffer().data() : nullptr,
-                                      b.requires_grad() ? b.grad_buffer().data() : nullptr);
+      // The first gradient to reach a or b is written, not added to zeros (engine/autograd.h);
+      // a is asked first, so for add_relu(x, x) the kernel writes da before it adds db.
+      bool fresh_a = false, fresh_b = false;
+      float* da = a.requires_grad() ? a.grad_buffer_to_write(&fresh_a).data() : nullptr;
+      float* db = b.requires_grad() ? b.grad_buffer_to_write(&fresh_b).data() : nullptr;
+      kernels::cpu::add_relu_backward(n, out.value().data(), out.grad().data(), da, db, fresh_a, fresh_b);
     });
   return out;
 }

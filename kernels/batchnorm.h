@@ -11,6 +11,8 @@ struct BatchNormShape {
   bool relu = false;  // CPU forwards only: y = max(BN(x), 0) in the same pass (CUDA: always false)
   // x, y, dy, dx stored (N, H*W, C) (engine/tensor.h's ChannelsLast): the CPU only.
   bool channels_last = false;
+  // backward writes dx (=) instead of adding to it (+=): the CPU only.
+  bool dx_overwrite = false;
 };
 
 // forward_train: mean_c, var_c (biased) over N*HW; y = (x - mean) * invstd * gamma + beta;
@@ -20,7 +22,7 @@ struct BatchNormShape {
 // forward_eval:  y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta
 // backward (training mode), with xhat = (x - mean) * invstd:
 //   dbeta  += sum dy;  dgamma += sum dy * xhat;
-//   dx     += gamma * invstd / M * (M dy - sum dy - xhat * sum dy*xhat)
+//   dx     += gamma * invstd / M * (M dy - sum dy - xhat * sum dy*xhat)   (= with dx_overwrite)
 #define MACER_BATCHNORM_API                                                                  \
   void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, \
                                const float* beta, float* running_mean, float* running_var,  \

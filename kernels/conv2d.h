@@ -18,12 +18,14 @@ struct Conv2dShape {
   // when y_channels_last; else (N,C,H,W). The CPU takes any combination (oneDNN natively, the
   // other paths through reordered copies); CUDA takes neither.
   bool x_channels_last = false, y_channels_last = false;
+  // The backward data pass writes dx (=) instead of adding to it (+=): the CPU; CUDA refuses it.
+  bool dx_overwrite = false;
   int out_h() const { return (h + 2 * pad - r) / stride + 1; }
   int out_w() const { return (w + 2 * pad - s) / stride + 1; }
 };
 
 // forward:         y (N,K,P,Q)  = conv(x, weight) + bias      (y overwritten; bias may be null)
-// backward_data:   dx (N,C,H,W) += conv_transpose(dy, weight)
+// backward_data:   dx (N,C,H,W) += conv_transpose(dy, weight)  (= with dx_overwrite)
 // backward_weight: dweight (K,C,R,S) += correlation of x and dy
 // backward_bias:   dbias (K) += sum of dy over N, P, Q
 // backward:        the three above in one call, each skipped when its output is null (the CPU

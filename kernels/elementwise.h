@@ -26,10 +26,13 @@ namespace cuda { MACER_ELEMENTWISE_API }
 // The residual block's relu(a + b) fused on the CPU (ops::add_relu; on the GPU it runs as
 // add_forward, relu_forward, then relu_backward and two accumulates):
 // add_relu_forward:  y = max(a + b, 0)
-// add_relu_backward: g = dy * [y > 0]; da += g (when da), db += g (when db)
+// add_relu_backward: g = dy * [y > 0]; da += g (when da), db += g (when db); with a_overwrite
+//                    da = g, with b_overwrite db = g (da is written before db is added to,
+//                    element by element, so da == db works)
 namespace cpu {
 void add_relu_forward(int64_t n, const float* a, const float* b, float* y);
-void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db);
+void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, bool a_overwrite = false,
+                       bool b_overwrite = false);
 }  // namespace cpu
 
 }  // namespace macer::kernels

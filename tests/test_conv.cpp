@@ -218,3 +218,33 @@ TEST_CASE("conv2d gradient of only some inputs leaves the others alone", "[conv]
   // With all-ones weights the bias gradient is the number of output positions per channel.
   for (float g : b.grad().to_vector()) CHECK(g == Approx(2 * 5 * 5));
 }
+
+TEST_CASE("conv2d backward data with dx_overwrite writes what accumulating onto zeros gives", "[conv]") {
+  // oneDNN (16 channels), the unfolding (20 outputs), the stem, each path also with channels-last
+  // operands, and the reference: dx starts as NaN, so any element not written shows.
+  const kernels::Conv2dShape shapes[] = {{3, 16, 8, 8, 16, 3, 3, 1, 1}, {2, 16, 6, 6, 20, 3, 3, 1, 0},
+                                         {2, 3, 8, 8, 16, 3, 3, 2, 1}};
+  for (const bool reference : {false, true})
+    for (const bool last : {false, true})
+      for (const kernels::Conv2dShape& s0 : shapes) {
+        kernels::cpu::conv2d_use_reference(reference);
+        kernels::Conv2dShape s = s0;
+        s.x_channels_last = s.y_channels_last = last;
+        INFO("reference " << reference << ", channels-last " << last << ", c " << s.c << ", k " << s.k);
+        const Shape xs{s.n, s.c, s.h, s.w}, ys{s.n, s.k, s.out_h(), s.out_w()};
+        const MemoryFormat fx = last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+        Tensor x = random_tensor(xs, 41).to_memory_format(fx), w = random_tensor({s.k, s.c, s.r, s.s}, 42);
+        Tensor dy = random_tensor(ys, 43).to_memory_format(fx);
+        Tensor want = Tensor::zeros(xs).to_memory_format(fx), dw = Tensor::zeros(w.shape());
+        kernels::cpu::conv2d_backward(s, x.data(), dy.data(), w.data(), want.data(), dw.data(), nullptr);
+        kernels::Conv2dShape o = s;
+        o.dx_overwrite = true;
+        Tensor got = Tensor::full(xs, NAN).to_memory_format(fx), got1 = got.clone(), dw2 = Tensor::zeros(w.shape());
+        kernels::cpu::conv2d_backward(o, x.data(), dy.data(), w.data(), got.data(), dw2.data(), nullptr);
+        kernels::cpu::conv2d_backward_data(o, dy.data(), w.data(), got1.data());
+        require_close(got, want, 0, 0, "combined backward");
+        require_close(got1, want, 0, 0, "backward data alone");
+        require_close(dw2, dw, 0, 0, "the weight gradient is unchanged");
+      }
+  kernels::cpu::conv2d_use_reference(false);
+}

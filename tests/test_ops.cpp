@@ -495,6 +495,47 @@ TEST_CASE("backward kernels accumulate: a second call adds the same gradient aga
   CHECK(b == std::vector<float>{-1.5f, -1.5f, -1.5f});
 }
 
+TEST_CASE("backward kernels with overwrite write what accumulating onto zeros gives", "[ops][kernels]") {
+  namespace k = kernels::cpu;
+  for (const bool last : {false, true})
+    for (const bool relu : {false, true}) {
+      INFO("channels-last " << last << ", relu " << relu);
+      kernels::BatchNormShape s{3, 16, 25, 1e-5f, 0.1f, relu};
+      s.channels_last = last;
+      Tensor x = random_tensor({3, 16, 5, 5}, 80), dy = random_tensor({3, 16, 5, 5}, 81);
+      Tensor gamma = random_tensor({16}, 82, 0.5f, 1.5f), beta = random_tensor({16}, 83);
+      Tensor rm = Tensor::zeros({16}), rv = Tensor::full({16}, 1.0f), y = Tensor::empty(x.shape());
+      Tensor mean = Tensor::empty({16}), invstd = Tensor::empty({16});
+      k::batchnorm_forward_train(s, x.data(), gamma.data(), beta.data(), rm.data(), rv.data(), y.data(), mean.data(),
+                                 invstd.data());
+      auto backward = [&](const kernels::BatchNormShape& sh, Tensor dx) {
+        std::vector<float> dg(16), db(16);
+        if (relu)
+          k::batchnorm_relu_backward(sh, dy.data(), y.data(), x.data(), gamma.data(), mean.data(), invstd.data(),
+                                     dx.data(), dg.data(), db.data());
+        else
+          k::batchnorm_backward(sh, dy.data(), x.data(), gamma.data(), mean.data(), invstd.data(), dx.data(), dg.data(),
+                                db.data());
+        return dx;
+      };
+      kernels::BatchNormShape o = s;
+      o.dx_overwrite = true;
+      require_close(backward(o, Tensor::full(x.shape(), NAN)), backward(s, Tensor::zeros(x.shape())), 0, 0,
+                    "batch norm dx");
+    }
+  // add_relu: da written, db added, element by element, so one buffer for both gets 2g
+  Tensor y = random_tensor({40}, 84), dy = random_tensor({40}, 85);
+  Tensor want = Tensor::zeros({40});
+  k::add_relu_backward(40, y.data(), dy.data(), want.data(), want.data());
+  Tensor got = Tensor::full({40}, NAN), got_b = Tensor::full({40}, NAN), zeros_a = Tensor::zeros({40});
+  k::add_relu_backward(40, y.data(), dy.data(), got.data(), got.data(), true, false);
+  require_close(got, want, 0, 0, "add_relu, one buffer for a and b");
+  Tensor want_b = Tensor::zeros({40});
+  k::add_relu_backward(40, y.data(), dy.data(), nullptr, want_b.data());
+  k::add_relu_backward(40, y.data(), dy.data(), nullptr, got_b.data(), false, true);
+  require_close(got_b, want_b, 0, 0, "add_relu, db written");
+}
+
 TEST_CASE("the harness can fail: a wrong backward and a wrong value are caught", "[ops][grad]") {
   // relu whose backward forgets the mask: the five negative inputs must be flagged.
   auto wrong_relu = [](const std::vector<Var>& v) {

@@ -225,7 +225,11 @@ void backward_impl(const BatchNormShape& s, const float* dy, const float* y, con
       const double k = gamma[c] * invstd / m;  // the coefficients below, as in the (N,C,H,W) case
       A[size_t(c)] = float(k * m), B[size_t(c)] = float(-k * invstd * sum_dy_xhat), C[size_t(c)] = float(-k * sum_dy);
     }
-    for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] += A[c] * g(j) + B[c] * (x[j] - save_mean[c]) + C[c]; });
+    const auto term = [&](int64_t j, int64_t c) { return A[c] * g(j) + B[c] * (x[j] - save_mean[c]) + C[c]; };
+    if (s.dx_overwrite)
+      for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] = term(j, c); });
+    else
+      for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] += term(j, c); });
     return;
   }
   parallel_for(s.c, 3 * int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
@@ -245,7 +249,10 @@ void backward_impl(const BatchNormShape& s, const float* dy, const float* y, con
       const float A = float(k * m), B = float(-k * invstd * sum_dy_xhat), C = float(-k * sum_dy);
       for (int n = 0; n < s.n; ++n) {
         const int64_t off = (int64_t(n) * s.c + c) * s.hw;
-        for (int i = 0; i < s.hw; ++i) dx[off + i] += A * g(off + i) + B * (x[off + i] - meanf) + C;
+        if (s.dx_overwrite)
+          for (int i = 0; i < s.hw; ++i) dx[off + i] = A * g(off + i) + B * (x[off + i] - meanf) + C;
+        else
+          for (int i = 0; i < s.hw; ++i) dx[off + i] += A * g(off + i) + B * (x[off + i] - meanf) + C;
       }
     }
   });

@@ -100,6 +100,12 @@ void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, 
 }
 
 void conv2d_backward_data(const Conv2dShape& sh, const float* dy, const float* weight, float* dx) {
+  if (sh.dx_overwrite && !oneDnn(sh)) {  // the other paths accumulate: onto zeros
+    std::memset(dx, 0, sizeof(float) * size_t(x_count(sh)));
+    Conv2dShape acc = sh;
+    acc.dx_overwrite = false;
+    return conv2d_backward_data(acc, dy, weight, dx);
+  }
   if (staged(sh)) {
     Staged dys(sh.y_channels_last, sh.n, sh.k, hw_out(sh), dy, false), dxs(sh.x_channels_last, sh.n, sh.c, hw_in(sh), dx, true);
     conv2d_backward_data(contiguous(sh), dys.p, weight, dxs.p);
@@ -124,6 +130,12 @@ void conv2d_backward_weight(const Conv2dShape& sh, const float* x, const float* 
 
 void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx,
                      float* dweight, float* dbias) {
+  if (sh.dx_overwrite && !oneDnn(sh) && dx) {  // the other paths accumulate: onto zeros
+    std::memset(dx, 0, sizeof(float) * size_t(x_count(sh)));
+    Conv2dShape acc = sh;
+    acc.dx_overwrite = false;
+    return conv2d_backward(acc, x, dy, weight, dx, dweight, dbias);
+  }
   if (staged(sh)) {
     if (dbias) conv2d_backward_bias(sh, dy, dbias);
     if (dx) conv2d_backward_data(sh, dy, weight, dx);

@@ -64,8 +64,8 @@ std::unique_ptr<Plan> forward_plan(const Descs& d, bool with_bias, int k) {
   return p;
 }
 
-// Backward data: dx += conv_transpose(dy, w); run({dy, w, dx}).
-std::unique_ptr<Plan> backward_data_plan(const Descs& d) {
+// Backward data: dx += conv_transpose(dy, w), or dx = with `overwrite`; run({dy, w, dx}).
+std::unique_ptr<Plan> backward_data_plan(const Descs& d, bool overwrite) {
   auto hint = d.forward_pd(memory::desc());
   dnnl::convolution_backward_data::primitive_desc pd(
       dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, d.src_f32_any, d.wei_any,
@@ -75,7 +75,7 @@ std::unique_ptr<Plan> backward_data_plan(const Descs& d) {
   p->primitive = dnnl::convolution_backward_data(pd);
   p->add(DNNL_ARG_DIFF_DST, Kind::In, dnnl_plan::kDst, d.dst_user, pd.diff_dst_desc());
   p->add(DNNL_ARG_WEIGHTS, Kind::In, dnnl_plan::kWei, d.wei_user, pd.weights_desc());
-  p->add(DNNL_ARG_DIFF_SRC, Kind::Accumulate, dnnl_plan::kSrc, d.src_user, pd.diff_src_desc());
+  p->add(DNNL_ARG_DIFF_SRC, overwrite ? Kind::Out : Kind::Accumulate, dnnl_plan::kSrc, d.src_user, pd.diff_src_desc());
   return p;
 }
 
@@ -99,14 +99,15 @@ struct Plans {
   Descs descs;
   std::unique_ptr<Plan> fwd[2];  // without, with bias
   std::unique_ptr<Plan> bwd_data, bwd_weight;
-  explicit Plans(const Conv2dShape& s) : descs(s) {}
+  bool overwrite;
+  explicit Plans(const Conv2dShape& s) : descs(s), overwrite(s.dx_overwrite) {}
   Plan& forward(bool bias, int k) {
     auto& slot = fwd[bias ? 1 : 0];
     if (!slot) slot = forward_plan(descs, bias, k);
     return *slot;
   }
   Plan& backward_data() {
-    if (!bwd_data) bwd_data = backward_data_plan(descs);
+    if (!bwd_data) bwd_data = backward_data_plan(descs, overwrite);
     return *bwd_data;
   }
   Plan& backward_weight() {
@@ -121,7 +122,7 @@ Plans& plans_for(const Conv2dShape& s) {
   thread_local std::map<std::tuple<int, int, int, int, int, int, int, int, int, int, int>, std::unique_ptr<Plans>>
       plans;
   auto key = std::make_tuple(s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad, int(s.precision),
-                             int(s.x_channels_last) | int(s.y_channels_last) << 1);
+                             int(s.x_channels_last) | int(s.y_channels_last) << 1 | int(s.dx_overwrite) << 2);
   auto it = plans.find(key);
   if (it != plans.end()) return *it->second;
   if (plans.size() >= 256) plans.clear();

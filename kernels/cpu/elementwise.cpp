@@ -54,13 +54,14 @@ void add_relu_forward(int64_t n, const float* a, const float* b, float* y) {
   });
 }
 
-void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db) {
+void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, bool a_overwrite,
+                       bool b_overwrite) {
   parallel_for(n, 2, [=](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const float d = dy[i];
       const float g = y[i] > 0.0f ? d : 0.0f;
-      if (da) da[i] += g;
-      if (db) db[i] += g;
+      if (da) da[i] = a_overwrite ? g : da[i] + g;
+      if (db) db[i] = b_overwrite ? g : db[i] + g;
     }
   });
 }

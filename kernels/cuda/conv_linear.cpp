@@ -181,9 +181,11 @@ void fp32_only(Precision p, const char* op) {
   MACER_CHECK(p == Precision::FP32, op << ": bf16 is not implemented on CUDA yet; use precision fp32 on the GPU");
 }
 
-// Channels-last activations are the CPU's (engine/precision.h); cuDNN's NHWC is the GPU issue's.
+// Channels-last activations and overwriting backwards are the CPU's (engine/precision.h,
+// engine/autograd.h); cuDNN's NHWC is the GPU issue's.
 void contiguous_only(const Conv2dShape& s, const char* op) {
   MACER_CHECK(!s.x_channels_last && !s.y_channels_last, op << ": channels-last tensors are not implemented on CUDA");
+  MACER_CHECK(!s.dx_overwrite, op << ": dx_overwrite is the CPU's (CUDA accumulates)");
 }
 
 bool empty(const Conv2dShape& s) {

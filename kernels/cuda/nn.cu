@@ -392,7 +392,7 @@ void scale(int64_t n, float alpha, float* dst) {
 void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma,
                              const float* beta, float* running_mean, float* running_var, float* y,
                              float* save_mean, float* save_invstd) {
-  MACER_CHECK(!s.channels_last, "batch norm: channels-last tensors are not implemented on CUDA");
+  MACER_CHECK(!s.channels_last && !s.dx_overwrite, "batch norm: channels-last tensors and dx_overwrite are the CPU's");
   if (s.c <= 0 || s.n <= 0 || s.hw <= 0) return;
   BnSplit sp = bn_split(s);
   auto* partial = static_cast<double2*>(workspace(sizeof(double2) * size_t(s.c) * sp.slices));
@@ -409,7 +409,7 @@ void batchnorm_forward_train(const BatchNormShape& s, const float* x, const floa
 void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma,
                             const float* beta, const float* running_mean, const float* running_var,
                             float* y) {
-  MACER_CHECK(!s.channels_last, "batch norm: channels-last tensors are not implemented on CUDA");
+  MACER_CHECK(!s.channels_last && !s.dx_overwrite, "batch norm: channels-last tensors and dx_overwrite are the CPU's");
   int64_t total = int64_t(s.n) * s.c * s.hw;
   if (total <= 0) return;
   bn_normalize<true>(total, s, x, running_mean, running_var, gamma, beta, y);
@@ -417,7 +417,7 @@ void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float
 
 void batchnorm_backward_eval_data(const BatchNormShape& s, const float* dy, const float* /*y*/,
                                   const float* gamma, const float* running_var, float* dx) {
-  MACER_CHECK(!s.channels_last, "batch norm: channels-last tensors are not implemented on CUDA");
+  MACER_CHECK(!s.channels_last && !s.dx_overwrite, "batch norm: channels-last tensors and dx_overwrite are the CPU's");
   MACER_CHECK(!s.relu, "batchnorm_backward_eval_data: the CUDA kernels do not fuse the ReLU");
   int64_t total = int64_t(s.n) * s.c * s.hw;
   if (total <= 0) return;
@@ -433,7 +433,7 @@ void batchnorm_backward_eval_data(const BatchNormShape& s, const float* dy, cons
 void batchnorm_backward(const BatchNormShape& s, const float* dy, const float* x,
                         const float* gamma, const float* save_mean, const float* save_invstd,
                         float* dx, float* dgamma, float* dbeta) {
-  MACER_CHECK(!s.channels_last, "batch norm: channels-last tensors are not implemented on CUDA");
+  MACER_CHECK(!s.channels_last && !s.dx_overwrite, "batch norm: channels-last tensors and dx_overwrite are the CPU's");
   if (s.c <= 0 || s.n <= 0 || s.hw <= 0) return;
   BnSplit sp = bn_split(s);
   size_t partial_bytes = sizeof(double2) * size_t(s.c) * sp.slices;  // a multiple of 16

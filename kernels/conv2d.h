@@ -55,8 +55,9 @@ bool conv2d_using_reference();
 // The path in words, for run records: "reference", or "onednn+unfold" (oneDNN's direct kernels
 // for channel counts in blocks of 16 and the stems, the unfolding for the rest, chosen by shape).
 const char* conv2d_path();
-// True when `s` runs on oneDNN's kernels, whose layout for the activations is channels-last: an
-// output in that format then needs no reorder (ops::conv2d asks, engine/precision.h).
+// True when `s` runs on oneDNN's kernels with whole blocks of 16 output channels, whose layout
+// for the activations is channels-last: an output in that format then needs no reorder
+// (ops::conv2d asks, engine/precision.h).
 bool conv2d_prefers_channels_last(const Conv2dShape& s);
 }  // namespace cpu
 

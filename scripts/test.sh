@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh python3-torch python3-torchvision python3-scipy python3-pil python3-mpmath dataset-fashion-mnist  # test_convert, test_decode, test_bounds, test_data (official digests)
 CMAKE_ARGS="-DMACER_TESTS=ON -DMACER_BENCH=ON ${CMAKE_ARGS:-}" scripts/build.sh
+# ctest runs one test per core at once; with every test starting one OpenMP thread per core, the
+# machine is oversubscribed and OpenMP's and oneDNN's spinning barriers slow everything sharply
+# (a ResNet-110 step took 20x longer beside one other busy process). So each test runs one thread
+# unless OMP_NUM_THREADS is set; tests/test_threads.cpp sets its own counts (1 against 3), and
+# cli_training runs a 2-thread case, so the threaded paths stay tested.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
 echo "test.sh: build and tests took ${SECONDS} s"
 

@@ -11,6 +11,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
 #include "kernels/macer_loss.h"
+#include "kernels/memory_format.h"
 #include "kernels/noisy_copies.h"
 #include "kernels/pool.h"
 #include "kernels/sgd.h"
@@ -53,21 +54,37 @@ TEST_CASE("threaded CPU kernels give the same bits with one thread and with seve
     kernels::cpu::noisy_copies({16, 8, 3 * 32 * 32}, x.data(), 0.25f, 7, 3, y.data());
     return copy_of(y);
   });
-  same_bits("batch norm forward (training) and backward", [] {
-    const kernels::BatchNormShape s{24, 16, 17 * 19};
-    Tensor x = random_tensor({24, 16, 17, 19}, 2), dy = random_tensor({24, 16, 17, 19}, 3);
-    Tensor g = random_tensor({16}, 4), b = random_tensor({16}, 5), rm = random_tensor({16}, 6);
-    Tensor rv = random_tensor({16}, 7, 0.5f, 2.0f), y = Tensor::empty(x.shape()), dx = random_tensor(x.shape(), 8);
-    Tensor mean = Tensor::empty({16}), invstd = Tensor::empty({16}), dg = random_tensor({16}, 9);
-    Tensor db = random_tensor({16}, 10);
-    kernels::cpu::batchnorm_forward_train(s, x.data(), g.data(), b.data(), rm.data(), rv.data(), y.data(),
-                                          mean.data(), invstd.data());
-    kernels::cpu::batchnorm_backward(s, dy.data(), x.data(), g.data(), mean.data(), invstd.data(), dx.data(),
-                                     dg.data(), db.data());
-    std::vector<float> out = copy_of(y);
-    for (const Tensor* t : {&rm, &rv, &mean, &invstd, &dx, &dg, &db}) {
-      std::vector<float> v = copy_of(*t);
-      out.insert(out.end(), v.begin(), v.end());
+  for (const bool last : {false, true})
+    same_bits(last ? "batch norm forward (training) and backward, channels-last"
+                   : "batch norm forward (training) and backward",
+              [last] {
+      kernels::BatchNormShape s{24, 16, 17 * 19};
+      s.channels_last = last;
+      Tensor x = random_tensor({24, 16, 17, 19}, 2), dy = random_tensor({24, 16, 17, 19}, 3);
+      Tensor g = random_tensor({16}, 4), b = random_tensor({16}, 5), rm = random_tensor({16}, 6);
+      Tensor rv = random_tensor({16}, 7, 0.5f, 2.0f), y = Tensor::empty(x.shape()), dx = random_tensor(x.shape(), 8);
+      Tensor mean = Tensor::empty({16}), invstd = Tensor::empty({16}), dg = random_tensor({16}, 9);
+      Tensor db = random_tensor({16}, 10);
+      kernels::cpu::batchnorm_forward_train(s, x.data(), g.data(), b.data(), rm.data(), rv.data(), y.data(),
+                                            mean.data(), invstd.data());
+      kernels::cpu::batchnorm_backward(s, dy.data(), x.data(), g.data(), mean.data(), invstd.data(), dx.data(),
+                                       dg.data(), db.data());
+      std::vector<float> out = copy_of(y);
+      for (const Tensor* t : {&rm, &rv, &mean, &invstd, &dx, &dg, &db}) {
+        std::vector<float> v = copy_of(*t);
+        out.insert(out.end(), v.begin(), v.end());
+      }
+      return out;
+    });
+  same_bits("reorders to and from channels-last, one image and several", [] {
+    std::vector<float> out;
+    for (int64_t n : {1, 9}) {
+      Tensor x = random_tensor({n, 24, 17, 19}, 30);
+      std::vector<float> last(size_t(x.numel())), back(size_t(x.numel()), 1.0f);
+      kernels::cpu::to_channels_last(n, 24, 17 * 19, x.data(), last.data());
+      kernels::cpu::to_contiguous(n, 24, 17 * 19, last.data(), back.data(), true);
+      out.insert(out.end(), last.begin(), last.end());
+      out.insert(out.end(), back.begin(), back.end());
     }
     return out;
   });

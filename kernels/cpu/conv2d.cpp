@@ -82,7 +82,9 @@ int64_t hw_out(const Conv2dShape& sh) { return int64_t(sh.out_h()) * sh.out_w();
 }  // namespace
 
 bool conv2d_fast_path_built() { return dnnl_conv::built(); }
-bool conv2d_prefers_channels_last(const Conv2dShape& sh) { return oneDnn(sh); }
+// oneDNN with whole blocks of 16 output channels (the ResNets): LeNet's 20 and 50 channels, on
+// oneDNN in bf16, measured slower channels-last (its pooling reorders back; bench/RESULTS.md).
+bool conv2d_prefers_channels_last(const Conv2dShape& sh) { return oneDnn(sh) && sh.k % 16 == 0; }
 void conv2d_use_reference(bool on) { g_reference = on || !dnnl_conv::built(); }
 bool conv2d_using_reference() { return g_reference; }
 const char* conv2d_path() { return g_reference ? "reference" : "onednn+unfold"; }

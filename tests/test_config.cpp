@@ -67,6 +67,19 @@ TEST_CASE("MACER needs sigma > 0; a config that is a folder is refused", "[confi
   CHECK_THROWS_WITH(load_train_config(std::string(MACER_SOURCE_DIR) + "/configs"), Catch::Contains("is a folder"));
 }
 
+TEST_CASE("\"imagenet\" is an alias of the canonical \"imagefolder\" (the converter's word too)", "[config]") {
+  for (const char* name : {"imagenet", "imagefolder"}) {
+    INFO(name);
+    TrainConfig c =
+        parse_train_config(std::string("[data]\ndataset = \"") + name + "\"\ndir = \"/data/x\"\nimage_size = 64\n", "t");
+    CHECK(c.data.dataset == "imagefolder");
+    CHECK(c.data.image_size == 64);  // not refused as a key for other data sets
+    CHECK(to_toml(c).find("dataset = 'imagefolder'") != std::string::npos);
+  }
+  const std::vector<std::string> set = {"data.dataset=imagenet", "data.dir=/data/x"};
+  CHECK(parse_train_config("[data]\ndataset = \"synthetic\"\n", "t", set).data.dataset == "imagefolder");
+}
+
 TEST_CASE("overrides with --set", "[config]") {
   std::string text = "[data]\ndataset = \"synthetic\"\n";
   TrainConfig c = parse_train_config(text, "t", {"optim.lr=0.5", "model.name=lenet", "optim.milestones=[3, 7]",

@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 #include "kernels/check.h"
 #include "macer/config.h"
@@ -45,6 +48,39 @@ TEST_CASE("the paper's Cifar-10 setting is what configs/ says", "[config]") {
   CHECK(c.optim.epochs == 440);
   CHECK(c.optim.milestones == std::vector<int64_t>{199, 399});
   CHECK(c.optim.weight_decay == Approx(5e-4));
+}
+
+TEST_CASE("every shipped config says what its milestones mean, and it is what the schedule does", "[config][schedule]") {
+  // The comment above `milestones` ends "here from (1-based) epoch A, B and C on.": those are the
+  // first (1-based) epochs at each lower rate of macer/train/schedule.h's MultiStepLr.
+  int seen = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(MACER_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".toml") continue;
+    INFO(entry.path());
+    TrainConfig c = load_train_config(entry.path().string());
+    if (c.optim.milestones.empty()) continue;
+    std::ifstream in(entry.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string intro = "here from (1-based) epoch ";
+    const size_t at = text.find(intro), end = text.find(" on.", at);
+    REQUIRE(at != std::string::npos);
+    REQUIRE(end != std::string::npos);
+    std::string list = text.substr(at + intro.size(), end - at - intro.size());
+    for (const std::string sep : {", ", " and "})
+      for (size_t p; (p = list.find(sep)) != std::string::npos;) list.replace(p, sep.size(), " ");
+    std::istringstream words(list);
+    std::vector<int64_t> first_lower;
+    for (int64_t e; words >> e;) first_lower.push_back(e);
+    REQUIRE(first_lower.size() == c.optim.milestones.size());
+    MultiStepLr lr(c.optim.lr, c.optim.milestones, c.optim.lr_factor);
+    for (int64_t e : first_lower) {
+      INFO("(1-based) epoch " << e);
+      CHECK(lr.at(e - 1) < lr.at(e - 2));  // at() takes the 0-based epoch
+      CHECK(lr.at(e - 2) == lr.at(e - 3 >= 0 ? e - 3 : 0));  // and not one epoch earlier
+    }
+    ++seen;
+  }
+  CHECK(seen >= 20);
 }
 
 TEST_CASE("the shipped Cifar-10 schedule is the MACER code's learning rate, epoch by epoch", "[config][schedule]") {

@@ -303,6 +303,9 @@ TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorc
     INFO(e.output);
     REQUIRE(e.status == 0);
     CHECK(e.output.find("strict=True") != std::string::npos);
+    // A training checkpoint's momentum is left out, and said.
+    CHECK((e.output.find("of the optimizer's momentum left out") != std::string::npos) ==
+          (st.find("/trained/") != std::string::npos));
     roundtrips += " " + arch + ":" + original + ":" + back;
   };
   for (int depth : {18, 34, 50, 101, 152}) {
@@ -370,10 +373,35 @@ TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorc
   // A MACER (Cifar ResNet-20) checkpoint goes back to PyTorch too.
   REQUIRE(convert(dir + "/macer.pth", dir + "/macer_back.safetensors").status == 0);
   to_pth("resnet20", dir + "/macer.pth", dir + "/macer_back.safetensors");
+  // And one macer_train made (momentum left out): PyTorch's logits of the export are this
+  // engine's of the checkpoint (a ResNet-20 after one epoch on 64 synthetic images).
+  {
+    std::ofstream f(dir + "/tiny.toml");
+    f << "[data]\ndataset = \"synthetic\"\nsynthetic_size = 64\n[model]\nname = \"resnet20\"\n"
+         "[objective]\nname = \"gaussian\"\nsigma = 0.25\nk = 1\n[optim]\nepochs = 1\nbatch = 32\nmilestones = []\n"
+         "[run]\ndevice = \"cpu\"\ntest_every = 0\ncheckpoint_dir = \""
+      << dir << "/trained\"\n";
+  }
+  fs::remove_all(dir + "/trained");
+  Run t = run(std::string(MACER_BINARY_DIR) + "/bin/macer_train " + dir + "/tiny.toml");
+  INFO(t.output);
+  REQUIRE(t.status == 0);
+  const std::string trained = dir + "/trained/checkpoint.safetensors";
+  {
+    CheckpointInfo info;
+    SafetensorsFile cifar = load_safetensors(dir + "/expected.safetensors");
+    const Tensor& x32 = *cifar.find("input");  // (4, 3, 32, 32)
+    save_safetensors(dir + "/trained_logits.safetensors", {{"input", x32}, {"logits", logits_of(trained, x32, info)}},
+                     {});
+  }
+  const size_t before = roundtrips.size();
+  to_pth("resnet20", dir + "/trained_logits.safetensors", trained);
+  CHECK(roundtrips.size() > before);
   Run check = run(python() + " " + src("tests/golden/check_pth_roundtrip.py") + roundtrips);
   INFO(check.output);
   CHECK(check.status == 0);
-  CHECK(lines_of(check.output) == std::vector<std::string>{"ok resnet18", "ok resnet50", "ok resnet20"});
+  CHECK(lines_of(check.output) ==
+        std::vector<std::string>{"ok resnet18", "ok resnet50", "ok resnet20", "ok resnet20 (this engine's logits)"});
   for (int depth : {18, 50})
     for (const char* ext : {".pth", ".safetensors", ".safetensors.pth"})
       fs::remove(dir + "/tv_family_resnet" + std::to_string(depth) + ext);

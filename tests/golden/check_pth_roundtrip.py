@@ -12,10 +12,18 @@ fresh model's state_dict keys in the same order; load_state_dict(EXPORTED, stric
 every tensor but num_batches_tracked equals ORIGINAL's bit for bit; and the eval-mode float32
 logits of the two models on 2 random images are identical (torch.equal). Prints "ok ARCH" per
 pair, or "FAIL ARCH: why" and exits 1.
+
+ORIGINAL may instead be a .safetensors holding 'input' and 'logits' (F32) that this engine
+computed from the checkpoint EXPORTED came from (one macer_train made): then PyTorch's eval-mode
+logits of EXPORTED on 'input' must be within 1e-4 (1 + |logit|) of them ("ok ARCH (this engine's
+logits)").
 """
+import json
 import os
+import struct
 import sys
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,8 +48,19 @@ def original_state(obj):
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
 
 
+def load_safetensors(path):
+    """{name: float32 tensor} of an F32 safetensors file (json and struct: no safetensors package)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    return {k: torch.from_numpy(np.frombuffer(body[h["data_offsets"][0]:h["data_offsets"][1]], dtype="<f4")
+                                .reshape(h["shape"]).copy())
+            for k, h in header.items() if k != "__metadata__"}
+
+
 def check(arch, original_path, exported_path):
-    want = original_state(torch.load(original_path, map_location="cpu"))
     got = torch.load(exported_path, map_location="cpu")
     a, shape = build(arch)
     b, _ = build(arch)
@@ -49,6 +68,13 @@ def check(arch, original_path, exported_path):
         differ = sorted(set(got) ^ set(b.state_dict()))
         return "keys differ from %s's state_dict (or their order): %d differ, %s" % (arch, len(differ), differ[:6])
     b.load_state_dict(got, strict=True)
+    if original_path.endswith(".safetensors"):  # this engine's logits of the checkpoint
+        ours = load_safetensors(original_path)
+        with torch.no_grad():
+            theirs = b.eval()(ours["input"])
+        worst = float(((theirs - ours["logits"]).abs() / (1 + ours["logits"].abs())).max())
+        return None if worst <= 1e-4 else "logits differ from this engine's by %g (scaled)" % worst
+    want = original_state(torch.load(original_path, map_location="cpu"))
     a.load_state_dict(want, strict=True)
     for k, v in want.items():
         if not k.endswith("num_batches_tracked") and not torch.equal(v, got[k]):
@@ -66,7 +92,8 @@ def main():
     for item in sys.argv[1:]:
         arch, original, exported = item.split(":")
         why = check(arch, original, exported)
-        print("ok %s" % arch if why is None else "FAIL %s: %s" % (arch, why))
+        label = arch + (" (this engine's logits)" if original.endswith(".safetensors") else "")
+        print("ok %s" % label if why is None else "FAIL %s: %s" % (label, why))
         failed = failed or why is not None
     return 1 if failed else 0
 

@@ -156,14 +156,18 @@ TEST_CASE("MACER, Cohen and plain ResNet-20 checkpoints convert and give PyTorch
     CHECK(c.status == 0);
     CHECK(c.output.find("sigma 0.25") != std::string::npos);
     CHECK(c.output.find(macer ? "beta 16," : "beta 1,") != std::string::npos);  // the default is the recorded one
-    // The same file read as another layout, or as another model, is refused.
-    const std::string wrong_format = l.cohen ? "macer" : "cohen";
-    Run w = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--format " + wrong_format);
-    CHECK(w.status != 0);
-    CHECK(w.output.find("error: ") == 0);
-    Run m = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--model resnet32");
-    CHECK(m.status != 0);
-    CHECK(m.output.find("does not match resnet32") != std::string::npos);
+    // The same file read as another layout, or as another model, is refused (MACER's layout as
+    // Cohen's and as resnet56: in the refusals test below).
+    if (l.cohen) {
+      Run w = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--format macer");
+      CHECK(w.status != 0);
+      CHECK(w.output.find("error: ") == 0);
+    }
+    if (l.file == "plain") {
+      Run m = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--model resnet32");
+      CHECK(m.status != 0);
+      CHECK(m.output.find("does not match resnet32") != std::string::npos);
+    }
     CHECK_FALSE(fs::exists(dir + "/wrong.safetensors"));
   }
 }
@@ -338,11 +342,9 @@ TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorc
       Run m = convert(in, dir + "/wrong.safetensors", "--model resnet20 --class-names none");
       CHECK(m.status != 0);
       CHECK(m.output.find("its keys are those of resnet18: pass --model resnet18") != std::string::npos);
-      Run s = convert(in, dir + "/wrong.safetensors", "--input-size 48 --class-names none");
-      CHECK(s.output.find("error: resnet18 needs an input size divisible by 32, got 48") == 0);
       CHECK_FALSE(fs::exists(dir + "/wrong.safetensors"));
     }
-    if (depth == 18 || depth == 50) {  // one of each block kind goes back to PyTorch
+    if (depth == 18) {  // goes back to PyTorch (as does a Cifar ResNet below)
       to_pth(name, in, out);
     } else {
       fs::remove(in);
@@ -370,10 +372,7 @@ TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorc
   CHECK(record["model"] == "resnet18");
   CHECK(read_tsv(tsv).rows.size() == 2);
 
-  // A MACER (Cifar ResNet-20) checkpoint goes back to PyTorch too.
-  REQUIRE(convert(dir + "/macer.pth", dir + "/macer_back.safetensors").status == 0);
-  to_pth("resnet20", dir + "/macer.pth", dir + "/macer_back.safetensors");
-  // And one macer_train made (momentum left out): PyTorch's logits of the export are this
+  // And a Cifar ResNet-20 macer_train made (momentum left out): PyTorch's logits of the export are this
   // engine's of the checkpoint (a ResNet-20 after one epoch on 64 synthetic images).
   {
     std::ofstream f(dir + "/tiny.toml");
@@ -401,10 +400,8 @@ TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorc
   INFO(check.output);
   CHECK(check.status == 0);
   CHECK(lines_of(check.output) ==
-        std::vector<std::string>{"ok resnet18", "ok resnet50", "ok resnet20", "ok resnet20 (this engine's logits)"});
-  for (int depth : {18, 50})
-    for (const char* ext : {".pth", ".safetensors", ".safetensors.pth"})
-      fs::remove(dir + "/tv_family_resnet" + std::to_string(depth) + ext);
+        std::vector<std::string>{"ok resnet18", "ok resnet20 (this engine's logits)"});
+  for (const char* ext : {".pth", ".safetensors", ".safetensors.pth"}) fs::remove(dir + "/tv_family_resnet18" + ext);
 }
 
 TEST_CASE("the converter refuses wrong layouts with one error line naming the keys", "[convert]") {
@@ -427,6 +424,8 @@ TEST_CASE("the converter refuses wrong layouts with one error line naming the ke
       {"bad_family.pth", "", "BasicBlocks, 3-4-6-2 per stage in layer1-4 is none of the supported models: lenet"},
       {"macer.pth", "--input-size 64", "--input-size is for image folders (--dataset imagefolder)"},
       {"macer.pth", "--beta 0", "--beta must be a finite number > 0"},
+      {"macer.pth", "--input-size 8", "--input-size 8 is out of range"},
+      {"names_resnet18.pth", "--input-size 48", "resnet18 needs an input size divisible by 32, got 48"},
       {"macer.pth", "--no-such-flag", "unrecognized arguments: --no-such-flag"},
       {"macer.pth", "--to-pth", "macer.pth is a PyTorch file; --to-pth reads this engine's .safetensors"},
       {"expected.safetensors", "--to-pth", "not a checkpoint of this engine"},

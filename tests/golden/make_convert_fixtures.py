@@ -24,6 +24,8 @@ make_model_golden.py. Written into DIR with torch.save, as the releases hold the
   bad_cohen.pth      Cohen's layout with one tensor outside '1.' ('0.means')
   bad_family.pth     the names of a ResNet with BasicBlocks 3-4-6-2 in layer1-4 (no torchvision
                      depth; one-element tensors: only the names are read before the refusal)
+  names_resnet18.pth the names of torchvision's resnet18 with one-element tensors (the input-size
+                     check comes before the shapes are)
   expected.safetensors  input (4,3,32,32) F32; logits_plain, logits_cohen, logits_mean_only
                      (Cifar-10 means, sds 1: SmoothAdv's) and logits_half (means and sds 0.5) (4,10) F64:
                      eval-mode logits of the network alone and of Cohen's Sequential(
@@ -134,6 +136,11 @@ def main():
         for b in range(blocks):
             bad_family["layer%d.%d.conv1.weight" % (stage + 1, b)] = torch.zeros(1)
     save("bad_family.pth", bad_family)
+    names18 = {"conv1.weight": torch.zeros(1), "fc.weight": torch.zeros(1)}
+    for stage in range(4):
+        for b in range(2):
+            names18["layer%d.%d.conv1.weight" % (stage + 1, b)] = torch.zeros(1)
+    save("names_resnet18.pth", names18)
 
     torch.manual_seed(1)
     lenet = LeNet()

@@ -108,10 +108,10 @@ bool TorchvisionResNet::has_depth(int depth) {
 
 TorchvisionResNet::TorchvisionResNet(int depth, const ModelOptions& opt) {
   MACER_CHECK(has_depth(depth), "torchvision's ResNet has depth 18, 34, 50, 101 or 152, got " << depth);
-  MACER_CHECK(opt.height % 32 == 0 && opt.width % 32 == 0, "ResNet-" << depth << " needs an input size divisible by 32, got "
-                                                                      << opt.height << "x" << opt.width);
-  MACER_CHECK(opt.height == opt.width, "ResNet-" << depth << " here pools square feature maps: give a square input, got "
-                                                 << opt.height << "x" << opt.width);
+  MACER_CHECK(opt.height % 32 == 0 && opt.width % 32 == 0,
+              "ResNet-" << depth << " needs an input size divisible by 32, got " << opt.height << "x" << opt.width);
+  MACER_CHECK(opt.height == opt.width, "ResNet-" << depth << " here pools square feature maps: give a square input, "
+                                                 << "got " << opt.height << "x" << opt.width);
   norm_ = checked_normalization(opt);
   std::mt19937_64 rng(opt.seed);
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(opt.channels, 64, 7, 2, 3, false, ConvInit::kHeFanOut, rng));

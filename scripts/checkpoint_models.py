@@ -221,7 +221,8 @@ def read_safetensors(path):
                            "way: scripts/convert_checkpoint.py %s OUT.safetensors)" % (path, path))
     n = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else None
     if n is None or 8 + n > len(data):
-        raise ConvertError("%s: not a safetensors file (its first 8 bytes give no header length within the file)" % path)
+        raise ConvertError("%s: not a safetensors file (its first 8 bytes give no header length within the file)"
+                           % path)
     try:
         header = json.loads(data[8:8 + n])
         meta, tensors, body = header.pop("__metadata__", None) or {}, {}, data[8 + n:]

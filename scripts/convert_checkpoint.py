@@ -446,7 +446,8 @@ def main():
         if args.to_pth:
             given = [o for o, v in (("--format", args.format != "auto"), ("--model", args.model),
                                     ("--dataset", args.dataset), ("--input-size", args.input_size is not None),
-                                    ("--normalize", args.normalize != "auto"), ("--normalize-mean", args.normalize_mean),
+                                    ("--normalize", args.normalize != "auto"),
+                                    ("--normalize-mean", args.normalize_mean),
                                     ("--sigma", args.sigma != 0), ("--beta", args.beta is not None),
                                     ("--class-names", args.class_names)) if v]
             if given:

@@ -50,7 +50,8 @@ TEST_CASE("the paper's Cifar-10 setting is what configs/ says", "[config]") {
   CHECK(c.optim.weight_decay == Approx(5e-4));
 }
 
-TEST_CASE("every shipped config says what its milestones mean, and it is what the schedule does", "[config][schedule]") {
+TEST_CASE("every shipped config says what its milestones mean, and it is what the schedule does",
+          "[config][schedule]") {
   // The comment above `milestones` ends "here from (1-based) epoch A, B and C on.": those are the
   // first (1-based) epochs at each lower rate of macer/train/schedule.h's MultiStepLr.
   int seen = 0;
@@ -106,8 +107,8 @@ TEST_CASE("MACER needs sigma > 0; a config that is a folder is refused", "[confi
 TEST_CASE("\"imagenet\" is an alias of the canonical \"imagefolder\" (the converter's word too)", "[config]") {
   for (const char* name : {"imagenet", "imagefolder"}) {
     INFO(name);
-    TrainConfig c =
-        parse_train_config(std::string("[data]\ndataset = \"") + name + "\"\ndir = \"/data/x\"\nimage_size = 64\n", "t");
+    const std::string text = std::string("[data]\ndataset = \"") + name + "\"\ndir = \"/data/x\"\nimage_size = 64\n";
+    TrainConfig c = parse_train_config(text, "t");
     CHECK(c.data.dataset == "imagefolder");
     CHECK(c.data.image_size == 64);  // not refused as a key for other data sets
     CHECK(to_toml(c).find("dataset = 'imagefolder'") != std::string::npos);

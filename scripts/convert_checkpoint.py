@@ -372,7 +372,10 @@ def to_pth(args):
     state = {n: t for n, t in tensors.items() if not n.startswith("momentum.")}  # the optimizer's: left out
     check_state(state, expected, args.input, model)
     import collections
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise ConvertError("PyTorch is needed to write %s (Debian: apt-get install python3-torch)" % args.output)
     out = collections.OrderedDict()
     for name, _ in pytorch_order(expected):
         out[name] = torch.from_numpy(state[name].astype("float32"))

@@ -343,9 +343,7 @@ TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorc
       CHECK(m.status != 0);
       CHECK(m.output.find("its keys are those of resnet18: pass --model resnet18") != std::string::npos);
       CHECK_FALSE(fs::exists(dir + "/wrong.safetensors"));
-    }
-    if (depth == 18) {  // goes back to PyTorch (as does a Cifar ResNet below)
-      to_pth(name, in, out);
+      to_pth(name, in, out);  // and goes back to PyTorch (as does a Cifar ResNet below)
     } else {
       fs::remove(in);
       fs::remove(out);
@@ -372,8 +370,8 @@ TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorc
   CHECK(record["model"] == "resnet18");
   CHECK(read_tsv(tsv).rows.size() == 2);
 
-  // And a Cifar ResNet-20 macer_train made (momentum left out): PyTorch's logits of the export are this
-  // engine's of the checkpoint (a ResNet-20 after one epoch on 64 synthetic images).
+  // And a Cifar ResNet-20 that macer_train made (momentum left out): PyTorch's logits of the
+  // export are this engine's of the checkpoint (one epoch on 64 synthetic images).
   {
     std::ofstream f(dir + "/tiny.toml");
     f << "[data]\ndataset = \"synthetic\"\nsynthetic_size = 64\n[model]\nname = \"resnet20\"\n"

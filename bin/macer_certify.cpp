@@ -322,10 +322,13 @@ int main(int argc, char** argv) {
   Flags fl;
   app.add_option("--checkpoint", fl.checkpoint, "safetensors checkpoint (model name read from its metadata)");
   app.add_option("--model", fl.model, "model name for weights made elsewhere (e.g. converted from PyTorch)");
-  app.add_option("--dataset", fl.dataset, "cifar10|mnist|fashion-mnist|svhn|imagefolder|synthetic");
+  app.add_option("--dataset", fl.dataset,
+                 "cifar10|mnist|fashion-mnist|svhn|imagefolder|synthetic (imagenet: an alias of imagefolder)");
   app.add_option("--data-dir", fl.data_dir, "folder holding the data set's files");
   app.add_option("--split", fl.split, "test|train")->check(CLI::IsMember({"test", "train"}));
-  app.add_option("--image-size", fl.image_size, "imagefolder: crop size (default 224)")->check(CLI::Range(8, 4096));
+  app.add_option("--image-size", fl.image_size,
+                 "imagefolder: crop size (default: the checkpoint's input size, else 224)")
+      ->check(CLI::Range(8, 4096));
   app.add_option("--class-order", fl.class_order,
                  "imagefolder: class folders to labels: text (torchvision's) or numeric (default: the checkpoint's)")
       ->check(CLI::IsMember({"auto", "text", "numeric"}));

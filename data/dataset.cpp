@@ -39,8 +39,11 @@ std::vector<std::string> dataset_kinds() {
   return names;
 }
 
-std::unique_ptr<Dataset> open_dataset(const std::string& kind, const std::string& dir, const std::string& split,
+std::string canonical_dataset(const std::string& name) { return name == "imagenet" ? "imagefolder" : name; }
+
+std::unique_ptr<Dataset> open_dataset(const std::string& given_kind, const std::string& dir, const std::string& split,
                                       const DatasetOptions& opts) {
+  const std::string kind = canonical_dataset(given_kind);
   auto it = registry().find(kind);
   MACER_CHECK(it != registry().end(), "unknown data set '" << kind << "' (known: " << joined(dataset_kinds()) << ")");
   MACER_CHECK(split == "train" || split == "test",

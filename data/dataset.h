@@ -68,7 +68,12 @@ std::vector<std::string> find_unreadable_images(const Dataset& set, const std::v
 // the first few problems, and `advice`.
 void check_images_readable(const Dataset& set, const std::vector<int64_t>& indices, const std::string& advice);
 
-// The names open_dataset knows, sorted.
+// The names open_dataset knows, sorted (canonical names only).
 std::vector<std::string> dataset_kinds();
+
+// The one vocabulary of data set names, shared with scripts/convert_checkpoint.py: "imagenet" is
+// an alias of the canonical "imagefolder" (any folder of class folders); every other name is
+// returned as given. Configs, --dataset and checkpoint metadata pass through it.
+std::string canonical_dataset(const std::string& name);
 
 }  // namespace macer::data

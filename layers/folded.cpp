@@ -42,7 +42,7 @@ FoldedConv fold(const State& s, const std::string& conv, const std::string& bn, 
   return {Var(w.to(d)), Var(b.to(d)), {stride, pad}};
 }
 
-// The residual block of both ResNets: convs (with their relu between) then the shortcut add.
+// The residual block of all the ResNets: convs (with their relu between) then the shortcut add.
 struct FoldedBlock {
   std::vector<FoldedConv> convs;  // relu after each but the last
   std::unique_ptr<FoldedConv> down;
@@ -58,9 +58,12 @@ struct FoldedBlock {
 
 class FoldedResNet : public Module {
  public:
-  FoldedResNet(const State& s, bool bottleneck, const Normalization& normalize, Device d) : norm_(normalize) {
-    bottleneck_ = bottleneck;
-    stem_ = bottleneck ? fold(s, "conv1", "bn1", 2, 3, d) : fold(s, "conv1", "bn1", 1, 1, d);
+  // bottleneck: torchvision's Bottleneck blocks (else BasicBlocks); imagenet_stem: torchvision's
+  // conv7x7/2 and max pool (else the Cifar ResNet's conv3x3).
+  FoldedResNet(const State& s, bool bottleneck, bool imagenet_stem, const Normalization& normalize, Device d)
+      : norm_(normalize) {
+    imagenet_stem_ = imagenet_stem;
+    stem_ = imagenet_stem ? fold(s, "conv1", "bn1", 2, 3, d) : fold(s, "conv1", "bn1", 1, 1, d);
     for (int stage = 1; s.count("layer" + std::to_string(stage) + ".0.conv1.weight"); ++stage)
       for (int b = 0; s.count(block_name(stage, b) + ".conv1.weight"); ++b) {
         const std::string n = block_name(stage, b);
@@ -82,7 +85,7 @@ class FoldedResNet : public Module {
 
   Var forward(const Var& x) override {
     Var h = ops::relu(stem_(norm_.apply(x)));
-    if (bottleneck_) h = ops::max_pool2d(h, {3, 2, 1});
+    if (imagenet_stem_) h = ops::max_pool2d(h, {3, 2, 1});
     for (const FoldedBlock& b : blocks_) h = b(h);
     const int pool = int(h.shape()[2]);  // the global average pool
     h = ops::avg_pool2d(h, {pool, pool, 0});
@@ -91,7 +94,7 @@ class FoldedResNet : public Module {
 
  private:
   static std::string block_name(int stage, int b) { return "layer" + std::to_string(stage) + "." + std::to_string(b); }
-  bool bottleneck_ = false;
+  bool imagenet_stem_ = false;
   FoldedConv stem_;
   std::vector<FoldedBlock> blocks_;
   Var fc_w_, fc_b_;
@@ -104,8 +107,9 @@ std::unique_ptr<Module> fold_batchnorm(Module& model, const Normalization& norma
   State s;
   for (auto& [n, t] : state_dict(model)) s[n] = t.device() == Device::CPU ? t : t.to(Device::CPU);
   if (!s.count("bn1.running_mean")) return nullptr;  // no batch norm (LeNet)
-  const bool bottleneck = s.count("layer1.0.conv3.weight") > 0;  // ResNet-50's blocks
-  return std::make_unique<FoldedResNet>(s, bottleneck, normalize, d);
+  const bool bottleneck = s.count("layer1.0.conv3.weight") > 0;  // ResNet-50/101/152's blocks
+  const bool imagenet_stem = get(s, "conv1.weight").dim(2) == 7;  // torchvision's, all depths
+  return std::make_unique<FoldedResNet>(s, bottleneck, imagenet_stem, normalize, d);
 }
 
 }  // namespace macer::layers

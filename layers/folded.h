@@ -9,7 +9,7 @@
 
 namespace macer::layers {
 
-// A folded copy of `model` (a Cifar ResNet or ResNet-50, told apart by its state names, in any
+// A folded copy of `model` (a Cifar or torchvision ResNet, told apart by its state names, in any
 // mode; its running statistics are used), its weights on `device`, applying `normalize` to the
 // input first as the model does; or nullptr for a model without batch norm (LeNet), which is its
 // own inference form. Computes the eval-mode logits of `model` up to float rounding. For

@@ -102,32 +102,48 @@ Var CifarResNet::forward(const Var& x) {
   return fc_->forward(ops::flatten(h));
 }
 
-ResNet50::ResNet50(const ModelOptions& opt) {
+bool TorchvisionResNet::has_depth(int depth) {
+  return depth == 18 || depth == 34 || depth == 50 || depth == 101 || depth == 152;
+}
+
+TorchvisionResNet::TorchvisionResNet(int depth, const ModelOptions& opt) {
+  MACER_CHECK(has_depth(depth), "torchvision's ResNet has depth 18, 34, 50, 101 or 152, got " << depth);
   MACER_CHECK(opt.height % 32 == 0 && opt.width % 32 == 0,
-              "ResNet-50 needs an input size divisible by 32, got " << opt.height << "x" << opt.width);
+              "ResNet-" << depth << " needs an input size divisible by 32, got " << opt.height << "x" << opt.width);
+  MACER_CHECK(opt.height == opt.width, "ResNet-" << depth << " here pools square feature maps: give a square input, "
+                                                 << "got " << opt.height << "x" << opt.width);
   norm_ = checked_normalization(opt);
   std::mt19937_64 rng(opt.seed);
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(opt.channels, 64, 7, 2, 3, false, ConvInit::kHeFanOut, rng));
   bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(64));
-  const int blocks[4] = {3, 4, 6, 3};
+  // torchvision's resnet18 ... resnet152: block counts per stage, and the block.
+  const bool bottleneck = depth >= 50;
+  const int blocks[5][4] = {{2, 2, 2, 2}, {3, 4, 6, 3}, {3, 4, 6, 3}, {3, 4, 23, 3}, {3, 8, 36, 3}};
+  const int* counts = blocks[depth == 18 ? 0 : depth == 34 ? 1 : depth == 50 ? 2 : depth == 101 ? 3 : 4];
   int in = 64;
   for (int s = 0; s < 4; ++s) {
     int width = 64 << s;
     layers_[s] = register_module("layer" + std::to_string(s + 1), std::make_shared<Stage>());
-    for (int b = 0; b < blocks[s]; ++b) {
-      layers_[s]->add(std::make_shared<Bottleneck>(in, width, (b == 0 && s > 0) ? 2 : 1, rng));
-      in = width * Bottleneck::kExpansion;
+    for (int b = 0; b < counts[s]; ++b) {
+      const int stride = (b == 0 && s > 0) ? 2 : 1;
+      if (bottleneck) {
+        layers_[s]->add(std::make_shared<Bottleneck>(in, width, stride, rng));
+        in = width * Bottleneck::kExpansion;
+      } else {
+        layers_[s]->add(std::make_shared<BasicBlock>(in, width, stride, rng));
+        in = width;
+      }
     }
   }
   fc_ = register_module("fc", std::make_shared<Linear>(in, opt.classes, rng));
   to(Device::CPU);
 }
 
-Var ResNet50::forward(const Var& x) {
+Var TorchvisionResNet::forward(const Var& x) {
   Var h = bn1_->forward_relu(conv1_->forward(norm_.apply(x)));
   h = ops::max_pool2d(h, {3, 2, 1});
   for (auto& stage : layers_) h = stage->forward(h);
-  int pool = static_cast<int>(h.shape()[2]);  // 7 for 224x224 inputs
+  int pool = static_cast<int>(h.shape()[2]);  // 7 for 224x224 inputs: the global average pool
   h = ops::avg_pool2d(h, {pool, pool, 0});
   return fc_->forward(ops::flatten(h));
 }

@@ -1,5 +1,5 @@
 // The networks: BasicBlock and Bottleneck, the Cifar ResNet of depth 6n+2 (Cohen's and MACER's
-// layout), ResNet-50 in the torchvision layout, and LeNet; state names as in those PyTorch models.
+// layout), torchvision's ResNet-18/34/50/101/152, and LeNet; state names as in those PyTorch models.
 #pragma once
 #include <random>
 
@@ -63,11 +63,16 @@ class CifarResNet : public Module {
   Normalization norm_;
 };
 
-// torchvision resnet50: conv7x7/2, BN, ReLU, maxpool3/2, Bottleneck stages 3-4-6-3, pool, fc.
-class ResNet50 : public Module {
+// torchvision.models.resnet{18,34,50,101,152} (torchvision/models/resnet.py): conv7x7/2, BN, ReLU,
+// maxpool3/2, four stages at 64, 128, 256, 512 widths (the first block of stages 2-4 strides 2),
+// global average pool, fc. BasicBlocks 2-2-2-2 (18) and 3-4-6-3 (34); Bottlenecks 3-4-6-3 (50),
+// 3-4-23-3 (101), 3-8-36-3 (152). Input (N, C, H, W) with H and W divisible by 32; logits (N,
+// classes). Throws macer::Error for any other depth.
+class TorchvisionResNet : public Module {
  public:
-  explicit ResNet50(const ModelOptions& opt);
+  TorchvisionResNet(int depth, const ModelOptions& opt);
   Var forward(const Var& x) override;
+  static bool has_depth(int depth);  // 18, 34, 50, 101 or 152
 
  private:
   std::shared_ptr<Conv2d> conv1_;

@@ -1,5 +1,6 @@
-// The model registry: config names ("lenet", "resnet20", "resnet110", "resnet50", or
-// "resnet<6n+2>") to constructors, so that bin/ never grows a chain of ifs.
+// The model registry: config names ("lenet", Cifar "resnet20", "resnet110", any "resnet<6n+2>" or
+// "cifar_resnet<6n+2>", torchvision's "resnet18" ... "resnet152") to constructors, so that bin/
+// never grows a chain of ifs. "resnet50" and "resnet152" are torchvision's.
 #pragma once
 #include <memory>
 #include <string>

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "data/dataset.h"
 #include "engine/safetensors.h"
 #include "layers/state.h"
 
@@ -102,7 +103,7 @@ CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std
                       "for weights made elsewhere pass --model");
   CheckpointInfo info;
   info.model = m.count("model") ? m.at("model") : "";
-  info.dataset = m.count("dataset") ? m.at("dataset") : "";
+  info.dataset = data::canonical_dataset(m.count("dataset") ? m.at("dataset") : "");
   info.channels = int(meta_int(m, "channels", path));
   info.height = int(meta_int(m, "height", path));
   info.width = int(meta_int(m, "width", path));
@@ -115,6 +116,8 @@ CheckpointInfo parse_info(const std::map<std::string, std::string>& m, const std
   info.sigma_recorded = m.count("sigma") != 0;
   MACER_CHECK(info.sigma >= 0, path << ": metadata sigma " << info.sigma << " is negative");
   info.config = m.count("config") ? m.at("config") : "";
+  info.beta = meta_double(m, "beta", path);  // 0 when absent
+  MACER_CHECK(info.beta > 0 || !m.count("beta"), path << ": metadata beta " << info.beta << " must be > 0");
   info.threads = m.count("threads") ? meta_int(m, "threads", path) : 0;
   info.conv = m.count("conv") ? m.at("conv") : "";
   if (m.count("precision")) info.precision = m.at("precision");  // older checkpoints: fp32
@@ -159,6 +162,7 @@ void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* 
       {"config", info.config},
       {"precision", info.precision},
   };
+  if (info.beta > 0) meta["beta"] = shortest(info.beta);
   if (info.threads > 0) meta["threads"] = std::to_string(info.threads);
   if (!info.conv.empty()) meta["conv"] = info.conv;
   if (!info.epoch_log.empty()) meta["epoch_log"] = info.epoch_log;

@@ -23,6 +23,10 @@ struct CheckpointInfo {
   std::string data_fingerprint;
   double sigma = 0;
   bool sigma_recorded = false;  // the metadata holds "sigma" (0 is a sigma: trained without noise)
+  // MACER's soft beta, softmax(beta z), when the metadata records it as "beta" (converted MACER
+  // checkpoints: 16, MACER's main.py default); 0: not recorded. macer_train's checkpoints carry
+  // it as objective.beta in `config`, which macer_certify reads first.
+  double beta = 0;
   int64_t epoch = 0;          // epochs completed
   int64_t step = 0;           // optimizer steps taken
   std::string config;         // resolved TOML

@@ -14,6 +14,7 @@
 #include <toml++/toml.h>
 #include <variant>
 
+#include "data/dataset.h"
 #include "kernels/check.h"
 
 namespace macer {
@@ -34,7 +35,8 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::vector<Entry> schema(TrainConfig& c) {
   return {
-      {"data.dataset", &c.data.dataset, 0, 0, {"cifar10", "mnist", "fashion-mnist", "svhn", "imagefolder", "synthetic"}},
+      {"data.dataset", &c.data.dataset, 0, 0,
+       {"cifar10", "mnist", "fashion-mnist", "svhn", "imagefolder", "imagenet", "synthetic"}},
       {"data.dir", &c.data.dir},
       {"data.train_count", &c.data.train_count, -1, kInf},
       {"data.augment_crop", &c.data.augment_crop},
@@ -365,6 +367,7 @@ TrainConfig parse(const std::string& text, const std::string& origin, const std:
     root.insert(key.substr(0, dot), section);
     apply_table(c, root, "--set", set);
   }
+  c.data.dataset = data::canonical_dataset(c.data.dataset);  // "imagenet" reads as "imagefolder"
   validate(c, origin);
   if (combinations) check_combinations(c, origin, file, set);
   return c;

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 # Converts PyTorch checkpoints made elsewhere (MACER's and Cohen's releases, plain state_dicts,
-# torchvision's ResNet-50) into this engine's safetensors checkpoints for bin/macer_certify.
-"""Convert a PyTorch checkpoint into a macer-engine checkpoint (safetensors).
+# torchvision's ResNets) into this engine's safetensors checkpoints for bin/macer_certify, and
+# this engine's checkpoints back into PyTorch state_dicts (--to-pth).
+"""Convert a PyTorch checkpoint into a macer-engine checkpoint (safetensors), and back.
 
     scripts/convert_checkpoint.py IN.pth OUT.safetensors [--format auto|macer|cohen|plain]
-        [--model NAME] [--dataset NAME] [--sigma S]
+        [--model NAME] [--dataset NAME] [--input-size N] [--sigma S] [--beta B]
         [--normalize auto|none|cifar10|imagenet|cifar10-mean|imagenet-mean|half]
         [--normalize-mean M,M,M [--normalize-std S,S,S]]
         [--class-names FILE|none]
+    scripts/convert_checkpoint.py --to-pth IN.safetensors OUT.pth
 
 Formats (recognised from the file unless --format says):
   macer   {'net': state_dict, 'epoch': N}        MACER's main.py (plain model keys; a
@@ -21,21 +23,29 @@ Formats (recognised from the file unless --format says):
                                                  standard deviations are assumed, and said so
                                                  (SmoothAdv's models subtract the mean only:
                                                  --normalize cifar10-mean).
-  plain   a bare state_dict (torchvision's resnet50().state_dict(), say), with or
+  plain   a bare state_dict (torchvision's resnet18().state_dict(), say), with or
           without 'module.'
 
-The model (lenet, resnet<6n+2>, resnet50) is read from the keys (or Cohen's 'arch') unless
---model says. Every tensor's name and shape is checked against that model as layers/models.cpp
+Models: lenet (MACER's MNIST LeNet), the Cifar ResNets resnet<6n+2> (resnet20, resnet110, ...;
+cifar_resnet<6n+2>, Cohen's arch name, for the depths 50 and 152), and torchvision's resnet18,
+resnet34 (BasicBlocks), resnet50, resnet101, resnet152 (Bottlenecks). The model is read from the
+keys' structure (or Cohen's 'arch') unless --model says; a structure none of these has is refused
+with the list. Every tensor's name and shape is checked against that model as layers/models.cpp
 builds it; missing, unexpected or misshapen tensors are refused, naming them. The output holds
 the tensors under this engine's names (PyTorch's) and the metadata macer_certify reads: format,
 model, data set, input shape, classes, sigma (0 unless --sigma: then pass --sigma to
-macer_certify), epoch, the input normalization when there is one, and `class_names` (a JSON
-array of strings in label order) from --class-names FILE: one name per line, or a JSON array.
-ImageNet models need it: the 1000 class folder names sorted as torchvision sorts them (its
-WordNet ids n01440764 ...; `ls /data/imagenet/val > classes.txt` makes it). No Debian package
-ships that list, so it is not built in; `--class-names none` converts without names (then
-macer_certify cannot compare the folder's classes with the model's). Written to OUT.tmp, then
-renamed.
+macer_certify), beta (MACER's soft-certification beta, 16 for MACER's layout unless --beta),
+epoch, the input normalization when there is one, and `class_names` (a JSON array of strings in
+label order) from --class-names FILE: one name per line, or a JSON array. Image-folder models
+(ImageNet) need it: the class folder names sorted as torchvision sorts them (its WordNet ids
+n01440764 ...; `ls /data/imagenet/val > classes.txt` makes it). No Debian package ships that
+list, so it is not built in; `--class-names none` converts without names (then macer_certify
+cannot compare the folder's classes with the model's). Written to OUT.tmp, then renamed.
+
+Data sets: cifar10, svhn (32x32), mnist, fashion-mnist (28x28), imagefolder (a folder of class
+folders such as ImageNet's; "imagenet" is an alias, as in macer_train and macer_certify).
+--input-size N (imagefolder only; default 224) is the side of the square crop the model sees,
+recorded as the checkpoint's height and width: macer_certify resizes the folder's images to it.
 
 Normalization, (x - mean[c]) / std[c] per channel after the noise, stored in the checkpoint:
   cifar10, imagenet             Cohen's data set statistics (datasets.py)
@@ -43,19 +53,26 @@ Normalization, (x - mean[c]) / std[c] per channel after the noise, stored in the
   half                          mean 0.5, std 0.5: models whose inputs are in [-1, 1]
   --normalize-mean/-std         any per-channel values (std 1 when only the means are given)
 
-Needs PyTorch (Debian: python3-torch) and numpy to read .pth files; `--list MODEL` (the tensor
-names and shapes this script expects, used by the tests) needs neither.
+--to-pth turns one of this engine's checkpoints (converted or made by macer_train) back into a
+PyTorch state_dict, torch.save'd: the model's tensors under the PyTorch model's own names (the
+inverse of the mapping above: no 'module.' or Cohen's '1.'), each BatchNorm's
+num_batches_tracked added as 0, the optimizer's momentum left out, so that
+`model.load_state_dict(torch.load(OUT.pth), strict=True)` loads it into torchvision's resnetN()
+or MACER's and Cohen's model classes. The file is read with json and struct (no safetensors
+package). The input normalization, which the state_dict cannot hold, is printed.
+
+Needs PyTorch (Debian: python3-torch) and numpy to read or write .pth files; `--list MODEL` (the
+tensor names and shapes this script expects, used by the tests) needs neither.
 """
 import argparse
 import json
 import os
 import pickle
-import re
-import struct
 import sys
 import types
 
-FORMAT = "macer-engine-checkpoint-1"
+from checkpoint_models import (FORMAT, SUPPORTED, ConvertError, check_state, expected_state, infer_model,
+                               model_kind, pytorch_order, read_safetensors, save_safetensors)
 
 # Cohen et al.'s datasets.py; the same numbers as layers::normalization_preset.
 NORMALIZATIONS = {
@@ -77,94 +94,19 @@ def parse_channels(text, option):
         raise ConvertError("%s '%s' is not a comma-separated list of numbers, one per channel" % (option, text))
     return values
 
-# Data sets: engine name, (channels, height, width), classes, Cohen-style normalization.
+# Data sets: (channels, height, width), classes, Cohen-style normalization. The names are
+# data::canonical_dataset's; "imagefolder" (alias "imagenet") takes --input-size.
 DATASETS = {
-    "cifar10": ("cifar10", (3, 32, 32), 10, "cifar10"),
-    "svhn": ("svhn", (3, 32, 32), 10, None),
-    "mnist": ("mnist", (1, 28, 28), 10, None),
-    "fashion-mnist": ("fashion-mnist", (1, 28, 28), 10, None),
-    "imagenet": ("imagefolder", (3, 224, 224), 1000, "imagenet"),
+    "cifar10": ((3, 32, 32), 10, "cifar10"),
+    "svhn": ((3, 32, 32), 10, None),
+    "mnist": ((1, 28, 28), 10, None),
+    "fashion-mnist": ((1, 28, 28), 10, None),
+    "imagefolder": ((3, 224, 224), 1000, "imagenet"),
 }
+DATASET_ALIASES = {"imagenet": "imagefolder"}
 
 COHEN_ARCHS = {"cifar_resnet20": ("resnet20", "cifar10"), "cifar_resnet110": ("resnet110", "cifar10"),
-               "resnet50": ("resnet50", "imagenet")}
-
-
-class ConvertError(Exception):
-    pass
-
-
-# ---- the models as layers/models.cpp builds them: ordered (name, shape) ---------------------
-def _bn(prefix, c):
-    return [(prefix + ".weight", (c,)), (prefix + ".bias", (c,))], \
-           [(prefix + ".running_mean", (c,)), (prefix + ".running_var", (c,))]
-
-
-def expected_state(model, channels, classes, height, width):
-    """[(name, shape)]: parameters in registration order, then buffers, as layers/state.cpp."""
-    params, buffers = [], []
-
-    def conv(name, cin, cout, k, bias=False):
-        params.append((name + ".weight", (cout, cin, k, k)))
-        if bias:
-            params.append((name + ".bias", (cout,)))
-
-    def bn(name, c):
-        p, b = _bn(name, c)
-        params.extend(p)
-        buffers.extend(b)
-
-    def linear(name, cin, cout):
-        params.extend([(name + ".weight", (cout, cin)), (name + ".bias", (cout,))])
-
-    def block(prefix, cin, width, stride, bottleneck):
-        out = width * 4 if bottleneck else width
-        if bottleneck:
-            conv(prefix + ".conv1", cin, width, 1)
-            bn(prefix + ".bn1", width)
-            conv(prefix + ".conv2", width, width, 3)
-            bn(prefix + ".bn2", width)
-            conv(prefix + ".conv3", width, out, 1)
-            bn(prefix + ".bn3", out)
-        else:
-            conv(prefix + ".conv1", cin, width, 3)
-            bn(prefix + ".bn1", width)
-            conv(prefix + ".conv2", width, width, 3)
-            bn(prefix + ".bn2", width)
-        if stride != 1 or cin != out:
-            conv(prefix + ".downsample.0", cin, out, 1)
-            bn(prefix + ".downsample.1", out)
-        return out
-
-    m = re.fullmatch(r"resnet(\d+)", model)
-    if model == "lenet":
-        h, w = ((height - 4) // 2 - 4) // 2, ((width - 4) // 2 - 4) // 2
-        conv("conv1", channels, 20, 5, bias=True)
-        conv("conv2", 20, 50, 5, bias=True)
-        linear("fc1", 50 * h * w, 500)
-        linear("fc2", 500, classes)
-    elif model == "resnet50":
-        conv("conv1", channels, 64, 7)
-        bn("bn1", 64)
-        cin = 64
-        for s, blocks in enumerate((3, 4, 6, 3)):
-            for b in range(blocks):
-                cin = block("layer%d.%d" % (s + 1, b), cin, 64 << s, 2 if b == 0 and s > 0 else 1, True)
-        linear("fc", cin, classes)
-    elif m and int(m.group(1)) >= 8 and (int(m.group(1)) - 2) % 6 == 0:
-        n = (int(m.group(1)) - 2) // 6
-        conv("conv1", channels, 16, 3)
-        bn("bn1", 16)
-        cin = 16
-        for s in range(3):
-            for b in range(n):
-                cin = block("layer%d.%d" % (s + 1, b), cin, 16 << s, 2 if b == 0 and s > 0 else 1, False)
-        linear("fc", 64, classes)
-    else:
-        raise ConvertError("unknown model '%s' (known: lenet, resnet<6n+2> such as resnet20 or resnet110, "
-                           "resnet50)" % model)
-    return params + buffers
-
+               "resnet50": ("resnet50", "imagefolder")}
 
 # ---- reading the .pth ---------------------------------------------------------------------
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -256,71 +198,14 @@ def state_of(obj, fmt, path):
     return {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}, notes
 
 
-def infer_model(sd):
-    """lenet, resnet50 or the Cifar resnet<6n+2>, from the names of the state."""
-    if "fc1.weight" in sd and "fc2.weight" in sd and "conv2.weight" in sd:
-        return "lenet"
-    if any(k.startswith("layer4.") for k in sd) and any(k.endswith("conv3.weight") for k in sd):
-        return "resnet50"
-    blocks = {int(m.group(1)) for k in sd for m in [re.match(r"layer1\.(\d+)\.", k)] if m}
-    if blocks and all(any(k.startswith("layer%d." % s) for k in sd) for s in (1, 2, 3)):
-        return "resnet%d" % (6 * (max(blocks) + 1) + 2)
-    return None
-
-
-def check_state(sd, expected, path, model):
-    """Every expected name present with its shape, nothing else: else one error naming them."""
-    names = [n for n, _ in expected]
-    missing = [n for n in names if n not in sd]
-    unexpected = sorted(k for k in sd if k not in set(names))
-    wrong = ["%s %s (model: %s)" % (n, tuple(sd[n].shape), shape) for n, shape in expected
-             if n in sd and tuple(sd[n].shape) != tuple(shape)]
-    problems = []
-    if unexpected:
-        problems.append("%d unexpected keys: %s" % (len(unexpected), ", ".join(unexpected[:12]) +
-                                                    (", ..." if len(unexpected) > 12 else "")))
-    if missing:
-        problems.append("%d missing: %s" % (len(missing), ", ".join(missing[:8]) + (", ..." if len(missing) > 8 else "")))
-    if wrong:
-        problems.append("%d of the wrong shape: %s" % (len(wrong), "; ".join(wrong[:6])))
-    if problems:
-        raise ConvertError("%s: does not match %s: %s" % (path, model, "; ".join(problems)))
-
-
-# ---- writing the safetensors --------------------------------------------------------------
-def save_safetensors(path, tensors, metadata):
-    """tensors: [(name, float32 numpy array)]; 8-byte LE header length, JSON header, raw data."""
-    header = {"__metadata__": metadata}
-    offset, blobs = 0, []
-    for name, a in tensors:
-        raw = a.astype("<f4", copy=False).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
-        offset += len(raw)
-        blobs.append(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(struct.pack("<Q", len(text)))
-            f.write(text)
-            for raw in blobs:
-                f.write(raw)
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise ConvertError("cannot write %s: %s" % (path, e.strerror or e))
-
-
 def read_class_names(path, classes, dataset):
     """The --class-names list: [] for 'none', else `classes` distinct non-empty names."""
     if path is None:
-        if dataset == "imagenet":
-            raise ConvertError("ImageNet models need --class-names FILE: the %d class folder names in label "
-                               "order (torchvision's sorted WordNet ids: `ls /data/imagenet/val > classes.txt`); "
-                               "no Debian package ships that list. --class-names none converts without them"
-                               % classes)
+        if dataset == "imagefolder":
+            raise ConvertError("image-folder (ImageNet) models need --class-names FILE: the %d class folder names "
+                               "in label order (torchvision's sorted folder names, ImageNet's WordNet ids: "
+                               "`ls /data/imagenet/val > classes.txt`); no Debian package ships that list. "
+                               "--class-names none converts without them" % classes)
         return []
     if path == "none":
         return []
@@ -366,16 +251,28 @@ def convert(args):
         if arch in COHEN_ARCHS:
             model = model or COHEN_ARCHS[arch][0]
             dataset = dataset or COHEN_ARCHS[arch][1]
-    model = model or infer_model(sd)
+    model = model or infer_model(sd, args.input)
     if not model:
-        raise ConvertError("%s: cannot tell the model from its keys (%s); pass --model" %
-                           (args.input, ", ".join(sorted(sd)[:12])))
+        raise ConvertError("%s: cannot tell the model from its keys (%s); supported: %s. Pass --model if it is one "
+                           "of these under other names" % (args.input, ", ".join(sorted(sd)[:12]), SUPPORTED))
+    kind, _ = model_kind(model)
     if not dataset:
-        dataset = {"lenet": "mnist", "resnet50": "imagenet"}.get(model, "cifar10")
+        dataset = "mnist" if kind == "lenet" else "imagefolder" if kind == "torchvision" else "cifar10"
         notes.append("data set %s assumed (pass --dataset to change it)" % dataset)
+    dataset = DATASET_ALIASES.get(dataset, dataset)
     if dataset not in DATASETS:
-        raise ConvertError("unknown --dataset '%s' (known: %s)" % (dataset, ", ".join(DATASETS)))
-    engine_dataset, (channels, height, width), classes, cohen_norm = DATASETS[dataset]
+        raise ConvertError("unknown --dataset '%s' (known: %s; imagenet is an alias of imagefolder)" %
+                           (dataset, ", ".join(DATASETS)))
+    (channels, height, width), classes, cohen_norm = DATASETS[dataset]
+    if args.input_size is not None:
+        if dataset != "imagefolder":
+            raise ConvertError("--input-size is for image folders (--dataset imagefolder), which are resized to it; "
+                               "%s images are %dx%d: leave --input-size out" % (dataset, height, width))
+        height = width = args.input_size
+    multiple = 32 if kind == "torchvision" else 4 if kind == "cifar" else 1
+    if height % multiple:
+        raise ConvertError("%s needs an input size divisible by %d, got %d: pass --input-size with a multiple of %d "
+                           "(224 for ImageNet)" % (model, multiple, height, multiple))
 
     # Normalization: Cohen's models carry it as their first layer; MACER's have none;
     # torchvision's ImageNet models expect ImageNet's.
@@ -397,8 +294,8 @@ def convert(args):
                   "(x - mean) / std. A model whose first layer subtracts the mean only (SmoothAdv's) needs "
                   "--normalize %s-mean; other values --normalize-mean/--normalize-std" % (args.input, norm, norm),
                   file=sys.stderr)
-        elif fmt == "plain" and model == "resnet50" and dataset == "imagenet":
-            norm = "imagenet"
+        elif fmt == "plain" and kind == "torchvision" and dataset == "imagefolder":
+            norm = "imagenet"  # torchvision's ImageNet models expect ImageNet's statistics
         else:
             norm = "none"
 
@@ -420,12 +317,18 @@ def convert(args):
 
     epoch = obj.get("epoch", 0) if isinstance(obj, dict) and fmt != "plain" else 0
     metadata = {
-        "format": FORMAT, "model": model, "dataset": engine_dataset,
+        "format": FORMAT, "model": model, "dataset": dataset,
         "channels": str(channels), "height": str(height), "width": str(width), "classes": str(classes),
         "sigma": repr(float(args.sigma)), "epoch": str(int(epoch) if isinstance(epoch, int) else 0),
         "step": "0", "config": "",
         "source": "scripts/convert_checkpoint.py %s (%s layout)" % (os.path.basename(args.input), fmt),
     }
+    # MACER's soft certification bounds softmax(beta z) with the beta it trained with: main.py's
+    # default 16; macer_certify reads it as the checkpoint's beta.
+    beta = args.beta if args.beta is not None else 16.0 if fmt == "macer" else None
+    if beta is not None:
+        metadata["beta"] = repr(float(beta))
+        notes.append("beta %g%s" % (beta, "" if args.beta is not None else " (MACER's default; --beta to change it)"))
     if norm != "none":
         if norm == "custom":
             mean = parse_channels(args.normalize_mean, "--normalize-mean")
@@ -451,26 +354,87 @@ def convert(args):
         notes.append("no class names recorded")
     save_safetensors(args.output, tensors, metadata)
     print("%s -> %s: %s layout, %s, %d tensors, data set %s (%dx%dx%d, %d classes), normalization %s%s" %
-          (args.input, args.output, fmt, model, len(tensors), engine_dataset, channels, height, width,
+          (args.input, args.output, fmt, model, len(tensors), dataset, channels, height, width,
            classes, norm, "".join("; " + n for n in notes)))
 
 
+def to_pth(args):
+    meta, tensors = read_safetensors(args.input)
+    if meta.get("format") != FORMAT:
+        raise ConvertError("%s: not a checkpoint of this engine (metadata 'format' is %r); --to-pth exports what "
+                           "macer_train and this script write" % (args.input, meta.get("format")))
+    try:
+        model = meta["model"]
+        c, h, w, k = (int(meta[key]) for key in ("channels", "height", "width", "classes"))
+    except (KeyError, ValueError) as e:
+        raise ConvertError("%s: metadata lacks a model or input shape (%s)" % (args.input, e))
+    expected = expected_state(model, c, k, h, w)
+    state = {n: t for n, t in tensors.items() if not n.startswith("momentum.")}  # the optimizer's: left out
+    check_state(state, expected, args.input, model)
+    import collections
+    try:
+        import torch
+    except ImportError:
+        raise ConvertError("PyTorch is needed to write %s (Debian: apt-get install python3-torch)" % args.output)
+    out = collections.OrderedDict()
+    for name, _ in pytorch_order(expected):
+        out[name] = torch.from_numpy(state[name].astype("float32"))
+        if name.endswith(".running_var"):  # BatchNorm2d's third buffer, which a strict load wants
+            out[name[:-len("running_var")] + "num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
+    tmp = args.output + ".tmp"
+    try:
+        torch.save(out, tmp)
+        os.replace(tmp, args.output)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise ConvertError("cannot write %s: %s" % (args.output, e.strerror or e))
+    kind, depth = model_kind(model)
+    target = {"torchvision": "torchvision.models.resnet%s(num_classes=%d)" % (depth, k),
+              "cifar": "MACER's and Cohen's Cifar ResNet (depth %s, num_classes=%d)" % (depth, k),
+              "lenet": "MACER's LeNet (num_classes=%d)" % k}[kind]
+    dropped = len(tensors) - len(state)
+    print("%s -> %s: %s, %d tensors%s, a state_dict for %s: model.load_state_dict(torch.load('%s'), strict=True)" %
+          (args.input, args.output, model, len(out), " (%d of the optimizer's momentum left out)" % dropped if dropped
+           else "", target, args.output))
+    if "normalize_mean" in meta:
+        print("note: %s normalizes its input first, (x - mean) / std with mean %s and std %s, which a state_dict "
+              "cannot hold: put Cohen's NormalizeLayer(mean, std) before the model in PyTorch" %
+              (args.input, meta["normalize_mean"], meta.get("normalize_std", "1")), file=sys.stderr)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's refusals as one 'error: ...' line, as every other refusal here."""
+
+    def error(self, message):
+        print("error: %s (scripts/convert_checkpoint.py --help lists the options)" % message, file=sys.stderr)
+        sys.exit(2)
+
+
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("input", nargs="?", help="the PyTorch checkpoint (.pth, .pth.tar)")
-    p.add_argument("output", nargs="?", help="the safetensors checkpoint to write")
+    p = ArgumentParser(description=__doc__.split("\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("input", nargs="?", help="the PyTorch checkpoint (.pth, .pth.tar); with --to-pth the .safetensors")
+    p.add_argument("output", nargs="?", help="the safetensors checkpoint to write; with --to-pth the .pth")
+    p.add_argument("--to-pth", action="store_true",
+                   help="the other way: this engine's checkpoint IN.safetensors to a PyTorch state_dict OUT.pth")
     p.add_argument("--format", default="auto", choices=["auto", "macer", "cohen", "plain"])
-    p.add_argument("--model", help="lenet, resnet<6n+2> (resnet20, resnet110, ...), resnet50 (default: from the keys)")
-    p.add_argument("--dataset", help="cifar10, svhn, mnist, fashion-mnist, imagenet (default: from the model)")
+    p.add_argument("--model", help="lenet, resnet<6n+2> (resnet20, resnet110, ...), resnet18, resnet34, resnet50, "
+                                   "resnet101, resnet152 (default: from the keys)")
+    p.add_argument("--dataset", help="cifar10, svhn, mnist, fashion-mnist, imagefolder (alias imagenet) "
+                                     "(default: from the model)")
+    p.add_argument("--input-size", type=int, metavar="N",
+                   help="imagefolder: the side of the square input the model sees (default 224), recorded")
     p.add_argument("--normalize", default="auto", choices=["auto", "none"] + list(NORMALIZATIONS),
                    help="input normalization (auto: Cohen's data set statistics for Cohen's layout, imagenet "
-                        "for a plain ResNet-50 on imagenet, none otherwise; NAME-mean: the means only)")
+                        "for a plain torchvision ResNet on imagefolder, none otherwise; NAME-mean: the means only)")
     p.add_argument("--normalize-mean", metavar="M,M,M", help="custom per-channel means (std 1 unless --normalize-std)")
     p.add_argument("--normalize-std", metavar="S,S,S", help="custom per-channel standard deviations")
     p.add_argument("--sigma", type=float, default=0.0, help="noise level the model was trained for (recorded)")
+    p.add_argument("--beta", type=float,
+                   help="MACER's soft-certification beta (recorded; default 16 for MACER's layout, else none)")
     p.add_argument("--class-names", metavar="FILE|none",
-                   help="the class names in label order (one per line, or a JSON array); needed for imagenet")
+                   help="the class names in label order (one per line, or a JSON array); needed for imagefolder")
     p.add_argument("--list", metavar="MODEL", help="print the tensor names and shapes expected for MODEL and exit")
     p.add_argument("--list-input", default="3,32,32,10", help="with --list: channels,height,width,classes")
     args = p.parse_args()
@@ -481,9 +445,26 @@ def main():
                 print(name, ",".join(str(d) for d in shape))
             return 0
         if not args.input or not args.output:
-            p.error("IN.pth and OUT.safetensors are required")
-        if args.sigma < 0:
-            raise ConvertError("--sigma must be >= 0")
+            p.error("IN.pth and OUT.safetensors are required (with --to-pth: IN.safetensors OUT.pth)")
+        if args.to_pth:
+            given = [o for o, v in (("--format", args.format != "auto"), ("--model", args.model),
+                                    ("--dataset", args.dataset), ("--input-size", args.input_size is not None),
+                                    ("--normalize", args.normalize != "auto"),
+                                    ("--normalize-mean", args.normalize_mean),
+                                    ("--sigma", args.sigma != 0), ("--beta", args.beta is not None),
+                                    ("--class-names", args.class_names)) if v]
+            if given:
+                raise ConvertError("--to-pth takes only IN.safetensors OUT.pth: the checkpoint says the rest (%s given)"
+                                   % ", ".join(given))
+            to_pth(args)
+            return 0
+        if not (args.sigma >= 0 and args.sigma != float("inf")):
+            raise ConvertError("--sigma must be a finite number >= 0")
+        if args.beta is not None and not (0 < args.beta < float("inf")):
+            raise ConvertError("--beta must be a finite number > 0 (MACER trains with 16)")
+        if args.input_size is not None and not 16 <= args.input_size <= 4096:
+            raise ConvertError("--input-size %d is out of range: give the side of the model's square input, "
+                               "16 to 4096 (224 for ImageNet)" % args.input_size)
         convert(args)
     except ConvertError as e:
         print("error: %s" % e, file=sys.stderr)

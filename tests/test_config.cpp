@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 #include "kernels/check.h"
 #include "macer/config.h"
@@ -47,6 +50,40 @@ TEST_CASE("the paper's Cifar-10 setting is what configs/ says", "[config]") {
   CHECK(c.optim.weight_decay == Approx(5e-4));
 }
 
+TEST_CASE("every shipped config says what its milestones mean, and it is what the schedule does",
+          "[config][schedule]") {
+  // The comment above `milestones` ends "here from (1-based) epoch A, B and C on.": those are the
+  // first (1-based) epochs at each lower rate of macer/train/schedule.h's MultiStepLr.
+  int seen = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(MACER_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".toml") continue;
+    INFO(entry.path());
+    TrainConfig c = load_train_config(entry.path().string());
+    if (c.optim.milestones.empty()) continue;
+    std::ifstream in(entry.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string intro = "here from (1-based) epoch ";
+    const size_t at = text.find(intro), end = text.find(" on.", at);
+    REQUIRE(at != std::string::npos);
+    REQUIRE(end != std::string::npos);
+    std::string list = text.substr(at + intro.size(), end - at - intro.size());
+    for (const std::string sep : {", ", " and "})
+      for (size_t p; (p = list.find(sep)) != std::string::npos;) list.replace(p, sep.size(), " ");
+    std::istringstream words(list);
+    std::vector<int64_t> first_lower;
+    for (int64_t e; words >> e;) first_lower.push_back(e);
+    REQUIRE(first_lower.size() == c.optim.milestones.size());
+    MultiStepLr lr(c.optim.lr, c.optim.milestones, c.optim.lr_factor);
+    for (int64_t e : first_lower) {
+      INFO("(1-based) epoch " << e);
+      CHECK(lr.at(e - 1) < lr.at(e - 2));  // at() takes the 0-based epoch
+      CHECK(lr.at(e - 2) == lr.at(e - 3 >= 0 ? e - 3 : 0));  // and not one epoch earlier
+    }
+    ++seen;
+  }
+  CHECK(seen >= 20);
+}
+
 TEST_CASE("the shipped Cifar-10 schedule is the MACER code's learning rate, epoch by epoch", "[config][schedule]") {
   // The MACER code: MultiStepLR(milestones=[200, 400], gamma=0.1), scheduler.step() at the start
   // of each (1-based) epoch e, so epoch e trains at lr * 0.1^(number of milestones <= e).
@@ -65,6 +102,19 @@ TEST_CASE("MACER needs sigma > 0; a config that is a folder is refused", "[confi
                     Catch::Contains("objective.sigma") && Catch::Contains("> 0"));
   CHECK_NOTHROW(parse_train_config(base + "[objective]\nname = \"gaussian\"\nsigma = 0.0\nk = 1\n", "t"));
   CHECK_THROWS_WITH(load_train_config(std::string(MACER_SOURCE_DIR) + "/configs"), Catch::Contains("is a folder"));
+}
+
+TEST_CASE("\"imagenet\" is an alias of the canonical \"imagefolder\" (the converter's word too)", "[config]") {
+  for (const char* name : {"imagenet", "imagefolder"}) {
+    INFO(name);
+    const std::string text = std::string("[data]\ndataset = \"") + name + "\"\ndir = \"/data/x\"\nimage_size = 64\n";
+    TrainConfig c = parse_train_config(text, "t");
+    CHECK(c.data.dataset == "imagefolder");
+    CHECK(c.data.image_size == 64);  // not refused as a key for other data sets
+    CHECK(to_toml(c).find("dataset = 'imagefolder'") != std::string::npos);
+  }
+  const std::vector<std::string> set = {"data.dataset=imagenet", "data.dir=/data/x"};
+  CHECK(parse_train_config("[data]\ndataset = \"synthetic\"\n", "t", set).data.dataset == "imagefolder");
 }
 
 TEST_CASE("overrides with --set", "[config]") {

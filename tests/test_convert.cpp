@@ -1,6 +1,7 @@
 // End-to-end tests of scripts/convert_checkpoint.py with PyTorch (python3-torch, python3-scipy):
-// MACER, Cohen and plain ResNet-20 checkpoints give PyTorch's logits here, wrong layouts are
-// refused, macer_certify runs on a converted model and its --mat file reads back in scipy.
+// MACER, Cohen and plain ResNet-20 checkpoints and torchvision's ResNet family give PyTorch's
+// logits here, wrong layouts are refused, --to-pth round-trips, macer_certify runs on converted
+// models and its --mat file reads back in scipy.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -20,6 +21,7 @@
 #include "layers/registry.h"
 #include "layers/state.h"
 #include "macer/certify/report.h"
+#include "macer/certify/run_record.h"
 #include "macer/checkpoint.h"
 
 using namespace macer;
@@ -58,14 +60,14 @@ Run run(const std::string& cmd) {
 
 std::string src(const std::string& rel) { return std::string(MACER_SOURCE_DIR) + "/" + rel; }
 
-// The fixtures of tests/golden/make_convert_fixtures.py, made once per run (the two ResNet-50
-// files, 100 MB each, are removed by the test that uses them).
+// The fixtures of tests/golden/make_convert_fixtures.py, made once per run by one Python process
+// (the ResNet-50 and family files, 45 to 233 MB each, are removed by the tests that use them).
 const std::string& fixtures() {
   static const std::string dir = [] {
     std::string d = std::string(MACER_BINARY_DIR) + "/tests/convert_tmp";
     fs::remove_all(d);
     fs::create_directories(d);
-    Run r = run(python() + " " + src("tests/golden/make_convert_fixtures.py") + " --out " + d + " --resnet50");
+    Run r = run(python() + " " + src("tests/golden/make_convert_fixtures.py") + " --out " + d + " --resnet50 --family");
     INFO(r.output);
     REQUIRE(r.status == 0);
     return d;
@@ -145,19 +147,27 @@ TEST_CASE("MACER, Cohen and plain ResNet-20 checkpoints convert and give PyTorch
     CHECK(other_worst > 1e-2);  // the normalization matters: dropping or adding it would fail
 
     // macer_certify runs on it (sigma from the metadata; the synthetic set has its shape).
+    // MACER's layout records MACER's soft beta, 16 (main.py's default); the others none.
+    const bool macer = l.file.rfind("macer", 0) == 0;
+    CHECK(info.beta == (macer ? 16.0 : 0.0));
     Run c = run(std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + out +
-                " --dataset synthetic --other-data --device cpu --count 2 --n0 10 --n 50 --batch 50");
+                " --dataset synthetic --other-data --device cpu --count 2 --n0 10 --n 50 --batch 50 --mode both");
     INFO(c.output);
     CHECK(c.status == 0);
     CHECK(c.output.find("sigma 0.25") != std::string::npos);
-    // The same file read as another layout, or as another model, is refused.
-    const std::string wrong_format = l.cohen ? "macer" : "cohen";
-    Run w = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--format " + wrong_format);
-    CHECK(w.status != 0);
-    CHECK(w.output.find("error: ") == 0);
-    Run m = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--model resnet32");
-    CHECK(m.status != 0);
-    CHECK(m.output.find("does not match resnet32") != std::string::npos);
+    CHECK(c.output.find(macer ? "beta 16," : "beta 1,") != std::string::npos);  // the default is the recorded one
+    // The same file read as another layout, or as another model, is refused (MACER's layout as
+    // Cohen's and as resnet56: in the refusals test below).
+    if (l.cohen) {
+      Run w = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--format macer");
+      CHECK(w.status != 0);
+      CHECK(w.output.find("error: ") == 0);
+    }
+    if (l.file == "plain") {
+      Run m = convert(dir + "/" + l.file + ".pth", dir + "/wrong.safetensors", "--model resnet32");
+      CHECK(m.status != 0);
+      CHECK(m.output.find("does not match resnet32") != std::string::npos);
+    }
     CHECK_FALSE(fs::exists(dir + "/wrong.safetensors"));
   }
 }
@@ -244,7 +254,7 @@ TEST_CASE("MACER's MNIST LeNet converts (model and data set read from the keys)"
     CHECK(std::abs(got.data()[i] - want.data<double>()[i]) <= 2e-5 * (1 + std::abs(want.data<double>()[i])));
 }
 
-TEST_CASE("torchvision's ResNet-50 and Cohen's ImageNet layout convert with ImageNet normalization",
+TEST_CASE("Cohen's ImageNet ResNet-50 converts at 224x224 with ImageNet normalization and 1000 class names",
           "[convert][resnet50]") {
   const std::string dir = fixtures();
   SafetensorsFile expected = load_safetensors(dir + "/expected_resnet50.safetensors");
@@ -255,7 +265,8 @@ TEST_CASE("torchvision's ResNet-50 and Cohen's ImageNet layout convert with Imag
     std::ofstream f(classes_txt);
     for (int k = 0; k < 1000; ++k) f << "n" << std::setw(8) << std::setfill('0') << 1440764 + k << "\n";
   }
-  for (std::string file : {"tv_resnet50", "cohen_resnet50"}) {
+  // (torchvision's plain layout of the same network: the family test below, at 64x64.)
+  for (std::string file : {"cohen_resnet50"}) {
     INFO(file);
     const std::string out = dir + "/" + file + ".safetensors";
     Run r = convert(dir + "/" + file + ".pth", out, "--class-names " + classes_txt);
@@ -283,6 +294,114 @@ TEST_CASE("torchvision's ResNet-50 and Cohen's ImageNet layout convert with Imag
   }
 }
 
+TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorch's logits, and --to-pth "
+          "round-trips", "[convert][family]") {
+  const std::string dir = fixtures();
+  SafetensorsFile expected = load_safetensors(dir + "/expected_family.safetensors");
+  const Tensor& x = *expected.find("input");  // (2, 3, 64, 64)
+  // One Python process checks every exported .pth (tests/golden/check_pth_roundtrip.py).
+  std::string roundtrips;
+  auto to_pth = [&](const std::string& arch, const std::string& original, const std::string& st) {
+    const std::string back = st + ".pth";
+    Run e = run(python() + " " + src("scripts/convert_checkpoint.py") + " --to-pth " + st + " " + back);
+    INFO(e.output);
+    REQUIRE(e.status == 0);
+    CHECK(e.output.find("strict=True") != std::string::npos);
+    // A training checkpoint's momentum is left out, and said.
+    CHECK((e.output.find("of the optimizer's momentum left out") != std::string::npos) ==
+          (st.find("/trained/") != std::string::npos));
+    roundtrips += " " + arch + ":" + original + ":" + back;
+  };
+  for (int depth : {18, 34, 50, 101, 152}) {
+    const std::string name = "resnet" + std::to_string(depth);
+    INFO(name);
+    const std::string in = dir + "/tv_family_" + name + ".pth", out = dir + "/tv_family_" + name + ".safetensors";
+    // One vocabulary: imagefolder, with imagenet its alias (and the default for these models).
+    const std::string dataset = depth == 18 ? " --dataset imagenet" : depth == 34 ? " --dataset imagefolder" : "";
+    Run r = convert(in, out, "--input-size 64 --class-names none" + dataset);
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    CheckpointInfo info;
+    Tensor got = logits_of(out, x, info);
+    CHECK(info.model == name);
+    CHECK(info.dataset == "imagefolder");
+    CHECK((info.channels == 3 && info.height == 64 && info.width == 64 && info.classes == 10));
+    CHECK(info.normalize.std == layers::normalization_preset("imagenet").std);  // torchvision's inputs
+    CHECK(info.beta == 0.0);  // a plain state_dict: no MACER beta
+    const Tensor& want = *expected.find("logits_" + name);
+    REQUIRE(got.numel() == want.numel());
+    double worst = 0;
+    for (int64_t i = 0; i < got.numel(); ++i) {
+      const double e = want.data<double>()[i];
+      worst = std::max(worst, std::abs(got.data()[i] - e) / (1 + std::abs(e)));
+    }
+    INFO("worst scaled error " << worst);
+    CHECK(worst <= 2e-5);
+    if (depth == 18) {
+      // Named for what it is, not "does not match resnet14": the wrong --model says the right one.
+      Run m = convert(in, dir + "/wrong.safetensors", "--model resnet20 --class-names none");
+      CHECK(m.status != 0);
+      CHECK(m.output.find("its keys are those of resnet18: pass --model resnet18") != std::string::npos);
+      CHECK_FALSE(fs::exists(dir + "/wrong.safetensors"));
+      to_pth(name, in, out);  // and goes back to PyTorch (as does a Cifar ResNet below)
+    } else {
+      fs::remove(in);
+      fs::remove(out);
+    }
+  }
+  // macer_certify reads the recorded input size: the folder's 80x72 images are resized and cropped
+  // to 64x64 (its --image-size default, 224, gives way), and --dataset imagenet is imagefolder.
+  const std::string folder = dir + "/folder";
+  for (int k = 0; k < 10; ++k) {
+    fs::create_directories(folder + "/val/c" + std::to_string(k));
+    std::ofstream f(folder + "/val/c" + std::to_string(k) + "/0.ppm", std::ios::binary);
+    f << "P6\n80 72\n255\n";
+    for (int i = 0; i < 80 * 72 * 3; ++i) f.put(char((i * 7 + k * 31) % 251));
+  }
+  const std::string tsv = dir + "/family.tsv";
+  Run c = run(std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + dir +
+              "/tv_family_resnet18.safetensors --dataset imagenet --data-dir " + folder +
+              " --sigma 0.25 --device cpu --count 2 --n0 10 --n 20 --batch 20 --output " + tsv);
+  INFO(c.output);
+  REQUIRE(c.status == 0);
+  auto record = read_run_record(tsv);
+  CHECK(record["input"] == "3x64x64");
+  CHECK(record["dataset"] == "imagefolder");
+  CHECK(record["model"] == "resnet18");
+  CHECK(read_tsv(tsv).rows.size() == 2);
+
+  // And a Cifar ResNet-20 that macer_train made (momentum left out): PyTorch's logits of the
+  // export are this engine's of the checkpoint (one epoch on 64 synthetic images).
+  {
+    std::ofstream f(dir + "/tiny.toml");
+    f << "[data]\ndataset = \"synthetic\"\nsynthetic_size = 64\n[model]\nname = \"resnet20\"\n"
+         "[objective]\nname = \"gaussian\"\nsigma = 0.25\nk = 1\n[optim]\nepochs = 1\nbatch = 32\nmilestones = []\n"
+         "[run]\ndevice = \"cpu\"\ntest_every = 0\ncheckpoint_dir = \""
+      << dir << "/trained\"\n";
+  }
+  fs::remove_all(dir + "/trained");
+  Run t = run(std::string(MACER_BINARY_DIR) + "/bin/macer_train " + dir + "/tiny.toml");
+  INFO(t.output);
+  REQUIRE(t.status == 0);
+  const std::string trained = dir + "/trained/checkpoint.safetensors";
+  {
+    CheckpointInfo info;
+    SafetensorsFile cifar = load_safetensors(dir + "/expected.safetensors");
+    const Tensor& x32 = *cifar.find("input");  // (4, 3, 32, 32)
+    save_safetensors(dir + "/trained_logits.safetensors", {{"input", x32}, {"logits", logits_of(trained, x32, info)}},
+                     {});
+  }
+  const size_t before = roundtrips.size();
+  to_pth("resnet20", dir + "/trained_logits.safetensors", trained);
+  CHECK(roundtrips.size() > before);
+  Run check = run(python() + " " + src("tests/golden/check_pth_roundtrip.py") + roundtrips);
+  INFO(check.output);
+  CHECK(check.status == 0);
+  CHECK(lines_of(check.output) ==
+        std::vector<std::string>{"ok resnet18", "ok resnet20 (this engine's logits)"});
+  for (const char* ext : {".pth", ".safetensors", ".safetensors.pth"}) fs::remove(dir + "/tv_family_resnet18" + ext);
+}
+
 TEST_CASE("the converter refuses wrong layouts with one error line naming the keys", "[convert]") {
   const std::string dir = fixtures();
   struct Bad {
@@ -299,7 +418,16 @@ TEST_CASE("the converter refuses wrong layouts with one error line naming the ke
       {"macer.pth", "--model resnet56", "does not match resnet56"},
       {"no_such_file.pth", "", "no_such_file.pth: no such file"},
       {"expected.safetensors", "", "cannot read it as a PyTorch checkpoint"},
-      {"macer.pth", "--dataset imagenet", "ImageNet models need --class-names FILE"},
+      {"macer.pth", "--dataset imagenet", "image-folder (ImageNet) models need --class-names FILE"},
+      {"bad_family.pth", "", "BasicBlocks, 3-4-6-2 per stage in layer1-4 is none of the supported models: lenet"},
+      {"macer.pth", "--input-size 64", "--input-size is for image folders (--dataset imagefolder)"},
+      {"macer.pth", "--beta 0", "--beta must be a finite number > 0"},
+      {"macer.pth", "--input-size 8", "--input-size 8 is out of range"},
+      {"names_resnet18.pth", "--input-size 48", "resnet18 needs an input size divisible by 32, got 48"},
+      {"macer.pth", "--no-such-flag", "unrecognized arguments: --no-such-flag"},
+      {"macer.pth", "--to-pth", "macer.pth is a PyTorch file; --to-pth reads this engine's .safetensors"},
+      {"expected.safetensors", "--to-pth", "not a checkpoint of this engine"},
+      {"expected.safetensors", "--to-pth --sigma 0.25", "--to-pth takes only IN.safetensors OUT.pth"},
       {"macer.pth", "--class-names " + dir + "/three_classes.txt", "3 class names, but the model has 10 classes"},
       {"macer.pth", "--class-names " + dir + "/no_such_list.txt", "no_such_list.txt: cannot read it"},
   };
@@ -328,7 +456,9 @@ TEST_CASE("the converter's tensor list is the one layers/models.cpp builds", "[c
     int c, h, w, k;
   };
   for (const Case& cs : {Case{"lenet", 1, 28, 28, 10}, Case{"resnet20", 3, 32, 32, 10},
-                         Case{"resnet110", 3, 32, 32, 10}, Case{"resnet50", 3, 224, 224, 1000}}) {
+                         Case{"resnet110", 3, 32, 32, 10}, Case{"cifar_resnet50", 3, 32, 32, 10},
+                         Case{"resnet18", 3, 64, 64, 10}, Case{"resnet50", 3, 224, 224, 1000}}) {
+    // (resnet34, resnet101 and resnet152: the family test loads their conversions into the model)
     INFO(cs.model);
     Run r = run(python() + " " + src("scripts/convert_checkpoint.py") + " --list " + cs.model + " --list-input " +
                 std::to_string(cs.c) + "," + std::to_string(cs.h) + "," + std::to_string(cs.w) + "," +

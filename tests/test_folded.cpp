@@ -45,7 +45,8 @@ TEST_CASE("folded ResNets give the eval-mode logits of their model", "[folded]")
   imagenet.height = imagenet.width = 64, imagenet.classes = 5;
   normalized = cifar;
   normalized.normalize = layers::normalization_preset("cifar10");
-  for (const Case& c : {Case{"resnet20", cifar}, Case{"resnet20", normalized}, Case{"resnet50", imagenet}}) {
+  for (const Case& c : {Case{"resnet20", cifar}, Case{"resnet20", normalized}, Case{"resnet50", imagenet},
+                        Case{"resnet18", imagenet}}) {
     INFO(c.name << (c.opt.normalize.enabled() ? " (normalized input)" : ""));
     auto model = layers::make_model(c.name, c.opt);
     randomize_batchnorms(*model, rng);

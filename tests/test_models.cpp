@@ -86,6 +86,30 @@ TEST_CASE("parameter counts are exact", "[models]") {
   CHECK(shapes.at("conv1.weight") == Shape{64, 3, 7, 7});
   CHECK(shapes.at("fc.weight") == Shape{1000, 2048});
   CHECK(shapes.count("layer1.1.downsample.0.weight") == 0);
+
+  // The rest of torchvision's family, 1000 classes: the counts of torchvision.models.resnet18()
+  // ... resnet152() (torchvision's documented "num_params").
+  struct Family {
+    const char* name;
+    int64_t params;
+  };
+  for (const Family& f : {Family{"resnet18", 11689512}, Family{"resnet34", 21797672}, Family{"resnet101", 44549160},
+                          Family{"resnet152", 60192808}}) {
+    INFO(f.name);
+    CHECK(make_model(f.name, imagenet)->parameter_count() == f.params);
+  }
+  auto r18 = state_shapes(*make_model("resnet18", imagenet));
+  CHECK(r18.at("layer4.1.conv2.weight") == Shape{512, 512, 3, 3});  // BasicBlocks: no conv3
+  CHECK(r18.count("layer1.0.conv3.weight") == 0);
+  CHECK(r18.count("layer1.0.downsample.0.weight") == 0);  // 64 -> 64 at stride 1
+  CHECK(r18.at("layer2.0.downsample.0.weight") == Shape{128, 64, 1, 1});
+  CHECK(r18.at("fc.weight") == Shape{1000, 512});
+  // Cohen's name for the Cifar ResNets: the way to the depths (50, 152) torchvision's names take.
+  CHECK(make_model("cifar_resnet152", {})->parameter_count() != make_model("resnet152", imagenet)->parameter_count());
+  CHECK(state_shapes(*make_model("cifar_resnet20", {})) == state_shapes(*make_model("resnet20", {})));
+  ModelOptions oblong = imagenet;
+  oblong.width = 256;
+  CHECK_THROWS_WITH(make_model("resnet18", oblong), Catch::Contains("square input"));
 }
 
 TEST_CASE("state names follow the PyTorch models", "[models]") {
@@ -253,7 +277,7 @@ TEST_CASE("input normalization is the model's first op, adds no state, and is ch
 
 TEST_CASE("the registry knows its models and refuses others", "[models]") {
   auto names = layers::model_names();
-  for (const char* n : {"lenet", "resnet20", "resnet110", "resnet50"})
+  for (const char* n : {"lenet", "resnet20", "resnet110", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"})
     CHECK(std::find(names.begin(), names.end(), n) != names.end());
   CHECK_THROWS_WITH(make_model("resnet-110", {}), Catch::Contains("unknown model 'resnet-110'") &&
                                                        Catch::Contains("resnet110"));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "data/dataset.h"
 #include "data/fingerprint.h"
 #include <sstream>
 
@@ -65,7 +66,7 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
                                          : read_checkpoint_info_if_any(o.checkpoint, &info);
   if (have_info && !info.config.empty()) stored = parse_stored_train_config(info.config, o.checkpoint + " (stored config)");
   CertifySource src;
-  src.dataset = !o.dataset.empty() ? o.dataset : have_info ? info.dataset : "";
+  src.dataset = data::canonical_dataset(!o.dataset.empty() ? o.dataset : have_info ? info.dataset : "");
   MACER_CHECK(!src.dataset.empty(), "--dataset is required: " << o.checkpoint
                                         << " does not name its data set (pass --dataset cifar10|mnist|fashion-mnist|"
                                            "svhn|imagefolder and --data-dir)");
@@ -85,6 +86,7 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
               "--sigma 0 certifies radius 0 for every image (without noise there is no smoothing); give --sigma > 0, "
               "or --predict --sigma 0 for the plain classifier's accuracy");
   if (have_info && !info.config.empty()) src.train_beta = stored.objective.beta;
+  else if (have_info && info.beta > 0) src.train_beta = info.beta;  // a converted MACER checkpoint
   if (src.train_sigma > 0 && std::fabs(src.sigma - src.train_sigma) > 1e-9 * src.train_sigma)
     std::fprintf(stderr, "warning: certifying at sigma %g, but %s was trained at sigma %g (the radii are for the "
                          "noise of this run; both are recorded)\n",

@@ -22,6 +22,10 @@ make_model_golden.py. Written into DIR with torch.save, as the releases hold the
   bad_key.pth        MACER's layout with one tensor renamed (layer2.1.conv1 -> layer2.1.convA)
   bad_shape.pth      MACER's layout with fc.weight transposed
   bad_cohen.pth      Cohen's layout with one tensor outside '1.' ('0.means')
+  bad_family.pth     the names of a ResNet with BasicBlocks 3-4-6-2 in layer1-4 (no torchvision
+                     depth; one-element tensors: only the names are read before the refusal)
+  names_resnet18.pth the names of torchvision's resnet18 with one-element tensors (the input-size
+                     check comes before the shapes are)
   expected.safetensors  input (4,3,32,32) F32; logits_plain, logits_cohen, logits_mean_only
                      (Cifar-10 means, sds 1: SmoothAdv's) and logits_half (means and sds 0.5) (4,10) F64:
                      eval-mode logits of the network alone and of Cohen's Sequential(
@@ -30,11 +34,17 @@ make_model_golden.py. Written into DIR with torch.save, as the releases hold the
   expected_lenet.safetensors  input (3,1,28,28) F32 and logits (3,10) F64 of that LeNet.
 
 With --resnet50 also torchvision's ResNet-50 (random weights, seeded; BN statistics randomised),
-about 100 MB each:
-  tv_resnet50.pth       torchvision's resnet50().state_dict(), the plain layout
+about 100 MB:
   cohen_resnet50.pth    {'arch': 'resnet50', 'state_dict' under '1.module.'}: Cohen's ImageNet model
   expected_resnet50.safetensors  input (1,3,224,224) F32 and logits (1,1000) F64 of
                      Sequential(NormalizeLayer(ImageNet means and sds), resnet50) in float64
+
+With --family also torchvision's ResNet family at 10 classes (random weights, seeded; BN terms and
+statistics randomised), 45 to 233 MB each:
+  tv_family_resnet18.pth ... tv_family_resnet152.pth  torchvision's resnet{18,34,50,101,152}(num_classes=10)
+                     .state_dict(), the plain layout
+  expected_family.safetensors  input (2,3,64,64) F32 and logits_resnet18 ... logits_resnet152
+                     (2,10) F64 of Sequential(NormalizeLayer(ImageNet means and sds), net) in float64
 """
 import argparse
 import json
@@ -88,6 +98,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--resnet50", action="store_true", help="also torchvision's ResNet-50 (needs torchvision)")
+    parser.add_argument("--family", action="store_true",
+                        help="also torchvision's resnet18 ... resnet152 at 10 classes, logits at 64x64")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)
@@ -119,6 +131,16 @@ def main():
     bad_cohen = {"1." + k: v for k, v in sd.items()}
     bad_cohen["0.means"] = torch.tensor(CIFAR10_MEAN)
     save("bad_cohen.pth", {"arch": "cifar_resnet20", "state_dict": bad_cohen})
+    bad_family = {"conv1.weight": torch.zeros(1), "fc.weight": torch.zeros(1)}
+    for stage, blocks in enumerate((3, 4, 6, 2)):
+        for b in range(blocks):
+            bad_family["layer%d.%d.conv1.weight" % (stage + 1, b)] = torch.zeros(1)
+    save("bad_family.pth", bad_family)
+    names18 = {"conv1.weight": torch.zeros(1), "fc.weight": torch.zeros(1)}
+    for stage in range(4):
+        for b in range(2):
+            names18["layer%d.%d.conv1.weight" % (stage + 1, b)] = torch.zeros(1)
+    save("names_resnet18.pth", names18)
 
     torch.manual_seed(1)
     lenet = LeNet()
@@ -144,15 +166,14 @@ def main():
                      {"source": "tests/golden/make_convert_fixtures.py"})
     if args.resnet50:
         make_resnet50(args.out)
+    if args.family:
+        make_family(args.out)
     print("fixtures in %s" % args.out)
 
 
-def make_resnet50(out):
-    from torchvision.models import resnet50
-    torch.manual_seed(0)
-    net = resnet50()
-    rng = np.random.default_rng(50)
-    with torch.no_grad():  # BN statistics and affine terms that matter, as for ResNet-20
+def randomize_batchnorms(net, rng):
+    """BN statistics and affine terms that matter, as for ResNet-20: a wrong mapping shows."""
+    with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.BatchNorm2d):
                 c = m.num_features
@@ -160,8 +181,32 @@ def make_resnet50(out):
                 m.bias.copy_(torch.from_numpy(rng.uniform(-0.1, 0.1, c).astype(np.float32)))
                 m.running_mean.copy_(torch.from_numpy(rng.normal(0.0, 0.1, c).astype(np.float32)))
                 m.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, c).astype(np.float32)))
+
+
+def make_family(out):
+    import torchvision.models
+    rng = np.random.default_rng(18)
+    x = rng.uniform(0.0, 1.0, (2, 3, 64, 64)).astype(np.float32)
+    arrays = [("input", x)]
+    for depth in (18, 34, 50, 101, 152):
+        torch.manual_seed(depth)
+        net = getattr(torchvision.models, "resnet%d" % depth)(num_classes=10)
+        randomize_batchnorms(net, rng)
+        torch.save(net.state_dict(), os.path.join(out, "tv_family_resnet%d.pth" % depth))
+        model = nn.Sequential(NormalizeLayer(IMAGENET_MEAN, IMAGENET_STD), net.double()).eval()
+        with torch.no_grad():
+            arrays.append(("logits_resnet%d" % depth, model(torch.from_numpy(x).double()).numpy()))
+    save_safetensors(os.path.join(out, "expected_family.safetensors"), arrays,
+                     {"source": "tests/golden/make_convert_fixtures.py --family"})
+
+
+def make_resnet50(out):
+    from torchvision.models import resnet50
+    torch.manual_seed(0)
+    net = resnet50()
+    rng = np.random.default_rng(50)
+    randomize_batchnorms(net, rng)
     sd = net.state_dict()
-    torch.save(sd, os.path.join(out, "tv_resnet50.pth"))
     torch.save({"epoch": 90, "arch": "resnet50", "state_dict": {"1.module." + k: v for k, v in sd.items()}},
                os.path.join(out, "cohen_resnet50.pth"))
     x = rng.uniform(0.0, 1.0, (1, 3, 224, 224)).astype(np.float32)

@@ -36,6 +36,7 @@
 #include "macer/objectives/objectives.h"
 #include "macer/train/evaluate.h"
 #include "macer/train/optimizer.h"
+#include "macer/train/report.h"
 #include "macer/progress.h"
 #include "macer/train/schedule.h"
 #include "macer/train/step.h"
@@ -157,20 +158,6 @@ std::vector<int64_t> truncate_log(const std::string& path, int64_t epochs) {
   return logged;
 }
 
-// What decides the bits of a run, besides the config: recorded in every log line, in the
-// checkpoint and on the startup line (README, "What decides the bits").
-struct Arithmetic {
-  int64_t threads = 1;
-  std::string conv, precision;
-};
-
-Arithmetic arithmetic_of(Device device, const std::string& precision) {
-  Arithmetic a;
-  a.threads = kernels::cpu::max_threads();
-  a.conv = device == Device::CUDA ? "cudnn" : kernels::cpu::conv2d_path();
-  a.precision = precision;  // run.precision
-  return a;
-}
 
 // "2, 5 and 7" / "2 to 9": a sorted list of epochs, for messages.
 std::string epoch_list(const std::vector<int64_t>& e) {
@@ -428,57 +415,9 @@ std::vector<EpochStats> Trainer::run() {
   lopt.indices = s.train_indices;  // empty: every image
   lopt.shard = dist::rank(), lopt.shards = world;  // this rank's share of every global batch
   data::Loader loader(*s.train_set, lopt);
-  if (root) {  // the startup lines: what runs, on what data, in which batches (README, "Training")
-    const auto& o = c.objective;
-    std::fprintf(stderr, "train %s (%s objective, sigma %g, k %ld) on %s: %ld thread%s, conv %s, %s\n",
-                 c.model.name.c_str(), o.name.c_str(), o.sigma, long(o.k), device_description(s.device).c_str(),
-                 long(arith.threads), arith.threads == 1 ? "" : "s", arith.conv.c_str(), arith.precision.c_str());
-    const data::Dataset& train = *s.train_set;
-    std::vector<int64_t> all_images;
-    if (s.train_indices.empty())
-      for (int64_t i = 0; i < train.size(); ++i) all_images.push_back(i);
-    const std::string classes =
-        data::describe_classes(train, data::class_counts(train, s.train_indices.empty() ? all_images : s.train_indices));
-    if (s.train_indices.empty())
-      std::fprintf(stderr, "data: %s, %ld training images, %s\n", c.data.dataset.c_str(), long(train.size()),
-                   classes.c_str());
-    else
-      std::fprintf(stderr, "data: %s, %ld of its %ld training images (data.train_count: a class-balanced sample "
-                           "drawn with run.seed %ld), %s\n",
-                   c.data.dataset.c_str(), long(loader.size()), long(train.size()), long(c.run.seed), classes.c_str());
-    const int64_t batches = loader.batches_per_epoch(), dropped = loader.size() - batches * c.optim.batch;
-    std::fprintf(stderr, "batch: %ld per step in all (optim.batch is the global batch) = %ld per rank x %d rank%s; "
-                         "%ld steps per epoch; each epoch drops the last %ld of its %ld shuffled images (a partial "
-                         "batch)\n",
-                 long(c.optim.batch), long(c.optim.batch / world), world, world > 1 ? "s" : "", long(batches),
-                 long(dropped), long(loader.size()));
-    if (o.sigma == 0)
-      std::fprintf(stderr, "sigma 0: training without noise (plain training): the checkpoint is a plain classifier; "
-                           "certify it with macer_certify --sigma S at the noise you mean\n");
-    if (c.certify.every > 0) {
-      const std::vector<int64_t> counts = data::class_counts(*s.test_set, s.certify_indices);
-      std::fprintf(stderr, "certify: every %ld epochs, %zu test images from %ld every %ld, %s\n",
-                   long(c.certify.every), s.certify_indices.size(), long(c.certify.start), long(c.certify.skip),
-                   data::describe_classes(*s.test_set, counts).c_str());
-      if (std::count(counts.begin(), counts.end(), 0) > 0)
-        std::fprintf(stderr, "note: the certified test images miss some classes: spread them with certify.skip (an "
-                             "image folder is ordered class by class)\n");
-    }
-    // Settings that take effect only past optim.epochs (a short trial of a long config): said, not refused.
-    for (int64_t m : c.optim.milestones)
-      if (m >= c.optim.epochs)
-        std::fprintf(stderr, "note: optim.milestones %ld is not below optim.epochs = %ld: the rate does not drop "
-                             "there in this run\n", long(m), long(c.optim.epochs));
-    if (o.name == "macer" && o.lambda > 0 && o.lambda_schedule == "deferred" && o.lambda_warmup_epochs >= c.optim.epochs)
-      std::fprintf(stderr, "note: objective.lambda_warmup_epochs = %ld covers all optim.epochs = %ld: lambda stays 0 "
-                           "in this run\n", long(o.lambda_warmup_epochs), long(c.optim.epochs));
-    if (c.certify.every > 0 && c.certify.every > c.optim.epochs)
-      std::fprintf(stderr, "note: certify.every = %ld exceeds optim.epochs = %ld: nothing is certified in this run\n",
-                   long(c.certify.every), long(c.optim.epochs));
-    if (s.epoch > 0)
-      std::fprintf(stderr, "resuming at epoch %ld of %ld (after the checkpoint's %ld)\n", long(s.epoch + 1),
-                   long(c.optim.epochs), long(s.epoch));
-  }
+  if (root)
+    print_startup_lines(c, arith, s.device, *s.train_set, s.train_indices, loader, world,
+                        c.certify.every > 0 ? s.test_set.get() : nullptr, s.certify_indices, s.epoch);
 
   LambdaSchedule lambda_schedule{c.objective.lambda_schedule, c.objective.lambda, c.objective.lambda_warmup_epochs};
   MultiStepLr lr_schedule{c.optim.lr, c.optim.milestones, c.optim.lr_factor};
@@ -588,25 +527,15 @@ std::vector<EpochStats> Trainer::run() {
     st.train_accuracy = inputs > 0 ? totals[4] / inputs : 0;
     st.samples_per_second = st.seconds > 0 ? inputs * k / st.seconds : 0;
     s.epoch = epoch + 1;
-    // MACER's terms (lambda, cl, rl, active fraction) only where the objective has them: the
-    // Gaussian baseline's loss is its cross-entropy and nothing else.
-    const bool terms = !sums.cls.empty() || !sums.rls.empty();
-    nlohmann::ordered_json line = {{"epoch", st.epoch}, {"lr", st.lr}};
-    if (terms) line["lambda"] = st.lambda;
-    line["loss"] = st.loss;
-    if (terms) line["cl"] = st.cl, line["rl"] = st.rl, line["active_fraction"] = st.active_fraction;
-    line["train_smoothed_accuracy"] = st.train_accuracy;
-    line["seconds"] = st.seconds, line["samples_per_second"] = st.samples_per_second;
-    line["step"] = s.step, line["world_size"] = world;
-    line["threads"] = arith.threads, line["conv"] = arith.conv, line["precision"] = arith.precision;
-    if (c.attack.name == "pgd") line["attack_eps"] = st.attack_eps;
-    if (c.attack.name == "smoothmix") line["smoothmix_weight"] = st.attack_weight;
     if (root && c.run.test_every > 0 && s.epoch % c.run.test_every == 0) {  // Cohen's per-epoch test line
       NoisyTestResult t = evaluate_noisy(*s.model, *s.test_set, s.device, sigma, uint64_t(c.run.seed),
                                          int(std::min<int64_t>(c.optim.batch * k, 1024)));
       st.test_loss = t.loss, st.test_accuracy = t.accuracy;
-      line["test_loss"] = t.loss, line["test_accuracy"] = t.accuracy;
     }
+    // MACER's terms (lambda, cl, rl, active fraction) only where the objective has them: the
+    // Gaussian baseline's loss is its cross-entropy and nothing else.
+    const bool terms = !sums.cls.empty() || !sums.rls.empty();
+    nlohmann::ordered_json line = epoch_log_line(c, st, terms, s.step, world, arith);
 
     // The checkpoint first: certification can take long, and its work must not put the epoch at risk.
     const bool keep = c.run.keep_every > 0 && s.epoch % c.run.keep_every == 0;
@@ -641,15 +570,7 @@ std::vector<EpochStats> Trainer::run() {
     all.push_back(st);
     if (!root) continue;
     write_log(line);
-    char macer_terms[96] = "";
-    if (terms)
-      std::snprintf(macer_terms, sizeof macer_terms, " (cl %.4f rl %.4f lambda %g active %.3f)", st.cl, st.rl,
-                    st.lambda, st.active_fraction);
-    char test_terms[64] = "";
-    if (st.test_loss >= 0)
-      std::snprintf(test_terms, sizeof test_terms, " | test loss %.4f acc %.4f", st.test_loss, st.test_accuracy);
-    std::fprintf(stderr, "epoch %ld: loss %.4f%s smoothed-acc %.4f%s %.1fs %.0f samples/s\n", long(st.epoch), st.loss,
-                 macer_terms, st.train_accuracy, test_terms, st.seconds, st.samples_per_second);
+    print_epoch_line(st, terms);
   }
   return all;
 }

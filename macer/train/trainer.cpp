@@ -23,8 +23,6 @@
 #include "engine/atomic_file.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
-#include "kernels/conv2d.h"
-#include "kernels/cpu/parallel.h"
 #include "engine/precision.h"
 #include "kernels/finite_check.h"
 #include "kernels/smoothing.h"

@@ -163,9 +163,11 @@ int summarize_only(const Flags& fl) {
   }
   MACER_CHECK(fl.output.empty(), "--summarize writes --output only when merging the shards of one run");
   const std::vector<double> radii = table_radii(fl, recorded_sigma(fl.summarize));
-  for (const std::string& path : fl.summarize) {
+  const std::vector<std::string> labels = macer::file_labels(fl.summarize);
+  for (size_t i = 0; i < fl.summarize.size(); ++i) {
+    const std::string& path = fl.summarize[i];
     macer::TsvFile f = macer::read_tsv(path);
-    std::string label = macer::file_label(path);
+    const std::string& label = labels[i];
     for (auto& s : macer::summarize_file(f, label, radii)) {
       s.run = stored_run(path);
       summaries.push_back(s);
@@ -254,6 +256,13 @@ int certify_checkpoint(const Flags& fl) {
     std::printf("note: %s was trained at sigma 0 (without noise); these are its radii under noise of sigma %g, "
                 "which it never saw in training\n", fl.checkpoint.c_str(), sigma);
   if (root && !set->summary().empty()) std::printf("data: %s\n", set->summary().c_str());
+  if (root && fl.output.empty())
+    std::printf("note: no --output: the per-image rows are kept nowhere and an interrupted run loses its work; "
+                "add --output FILE.tsv (then --resume continues it)\n");
+  if (root && double(indices.size()) * double(opt.n) >= 1e8)
+    std::printf("note: %zu images x n %lld = %.2g noisy forward passes; the progress line shows the rate and ETA "
+                "(fewer with --count, --skip or a smaller --n)\n",
+                indices.size(), (long long)opt.n, double(indices.size()) * double(opt.n + opt.n0));
   std::fflush(stdout);
   // Every selected image is read whole before the first row (all ranks alike: all fail together).
   data::check_images_readable(*set, indices,
@@ -378,6 +387,9 @@ int main(int argc, char** argv) {
   app.add_option("--summarize", fl.summarize, "summarize (and --plot) finished TSV files instead of certifying");
   app.set_version_flag("--version", std::string("macer_certify ") + MACER_VERSION);
   if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
+  std::error_code ec;  // --checkpoint RUN_FOLDER: the run's checkpoint in it, as macer_train --resume takes
+  if (!fl.checkpoint.empty() && std::filesystem::is_directory(fl.checkpoint, ec))
+    fl.checkpoint = (std::filesystem::path(fl.checkpoint) / "checkpoint.safetensors").string();
   return macer::cli::run([&] { return fl.summarize.empty() ? certify_checkpoint(fl) : summarize_only(fl); },
                          "lower --batch");
 }

@@ -75,6 +75,17 @@ int main(int argc, char** argv) {
   return macer::cli::run(
       [&] {
         if (!precision.empty()) overrides.push_back("run.precision=" + precision);
+        if (!topt.resume.empty()) {  // a missing checkpoint is named before the configuration is read
+          const std::filesystem::path r(topt.resume), folder = r.parent_path();
+          std::error_code e;
+          MACER_CHECK(std::filesystem::exists(r, e) ||
+                          (r.filename() == "checkpoint.safetensors" && std::filesystem::is_directory(folder, e)),
+                      "--resume " << topt.resume << ": no such file or folder");
+          MACER_CHECK(std::filesystem::exists(r, e),
+                      "--resume " << folder.string() << ": no checkpoint.safetensors in it yet (the run stopped "
+                                  "before its first checkpoint; run.checkpoint_every sets how often they are "
+                                  "written): start it again with --overwrite");
+        }
         macer::TrainConfig config = macer::load_train_config(config_path, overrides);
         std::string resolved = macer::to_toml(config);
         if (macer::dist::is_root())

@@ -2,6 +2,7 @@
 #include "engine/safetensors.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -103,7 +104,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   std::error_code ec;
   MACER_CHECK(!std::filesystem::is_directory(path, ec), path << ": is a folder, not a safetensors file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  MACER_CHECK(in, path << ": cannot open");
+  MACER_CHECK(in, path << ": cannot open: " << std::strerror(errno));
   const uint64_t file_size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);
   MACER_CHECK(file_size >= 8, path << ": truncated (" << file_size << " bytes, no header length)");

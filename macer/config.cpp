@@ -243,18 +243,39 @@ std::vector<Inert> inert_keys(const TrainConfig& c) {
   auto add = [&](std::initializer_list<const char*> keys, const char* because, const std::string& why) {
     for (const char* k : keys) out.push_back({k, because, why});
   };
-  if (c.objective.name == "gaussian")
+  const std::string& method = c.objective.name;
+  if (method == "gaussian")
+    add({"objective.lambda", "objective.lambda_schedule", "objective.lambda_warmup_epochs", "objective.beta",
+         "objective.gamma", "objective.eta"},
+        "objective.name", "the gaussian objective (cross-entropy of the noisy copies) uses only objective.sigma and objective.k");
+  else if (method == "smoothmix")
     add({"objective.lambda", "objective.lambda_schedule", "objective.lambda_warmup_epochs", "objective.beta",
          "objective.gamma"},
-        "objective.name", "the gaussian objective (cross-entropy of the noisy copies) uses only objective.sigma and objective.k");
-  else if (c.objective.lambda == 0)
-    add({"objective.lambda_schedule", "objective.lambda_warmup_epochs", "objective.beta", "objective.gamma"},
-        "objective.lambda", "objective.lambda = 0 turns MACER's robustness term off");
-  else if (c.objective.lambda_schedule == "constant")
+        "objective.name", "the smoothmix objective weighs its mixup term by objective.eta alone");
+  else if (method == "consistency")
+    add({"objective.beta", "objective.gamma"}, "objective.name",
+        "the consistency objective uses objective.lambda (its schedule) and objective.eta, not MACER's beta and gamma");
+  if (method == "macer")
+    add({"objective.eta"}, "objective.name", "MACER's objective has no eta (consistency and smoothmix have)");
+  const bool uses_lambda = method == "macer" || method == "consistency";
+  if (uses_lambda && c.objective.lambda == 0) {
+    add({"objective.lambda_schedule", "objective.lambda_warmup_epochs"}, "objective.lambda",
+        "objective.lambda = 0 turns the " + method + " term off");
+    if (method == "macer")
+      add({"objective.beta", "objective.gamma"}, "objective.lambda", "objective.lambda = 0 turns MACER's robustness term off");
+  } else if (uses_lambda && c.objective.lambda_schedule == "constant") {
     add({"objective.lambda_warmup_epochs"}, "objective.lambda_schedule",
         "objective.lambda_schedule = \"constant\" has no warm-up (\"deferred\" has)");
+  }
   if (c.data.dataset != "imagefolder")
-    add({"data.image_size"}, "data.dataset", "only image folders are resized (data.dataset = \"imagefolder\")");
+    add({"data.image_size", "data.class_order", "data.jpeg_scaled_crops"}, "data.dataset",
+        "only image folders (data.dataset = \"imagefolder\") are resized, ordered by folder name and decoded from JPEG");
+  if (c.attack.name == "none")
+    add({"attack.eps", "attack.steps", "attack.alpha", "attack.mix_step", "attack.warmup_epochs"}, "attack.name",
+        "attack.name = \"none\" (the default) runs no attack: set attack.name = \"pgd\" (SmoothAdv) or "
+        "\"smoothmix\" for the attack these keys configure");
+  else if (c.attack.name == "pgd")
+    add({"attack.mix_step"}, "attack.name", "attack.mix_step is SmoothMix's (attack.name = \"smoothmix\")");
   if (c.data.dataset != "synthetic")
     add({"data.synthetic_size", "data.synthetic_classes"}, "data.dataset", "only data.dataset = \"synthetic\" uses it");
   else
@@ -352,8 +373,12 @@ TrainConfig parse(const std::string& text, const std::string& origin, const std:
   try {
     parsed = toml::parse(std::string_view(text), std::string_view(origin));
   } catch (const toml::parse_error& err) {
-    throw Error(origin + ":" + std::to_string(err.source().begin.line) + ": " +
-                std::string(err.description()));
+    // toml++ reads a bare word as the start of a boolean or number: say what a user meant
+    const std::string what(err.description());
+    const bool bare_word = what.find("boolean") != std::string::npos || what.find("inf") != std::string::npos ||
+                           what.find("nan") != std::string::npos || what.find("value type") != std::string::npos;
+    throw Error(origin + ":" + std::to_string(err.source().begin.line) + ": " + what +
+                (bare_word ? " (a text value needs quotes: key = \"value\")" : ""));
   }
   apply_table(c, parsed, origin, file);
   for (const auto& item : overrides) {

@@ -115,6 +115,9 @@ std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::strin
                                            const std::vector<double>& radii = report_radii());
 // The label of a file in tables and legends: its name without folders and extension.
 std::string file_label(const std::string& path);
+// The labels of several files: file_label each, but "folder/name" for names that more than one
+// file has (runs/a/certify.tsv and runs/b/certify.tsv: "a/certify" and "b/certify").
+std::vector<std::string> file_labels(const std::vector<std::string>& paths);
 
 // A fixed-width table (one line per summary, a column per radius, then ACR).
 std::string summary_table(const std::vector<CertifySummary>& summaries);

@@ -3,6 +3,7 @@
 #include "macer/certify/report.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
@@ -60,6 +61,18 @@ std::string file_label(const std::string& path) {
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
   size_t dot = name.find_last_of('.');
   return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+}
+
+std::vector<std::string> file_labels(const std::vector<std::string>& paths) {
+  std::vector<std::string> names, labels;
+  for (const std::string& p : paths) names.push_back(file_label(p));
+  labels = names;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (std::count(names.begin(), names.end(), names[i]) < 2) continue;
+    const std::string folder = std::filesystem::path(paths[i]).parent_path().filename().string();
+    if (!folder.empty()) labels[i] = folder + "/" + file_label(paths[i]);
+  }
+  return labels;
 }
 
 std::vector<CertifySummary> summarize_file(const TsvFile& file, const std::string& label,

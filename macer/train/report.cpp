@@ -74,10 +74,12 @@ void print_startup_lines(const TrainConfig& c, const Arithmetic& arith, Device d
 
 nlohmann::ordered_json epoch_log_line(const TrainConfig& c, const EpochStats& st, bool terms, int64_t step, int world,
                                       const Arithmetic& arith) {
+  const std::string& method = c.objective.name;
   nlohmann::ordered_json line = {{"epoch", st.epoch}, {"lr", st.lr}};
-  if (terms) line["lambda"] = st.lambda;
+  if (terms && method != "smoothmix") line["lambda"] = st.lambda;  // MACER's and Consistency's weight
   line["loss"] = st.loss;
-  if (terms) line["cl"] = st.cl, line["rl"] = st.rl, line["active_fraction"] = st.active_fraction;
+  if (terms) line["cl"] = st.cl, line["rl"] = st.rl;
+  if (terms && method == "macer") line["active_fraction"] = st.active_fraction;
   line["train_smoothed_accuracy"] = st.train_accuracy;
   line["seconds"] = st.seconds, line["samples_per_second"] = st.samples_per_second;
   line["step"] = step, line["world_size"] = world;
@@ -88,11 +90,14 @@ nlohmann::ordered_json epoch_log_line(const TrainConfig& c, const EpochStats& st
   return line;
 }
 
-void print_epoch_line(const EpochStats& st, bool terms) {
+void print_epoch_line(const std::string& method, const EpochStats& st, bool terms) {
   char macer_terms[96] = "";
-  if (terms)
+  if (terms && method == "macer")
     std::snprintf(macer_terms, sizeof macer_terms, " (cl %.4f rl %.4f lambda %g active %.3f)", st.cl, st.rl,
                   st.lambda, st.active_fraction);
+  else if (terms)
+    std::snprintf(macer_terms, sizeof macer_terms, method == "smoothmix" ? " (cl %.4f rl %.4f)" : " (cl %.4f rl %.4f lambda %g)",
+                  st.cl, st.rl, st.lambda);
   char test_terms[64] = "";
   if (st.test_loss >= 0)
     std::snprintf(test_terms, sizeof test_terms, " | test loss %.4f acc %.4f", st.test_loss, st.test_accuracy);

@@ -32,11 +32,12 @@ void print_startup_lines(const TrainConfig& c, const Arithmetic& arith, Device d
                          const data::Dataset* test_set, const std::vector<int64_t>& certify_indices,
                          int64_t epochs_done);
 
-// The epoch's log line (one JSON object; train.jsonl): MACER's terms only when `terms` (the
-// objective has them), the test figures when run (st.test_loss >= 0), the attack's schedule.
+// The epoch's log line (one JSON object; train.jsonl): the objective's two terms (cl, rl) when
+// `terms`, with lambda where the objective has one (MACER, Consistency) and the active fraction
+// for MACER; the test figures when run (st.test_loss >= 0); the attack's schedule.
 nlohmann::ordered_json epoch_log_line(const TrainConfig& c, const EpochStats& st, bool terms, int64_t step, int world,
                                       const Arithmetic& arith);
 // The same epoch in one console line, to stderr.
-void print_epoch_line(const EpochStats& st, bool terms);
+void print_epoch_line(const std::string& method, const EpochStats& st, bool terms);
 
 }  // namespace macer

@@ -83,7 +83,15 @@ std::unique_ptr<data::Dataset> open_split(const TrainConfig& cfg, const std::str
   opt.synthetic_size = cfg.data.synthetic_size;
   opt.synthetic_classes = int(cfg.data.synthetic_classes);
   opt.seed = uint64_t(cfg.run.seed);
-  return data::open_dataset(cfg.data.dataset, cfg.data.dir, split, opt);
+  std::unique_ptr<data::Dataset> set = data::open_dataset(cfg.data.dataset, cfg.data.dir, split, opt);
+  if (set->classes() < 2) {  // one class folder: most likely data.dir one level too deep or too high
+    const std::vector<std::string> names = set->class_names();
+    MACER_CHECK(false, "data.dir = " << cfg.data.dir << ": the " << split << " split has "
+                                     << (names.empty() ? "no class" : "one class ('" + names[0] + "')")
+                                     << ": a classifier needs at least 2; point data.dir at the folder whose "
+                                        "sub-folders are the classes (or that holds train/ and val/ of them)");
+  }
+  return set;
 }
 
 // Device-side sums of one epoch's per-step outputs, read back once at the end.
@@ -257,6 +265,11 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
     check_writable(s.log_path, "run.log_file");
     const bool holds_run = non_empty_file(s.checkpoint_file) || non_empty_file(s.log_path);
     const bool resumes_here = !options.resume.empty() && same_file_location(options.resume, s.checkpoint_file);
+    if (holds_run && !resumes_here && !options.overwrite && !options.resume.empty())
+      throw Error("--resume " + options.resume + " is not in run.checkpoint_dir = " + dir +
+                  ", which holds another run: a resumed run writes into run.checkpoint_dir, so name the resumed "
+                  "run's folder there: --set run.checkpoint_dir=\"" +
+                  fs::path(options.resume).parent_path().string() + "\"");
     if (holds_run && !resumes_here && !options.overwrite)
       throw Error(dir + " already holds a run (" + s.checkpoint_file + " or " + s.log_path +
                   "); continue it with --resume " + dir + ", or replace it with --overwrite");
@@ -422,8 +435,25 @@ std::vector<EpochStats> Trainer::run() {
   const int k = int(c.objective.k);
   const float sigma = float(c.objective.sigma);
   if (s.replace_old_run) {
+    // --overwrite: the old run's checkpoints (the latest and run.keep_every's epoch_N) go with its
+    // log; files the trainer did not write (a certification's TSV, a plot) stay, and are named.
     std::error_code ec;
-    fs::remove(s.checkpoint_file, ec);  // --overwrite: the old run's checkpoint goes with its log
+    fs::remove(s.checkpoint_file, ec);
+    std::vector<std::string> others;
+    for (const auto& entry : fs::directory_iterator(c.run.checkpoint_dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("epoch_", 0) == 0 && entry.path().extension() == ".safetensors")
+        fs::remove(entry.path(), ec);
+      else if (entry.path() != fs::path(s.log_path) && name != "macer_train.lock")
+        others.push_back(name);
+    }
+    std::sort(others.begin(), others.end());
+    if (root && !others.empty()) {
+      std::string list;
+      for (const std::string& o : others) list += (list.empty() ? "" : ", ") + o;
+      std::fprintf(stderr, "note: --overwrite replaced the old run's checkpoints and log; other files in %s stay "
+                           "(%s): they describe the old run\n", c.run.checkpoint_dir.c_str(), list.c_str());
+    }
     s.replace_old_run = false;
   }
   Tensor marks = fresh_divergence_marks(s.device);
@@ -568,7 +598,7 @@ std::vector<EpochStats> Trainer::run() {
     all.push_back(st);
     if (!root) continue;
     write_log(line);
-    print_epoch_line(st, terms);
+    print_epoch_line(c.objective.name, st, terms);
   }
   return all;
 }

@@ -70,7 +70,8 @@ expect_fail "start past the end" "no images to certify" "${cert[@]}" --start 100
 expect_fail "--config is gone" "config" "${cert[@]}" --config tiny.toml
 expect_fail "json into a missing folder" "--json .*No such file or directory" "${cert[@]}" --count 1 --json nowhere/s.json
 expect_fail "plot into a folder" "--plot .*is a folder" "${cert[@]}" --count 1 --plot a_folder
-expect_fail "checkpoint is a folder" "is a folder" "$bin/macer_certify" --checkpoint run --count 1
+expect_fail "a folder without a checkpoint" "a_folder/checkpoint.safetensors: cannot open: No such file or directory" \
+  "$bin/macer_certify" --checkpoint a_folder --count 1
 ln -s real.json link.json
 expect_ok "json through a symlink" "$bin/macer_certify" --summarize full.tsv --json link.json
 [ -L link.json ] && [ -s real.json ] && ok || bad "the symlink stays and its target is written"

@@ -213,4 +213,42 @@ has "predict at sigma 0 says what it is" out.log "^note: sigma 0: no noise, so P
 expect_ok "certify it under noise" "${plain[@]}" --sigma 0.25
 has "certifying under noise names the training sigma" out.log "^note: .* was trained at sigma 0 \(without noise\)"
 
+# ---- a new user's stumbles (issue 21's README walk) ----------------------------------------------
+# keys that a method or attack does not use are refused, naming what would use them
+refuse "attack keys without an attack" "key 'attack.eps' has no effect: attack.name = \"none\".*set attack.name = \"pgd\"" \
+  --set attack.eps=1.0
+refuse "eta with MACER" "key 'objective.eta' has no effect: MACER's objective has no eta" --set objective.eta=2
+refuse "class order without image folders" "key 'data.class_order' has no effect: only image folders" \
+  --set 'data.class_order="numeric"'
+# --resume: a missing file, a run folder without a checkpoint, a checkpoint outside run.checkpoint_dir
+expect_fail "resume of nothing" "--resume nothere/checkpoint.safetensors: no such file or folder" "${train[@]}" --resume nothere/checkpoint.safetensors
+mkdir -p stopped
+expect_fail "resume before the first checkpoint" "--resume stopped: no checkpoint.safetensors in it yet.*--overwrite" \
+  "${train[@]}" --resume stopped
+expect_ok "a second run" "${train[@]}" --set 'run.checkpoint_dir="run_b"' --set optim.epochs=1
+expect_fail "resume from another folder" "is not in run.checkpoint_dir = run, which holds another run.*--set run.checkpoint_dir=\"run_b\"" \
+  "${train[@]}" --resume run_b
+# --overwrite removes the old run's checkpoints (run.keep_every's too) and names what it leaves
+echo "old rows" >run_b/certify.tsv
+touch run_b/epoch_1.safetensors
+expect_ok "overwrite" "${train[@]}" --set 'run.checkpoint_dir="run_b"' --set optim.epochs=1 --overwrite
+has "overwrite names the files it leaves" err.log "^note: --overwrite replaced the old run's checkpoints and log; other files in run_b stay \(certify.tsv\)"
+[ ! -e run_b/epoch_1.safetensors ] && ok || bad "--overwrite left the old run's epoch_1.safetensors"
+# a text value without quotes
+printf '[data]\ndataset = synthetic\n' >unquoted.toml
+expect_fail "unquoted text" "unquoted.toml:2: .*\(a text value needs quotes: key = \"value\"\)" "$bin/macer_train" unquoted.toml
+# macer_certify: a run folder for --checkpoint, the note without --output, the reason a file cannot be opened
+cert=("$bin/macer_certify" --count 2 --n0 10 --n 100 --batch 100 --device cpu)
+expect_ok "certify a run folder" "${cert[@]}" --checkpoint run
+has "the folder's checkpoint is used" out.log "^certify run/checkpoint.safetensors on"
+has "no --output is said" out.log "^note: no --output: the per-image rows are kept nowhere"
+expect_fail "a checkpoint that is not there" "none/checkpoint.safetensors: cannot open: No such file or directory" \
+  "${cert[@]}" --checkpoint none/checkpoint.safetensors
+# two runs' files of one name: labelled by their folders
+expect_ok "certify run" "${cert[@]}" --checkpoint run --output run/certify.tsv
+expect_ok "certify run_b" "${cert[@]}" --checkpoint run_b --output run_b/certify.tsv --overwrite
+expect_ok "summarize both" "$bin/macer_certify" --summarize run/certify.tsv run_b/certify.tsv
+has "labels by folder" out.log "^run/certify "
+has "labels by folder (2)" out.log "^run_b/certify "
+
 finish

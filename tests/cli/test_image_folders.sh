@@ -67,6 +67,10 @@ expect_fail "RandomResizedCrop and pad-crop together" "exclude each other" \
   "$bin/macer_train" img.toml --set data.class_order=numeric --set data.augment_crop=true --overwrite
 expect_ok "the evaluation transform for training on request" "$bin/macer_train" img.toml \
   --set data.class_order=numeric --set data.train_transform=center_crop --overwrite
+# one class folder (data.dir one level off): refused before any training
+mkdir -p onefolder/val/cat && cp data/train/0/img0.* onefolder/val/cat/ 2>/dev/null
+expect_fail "one class is no classifier" "the train split has one class \('val'\): a classifier needs at least 2" \
+  "$bin/macer_train" img.toml --set 'data.dir="onefolder"' --set 'run.checkpoint_dir="run_one"'
 
 # The count and class list equal torchvision's ImageFolder on the folder without hidden entries.
 "$py" - <<'PY' >tv.txt 2>tv.err || bad "torchvision ImageFolder: $(tail -n 1 tv.err)"

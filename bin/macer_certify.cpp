@@ -41,11 +41,11 @@ void check_outputs(const Flags& fl) {
   if (!fl.output.empty()) macer::check_writable(fl.output, "--output");
   if (!fl.json.empty()) macer::check_writable(fl.json, "--json");
   if (!fl.plot.empty()) {
+    macer::check_writable(fl.plot, "--plot");
     std::string ext = std::filesystem::path(fl.plot).extension().string();
     for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
     MACER_CHECK(ext == ".png", "--plot " << fl.plot << ": --plot draws PNG only, so its file must end in .png; "
                                          << "for PDF or SVG run scripts/plot_certify.py on the --output TSV");
-    macer::check_writable(fl.plot, "--plot");
   }
   if (!fl.mat.empty()) macer::check_writable(fl.mat, "--mat");
   if (!fl.markdown.empty()) macer::check_writable(fl.markdown, "--markdown");

@@ -50,7 +50,9 @@ int main(int argc, char** argv) {
   app.add_option("--json", json_path, "also write the results as JSON to this file");
   app.add_flag("--list", list, "list the cases and exit");
   app.add_flag("--no-peaks", no_peaks, "skip measuring the copy and sgemm peaks");
-  if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
+  app.set_version_flag("--version", std::string("macer_bench ") + MACER_VERSION);
+  const char* stray = "macer_bench takes case names as --filter NAME (--list lists them)";
+  if (int code = macer::cli::parse(app, argc, argv, stray); code >= 0) return code;
   if (list) {
     for (const auto& c : registry()) std::printf("%-32s %s\n", c.name.c_str(), c.description.c_str());
     return 0;

@@ -1,25 +1,95 @@
 // What the programs share around their work: CLI11 parsing that turns a bad flag into one
-// `error:` line (exit 2), and exceptions into one `error:` line (3: out of memory, else 1),
-// for one process or for every rank of a job.
+// `error:` line (exit 2; "did you mean" for a typo), and exceptions into one `error:` line
+// (3: out of memory, else 1), for one process or for every rank of a job.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "kernels/check.h"
 #include "macer/distributed.h"
 
 namespace macer::cli {
 
+// Levenshtein distance of a and b (insertions, deletions, substitutions each 1).
+inline size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The option of `app` closest to `flag` ("--outfile", "--outfile=x") by edit distance of the
+// names without their dashes, when close enough to be a typo of it (at most half the given
+// name's length, at least 2: "outfile" -> "output" is 4 of 7); "" otherwise.
+inline std::string closest_option(const CLI::App& app, const std::string& flag) {
+  std::string given = flag.substr(0, flag.find('='));
+  given.erase(0, given.find_first_not_of('-'));
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, (given.size() + 1) / 2) + 1;
+  for (const CLI::Option* opt : app.get_options()) {
+    std::vector<std::string> names;
+    for (const auto& n : opt->get_lnames()) names.push_back("--" + n);
+    for (const auto& n : opt->get_snames()) names.push_back("-" + n);
+    for (const auto& n : names) {
+      size_t d = edit_distance(given, n.substr(n.find_first_not_of('-')));
+      if (d < best_distance) best_distance = d, best = n;
+    }
+  }
+  return best;
+}
+
+// What to do about arguments the program does not take (`extras`, CLI11's remaining() in the
+// order given): for each unknown flag the closest known one; when there is no flag among them,
+// `positional_hint` (how the program takes what a user may have meant, e.g. "macer_certify
+// takes the checkpoint as --checkpoint FILE"); then where the flags are listed.
+inline std::string extras_hint(const CLI::App& app, const std::vector<std::string>& extras,
+                               const std::string& program, const char* positional_hint) {
+  std::string hint;
+  for (const auto& e : extras) {
+    bool is_flag = e.size() > 1 && e[0] == '-' && !std::isdigit(static_cast<unsigned char>(e[1])) && e[1] != '.';
+    if (!is_flag) continue;
+    std::string given = e.substr(0, e.find('=')), near = closest_option(app, e);
+    hint += (hint.empty() ? "" : "; ") +
+            (near.empty() ? given + " is not an option of " + program : given + ": did you mean " + near + "?");
+  }
+  if (hint.empty() && positional_hint) hint = positional_hint;
+  return (hint.empty() ? "" : hint + "; ") + "see " + program + " --help";
+}
+
 // Parses argv; returns -1 when the program should go on, else its exit code (0 after --help).
-inline int parse(CLI::App& app, int argc, char** argv) {
+// A refusal is one `error:` line (exit 2); arguments the program does not take get a hint
+// (extras_hint, with `positional_hint` for stray words).
+inline int parse(CLI::App& app, int argc, char** argv, const char* positional_hint = nullptr) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // Every rank parses the same flags: rank 0 speaks for them.
     int code = e.get_exit_code() == 0 ? (dist::is_root() ? app.exit(e) : 0) : 2;
-    if (code == 2 && dist::is_root()) std::fprintf(stderr, "error: %s\n", e.what());
+    if (code == 2 && dist::is_root()) {
+      std::string message = e.what();
+      if (dynamic_cast<const CLI::ExtrasError*>(&e)) {  // CLI11 names them last to first: in order here
+        std::string program = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : app.get_name();
+        std::vector<std::string> extras = app.remaining();
+        message = program + " does not take";
+        for (const auto& x : extras) message += " " + x;
+        message += ": " + extras_hint(app, extras, program, positional_hint);
+      }
+      std::fprintf(stderr, "error: %s\n", message.c_str());
+    }
     dist::finalize();
     return code;
   }

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -39,7 +40,13 @@ struct Flags {
 void check_outputs(const Flags& fl) {
   if (!fl.output.empty()) macer::check_writable(fl.output, "--output");
   if (!fl.json.empty()) macer::check_writable(fl.json, "--json");
-  if (!fl.plot.empty()) macer::check_writable(fl.plot, "--plot");
+  if (!fl.plot.empty()) {
+    macer::check_writable(fl.plot, "--plot");
+    std::string ext = std::filesystem::path(fl.plot).extension().string();
+    for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+    MACER_CHECK(ext == ".png", "--plot " << fl.plot << ": --plot draws PNG only, so its file must end in .png; "
+                                         << "for PDF or SVG run scripts/plot_certify.py on the --output TSV");
+  }
   if (!fl.mat.empty()) macer::check_writable(fl.mat, "--mat");
   if (!fl.markdown.empty()) macer::check_writable(fl.markdown, "--markdown");
   if (!fl.latex.empty()) macer::check_writable(fl.latex, "--latex");
@@ -386,7 +393,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"none", "cifar10", "imagenet", "cifar10-mean", "imagenet-mean"}));
   app.add_option("--summarize", fl.summarize, "summarize (and --plot) finished TSV files instead of certifying");
   app.set_version_flag("--version", std::string("macer_certify ") + MACER_VERSION);
-  if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
+  const char* stray =
+      "macer_certify takes the checkpoint as --checkpoint FILE or RUN_FOLDER (finished TSVs as --summarize FILE)";
+  if (int code = macer::cli::parse(app, argc, argv, stray); code >= 0) return code;
   std::error_code ec;  // --checkpoint RUN_FOLDER: the run's checkpoint in it, as macer_train --resume takes
   if (!fl.checkpoint.empty() && std::filesystem::is_directory(fl.checkpoint, ec))
     fl.checkpoint = (std::filesystem::path(fl.checkpoint) / "checkpoint.safetensors").string();

@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
   app.add_flag("--check-data", check_data,
                "read every image of the data set's splits whole, list each bad file, and exit (1 when any is bad)");
   app.set_version_flag("--version", std::string("macer_train ") + MACER_VERSION);
-  if (int code = macer::cli::parse(app, argc, argv); code >= 0) return code;
+  const char* stray = "macer_train takes one config file, then flags (--set section.key=value changes a key)";
+  if (int code = macer::cli::parse(app, argc, argv, stray); code >= 0) return code;
   std::error_code ec;  // --resume RUN_FOLDER: the run's checkpoint in it
   if (!topt.resume.empty() && std::filesystem::is_directory(topt.resume, ec))
     topt.resume = (std::filesystem::path(topt.resume) / "checkpoint.safetensors").string();

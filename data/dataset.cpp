@@ -70,7 +70,10 @@ std::unique_ptr<Dataset> open_dataset(const std::string& given_kind, const std::
   } catch (const Error& e) {
     std::string what = e.what();
     auto src = sources.find(kind);
-    if (what.find("cannot open") == std::string::npos || src == sources.end()) throw;
+    // A file that cannot be opened, or an IDX file (data/idx.cpp) under none of its names.
+    bool missing = what.find("cannot open") != std::string::npos ||
+                   what.find(" not found (looked in ") != std::string::npos;
+    if (!missing || src == sources.end()) throw;
     throw Error(what + "; pass the folder holding " + kind + " with --data-dir (data.dir in a config)" +
                 (where.empty() ? " (none given: the current folder was searched)" : "") + "; get it as " +
                 src->second);

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 # The models scripts/convert_checkpoint.py knows, as layers/models.cpp builds them (their tensor
 # names and shapes, and the structure that tells them apart), and this engine's safetensors files.
 """Model tables and safetensors I/O for scripts/convert_checkpoint.py (no torch needed here).

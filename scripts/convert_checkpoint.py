@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 # Converts PyTorch checkpoints made elsewhere (MACER's and Cohen's releases, plain state_dicts,
 # torchvision's ResNets) into this engine's safetensors checkpoints for bin/macer_certify, and
 # this engine's checkpoints back into PyTorch state_dicts (--to-pth).
@@ -61,8 +61,10 @@ num_batches_tracked added as 0, the optimizer's momentum left out, so that
 or MACER's and Cohen's model classes. The file is read with json and struct (no safetensors
 package). The input normalization, which the state_dict cannot hold, is printed.
 
-Needs PyTorch (Debian: python3-torch) and numpy to read or write .pth files; `--list MODEL` (the
-tensor names and shapes this script expects, used by the tests) needs neither.
+Needs Debian's python3 (/usr/bin/python3, the first line) with PyTorch and numpy (python3-torch,
+python3-numpy) to read or write .pth files; under another python3 (pyenv, conda, a venv) that lacks
+them the error names /usr/bin/python3. `--list MODEL` (the tensor names and shapes this script
+expects, used by the tests) needs neither.
 """
 import argparse
 import json
@@ -73,6 +75,7 @@ import types
 
 from checkpoint_models import (FORMAT, SUPPORTED, ConvertError, check_state, expected_state, infer_model,
                                model_kind, pytorch_order, read_safetensors, save_safetensors)
+from python_needs import need
 
 # Cohen et al.'s datasets.py; the same numbers as layers::normalization_preset.
 NORMALIZATIONS = {
@@ -132,10 +135,10 @@ restricted_pickle = types.SimpleNamespace(
 
 
 def load_pth(path):
-    try:
-        import torch
-    except ImportError:
-        raise ConvertError("PyTorch is needed to read %s (Debian: apt-get install python3-torch)" % path)
+    missing = need(["torch", "numpy"], "to read %s" % path)
+    if missing:
+        raise ConvertError(missing)
+    import torch
     if not os.path.isfile(path):
         raise ConvertError("%s: no such file" % path)
     # PyTorch 1.13's load() replaces any pickle_module by its module-global `pickle` unless
@@ -359,6 +362,9 @@ def convert(args):
 
 
 def to_pth(args):
+    missing = need(["torch", "numpy"], "to write %s" % args.output)
+    if missing:
+        raise ConvertError(missing)
     meta, tensors = read_safetensors(args.input)
     if meta.get("format") != FORMAT:
         raise ConvertError("%s: not a checkpoint of this engine (metadata 'format' is %r); --to-pth exports what "
@@ -372,10 +378,7 @@ def to_pth(args):
     state = {n: t for n, t in tensors.items() if not n.startswith("momentum.")}  # the optimizer's: left out
     check_state(state, expected, args.input, model)
     import collections
-    try:
-        import torch
-    except ImportError:
-        raise ConvertError("PyTorch is needed to write %s (Debian: apt-get install python3-torch)" % args.output)
+    import torch
     out = collections.OrderedDict()
     for name, _ in pytorch_order(expected):
         out[name] = torch.from_numpy(state[name].astype("float32"))

@@ -10,13 +10,16 @@ The output's extension picks the format: .pdf, .svg, .png (several outputs may b
   scripts/plot_certify.py runs/a.tsv runs/b.tsv --label MACER --label Cohen \\
       --title "CIFAR-10, sigma = 0.25" -o fig.pdf -o fig.png
 
-Needs Debian's python3-matplotlib (scripts/setup.sh installs it).
+Needs Debian's python3 (/usr/bin/python3, the first line) with python3-matplotlib (scripts/setup.sh
+installs it); under another python3 (pyenv, conda, a venv) that lacks it the error names /usr/bin/python3.
 """
 import argparse
 import csv
 import json
 import os
 import sys
+
+from python_needs import need
 
 
 class PlotError(Exception):
@@ -78,12 +81,12 @@ def main():
         for out in args.output:
             if os.path.splitext(out)[1].lower() not in (".pdf", ".svg", ".png"):
                 raise PlotError("--output %s: the extension must be .pdf, .svg or .png" % out)
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise PlotError("matplotlib is missing: apt-get install python3-matplotlib (or scripts/setup.sh)")
+        missing = need(["matplotlib"], "to draw %s" % ", ".join(args.output))
+        if missing:
+            raise PlotError(missing)
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
         series = []
         for i, path in enumerate(args.tsv):
             curves = read_rows(path)

@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ ccache pkg-config catch2 libopenblas-dev libtomlplusplus-dev
           libcli11-dev zlib1g-dev libboost-dev libstb-dev nlohmann-json3-dev libopenmpi-dev openmpi-bin libdnnl-dev
-          libjpeg62-turbo-dev libpng-dev libwebp-dev libtiff-dev python3-matplotlib "$@")  # python3-matplotlib: scripts/plot_certify.py
+          libjpeg62-turbo-dev libpng-dev libwebp-dev libtiff-dev python3-matplotlib python3-venv "$@")  # python3-matplotlib: scripts/plot_certify.py; python3-venv: tests/cli/test_python_scripts.sh
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

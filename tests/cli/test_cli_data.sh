@@ -74,6 +74,17 @@ expect_fail "another data set name refused" "trained on fashion-mnist, this run 
 expect_ok "--other-data certifies anyway" "${cert[@]}" --dataset mnist --other-data
 grep -q "warning: .*trained on fashion-mnist, this run reads mnist" err.log && ok || bad "--other-data warns naming both"
 expect_ok "the right data set certifies" "${cert[@]}" --output right.tsv
+
+# Missing IDX files name the flag and key to set and where to get them (as CIFAR-10's do).
+expect_fail "missing Fashion-MNIST IDX files" \
+  "IDX file not found \(looked in /nonexistent/fmnist for t10k-images-idx3-ubyte.*\); pass the folder holding fashion-mnist with --data-dir \(data.dir in a config\); get it as Debian's dataset-fashion-mnist .*/usr/share/datasets/fashion-mnist" \
+  "$bin/macer_certify" --checkpoint "$ckpt" --data-dir /nonexistent/fmnist --n 100 --count 1 --device cpu
+expect_fail "missing MNIST IDX files" \
+  "IDX file not found .*; pass the folder holding mnist with --data-dir \(data.dir in a config\); get it as .*IDX files from https://yann.lecun.com/exdb/mnist/" \
+  "$bin/macer_certify" --checkpoint "$ckpt" --dataset mnist --other-data --data-dir /nonexistent/mnist --n 100 \
+  --count 1 --device cpu
+expect_fail "missing IDX files in training" "looked in /nonexistent/fmnist .*--data-dir \(data.dir in a config\)" \
+  "$bin/macer_train" fashion.toml --set 'data.dir="/nonexistent/fmnist"' --set 'run.checkpoint_dir="run_nodata"'
 check "the run record holds the data fingerprint" \
   'json.load(open("right.tsv.run.json"))["data_fingerprint"].startswith("fnv1a64:") and "/16 images" in json.load(open("right.tsv.run.json"))["data_fingerprint"]'
 

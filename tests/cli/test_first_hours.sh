@@ -67,14 +67,22 @@ heads = {re.sub(r"[^a-z0-9 _-]", "", l[3:].strip().lower()).replace(" ", "-")
 missing = [a for a in re.findall(r"\]\(#([^)]+)\)", text) if a not in heads]
 if missing: sys.exit("no heading for " + ", ".join(missing))
 PY
-for cfg in "$src"/configs/*.toml; do
-  line=$(grep -oE 'Train: .*' "$cfg" | sed 's/^Train: //')
-  [ -n "$line" ] || continue
+# Every config says in its first lines how to run it (the README says so), and that command runs.
+for cfg in "$src"/configs/*.toml "$src"/configs/methods/*.toml; do
+  line=$(head -n 8 "$cfg" | grep -oE 'Train: .*' | sed 's/^Train: //')
+  if [ -z "$line" ]; then bad "${cfg#"$src"/}: no 'Train: build/bin/macer_train ...' in its first lines"; continue; fi
+  [ "$line" = "build/bin/macer_train ${cfg#"$src"/}" ] && ok || bad "${cfg#"$src"/}: 'Train: $line' names another config"
   check_command "$(basename "$cfg")" "$line"
   # ... and the config it names parses.
   (cd "$src" && "$(prog_path "${line%% *}")" ${line#* } --print-config >/dev/null 2>"$work/err.log") && ok ||
     bad "$(basename "$cfg"): '$line --print-config' fails: $(tail -n 1 "$work/err.log")"
 done
+# The design documents lie beside the repository: configs and README cite ../shared/SPEC.md.
+bare=$(cd "$src" && grep -rnE '(^|[^/])SPEC\.md' README.md configs | head -3)
+[ -z "$bare" ] && ok || bad "SPEC.md cited without ../shared/: $bare"
+# data.train_count is a class-balanced sample drawn with run.seed, not the first N images.
+first=$(cd "$src" && grep -rniE 'the first [0-9,]+ (Fashion-MNIST|images)' README.md configs | head -3)
+[ -z "$first" ] && ok || bad "train_count described as the first N images: $first"
 "$bin/macer_train" --version | grep -qE '^macer_train [0-9a-f]{7,}|^macer_train unknown' && ok || bad "macer_train --version"
 "$bin/macer_certify" --version | grep -qE '^macer_certify ' && ok || bad "macer_certify --version"
 
@@ -108,6 +116,8 @@ expect_fail "unknown section" "typo.toml:[0-9]+: unknown section \[optm\].*did y
 expect_fail "run folder taken" "already holds a run.*--resume run,.*--overwrite" "$bin/macer_train" tiny.toml
 expect_ok "resume a run folder" "$bin/macer_train" tiny.toml --resume run --set optim.epochs=2
 grep -q "resuming at epoch 2 of 2 (after the checkpoint.s 1)" err.log && ok || bad "resume says where it starts: $(cat err.log)"
+grep -qF "saying \`resuming at epoch N of M (after the checkpoint's K)\`" "$src/README.md" && ok ||
+  bad "the README quotes the resume line as the program prints it"
 [ "$(wc -l <run/train.jsonl)" -eq 2 ] && ok || bad "the resumed run logs epoch 2"
 # ---- 7. what Cohen's and MACER's users expect in training ------------------------------------
 expect_ok "gaussian with kept checkpoints" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="gauss"' \

@@ -336,7 +336,8 @@ int main(int argc, char** argv) {
   macer::dist::init(&argc, &argv);  // joins an MPI job when launched by mpirun or srun
   CLI::App app{"Certify (Cohen's CERTIFY/PREDICT, MACER's soft bound) a smoothed classifier on data-set images"};
   Flags fl;
-  app.add_option("--checkpoint", fl.checkpoint, "safetensors checkpoint (model name read from its metadata)");
+  app.add_option("--checkpoint", fl.checkpoint,
+                 "safetensors checkpoint, or a macer_train run folder (its checkpoint.safetensors)");
   app.add_option("--model", fl.model, "model name for weights made elsewhere (e.g. converted from PyTorch)");
   app.add_option("--dataset", fl.dataset,
                  "cifar10|mnist|fashion-mnist|svhn|imagefolder|synthetic (imagenet: an alias of imagefolder)");

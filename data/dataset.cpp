@@ -74,7 +74,8 @@ std::unique_ptr<Dataset> open_dataset(const std::string& given_kind, const std::
     bool missing = what.find("cannot open") != std::string::npos ||
                    what.find(" not found (looked in ") != std::string::npos;
     if (!missing || src == sources.end()) throw;
-    throw Error(what + "; pass the folder holding " + kind + " with --data-dir (data.dir in a config)" +
+    throw Error(what + "; pass the folder holding " + kind +
+                " with --data-dir (macer_certify) or data.dir (a config, or macer_train --set data.dir=DIR)" +
                 (where.empty() ? " (none given: the current folder was searched)" : "") + "; get it as " +
                 src->second);
   }

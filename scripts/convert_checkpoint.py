@@ -148,7 +148,9 @@ def load_pth(path):
     try:
         return torch.load(path, map_location="cpu", pickle_module=restricted_pickle)
     except Exception as e:  # noqa: BLE001 - any failure to unpickle is the file's problem
-        raise ConvertError("%s: cannot read it as a PyTorch checkpoint: %s" % (path, str(e).splitlines()[0]))
+        hint = ("; it is a safetensors file: to export one of ours to PyTorch use --to-pth IN OUT"
+                if path.endswith(".safetensors") else "")
+        raise ConvertError("%s: cannot read it as a PyTorch checkpoint: %s%s" % (path, str(e).splitlines()[0], hint))
     finally:
         torch.serialization.pickle = saved
 

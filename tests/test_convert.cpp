@@ -418,6 +418,7 @@ TEST_CASE("the converter refuses wrong layouts with one error line naming the ke
       {"macer.pth", "--model resnet56", "does not match resnet56"},
       {"no_such_file.pth", "", "no_such_file.pth: no such file"},
       {"expected.safetensors", "", "cannot read it as a PyTorch checkpoint"},
+      {"expected.safetensors", "", "it is a safetensors file: to export one of ours to PyTorch use --to-pth IN OUT"},
       {"macer.pth", "--dataset imagenet", "image-folder (ImageNet) models need --class-names FILE"},
       {"bad_family.pth", "", "BasicBlocks, 3-4-6-2 per stage in layer1-4 is none of the supported models: lenet"},
       {"macer.pth", "--input-size 64", "--input-size is for image folders (--dataset imagefolder)"},

@@ -217,8 +217,10 @@ bool parse_elapsed(std::string s, double* seconds) {
 }  // namespace
 
 TsvFile read_tsv(const std::string& path) {
+  std::error_code ec;
+  MACER_CHECK(!std::filesystem::is_directory(path, ec), "certification results " << path << ": is a folder, not a TSV file");
   std::ifstream in(path);
-  MACER_CHECK(in, "cannot open certification results " << path);
+  MACER_CHECK(in, "cannot open certification results " << path << ": " << std::strerror(errno));
   TsvFile f;
   f.path = path;
   std::string line;

@@ -291,6 +291,8 @@ int certify_checkpoint(const Flags& fl) {
       rows = rows_to_resume(fl.output, kind, indices);
       std::printf("resume: %zu of %zu images already in %s\n", rows.size(), indices.size(), fl.output.c_str());
       indices.erase(indices.begin(), indices.begin() + int64_t(rows.size()));
+    } else if (fl.resume) {  // a typo in the name would otherwise pass unnoticed
+      std::printf("note: --resume: %s does not exist yet, so this run starts it\n", fl.output.c_str());
     }
     record.emplace_back("images", std::to_string(planned));  // what the run will hold: for merging shards
     write_run_record(fl.output, record);

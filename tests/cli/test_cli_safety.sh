@@ -80,4 +80,7 @@ expect_fail "summarize refuses duplicates" "already given on line 2" "$bin/macer
 expect_fail "summary json on a full disk" "/dev/full" "$bin/macer_certify" --summarize full.tsv --json /dev/full
 [ -c /dev/full ] && ok || bad "/dev/full is still a device"
 
+expect_ok "resume of an output that is not there yet" "${cert[@]}" --count 1 --output fresh_resume.tsv --resume
+has "it says it starts the file" out.log "^note: --resume: fresh_resume.tsv does not exist yet, so this run starts it"
+
 finish

@@ -12,25 +12,10 @@
 #include <vector>
 
 #include "kernels/check.h"
+#include "macer/config.h"
 #include "macer/distributed.h"
 
 namespace macer::cli {
-
-// Levenshtein distance of a and b (insertions, deletions, substitutions each 1).
-inline size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
 
 // The option of `app` closest to `flag` ("--outfile", "--outfile=x") by edit distance of the
 // names without their dashes, when close enough to be a typo of it (at most half the given

@@ -102,4 +102,8 @@ TrainConfig parse_stored_train_config(const std::string& text, const std::string
 // without effect under the rest (gaussian's lambda, [certify] keys at every = 0, ...) are left out.
 std::string to_toml(const TrainConfig& c);
 
+// Levenshtein distance of a and b (insertions, deletions, substitutions each 1): the "did you
+// mean" of config keys and of the programs' flags (bin/cli.h).
+size_t edit_distance(const std::string& a, const std::string& b);
+
 }  // namespace macer

@@ -66,8 +66,15 @@ inline int parse(CLI::App& app, int argc, char** argv, const char* positional_hi
     int code = e.get_exit_code() == 0 ? (dist::is_root() ? app.exit(e) : 0) : 2;
     if (code == 2 && dist::is_root()) {
       std::string message = e.what();
+      std::string program = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : app.get_name();
+      if (dynamic_cast<const CLI::RequiredError*>(&e)) {  // "config is required": how to call the program
+        std::string usage = app.get_formatter()->make_usage(&app, program);  // "\nUsage: prog [OPTIONS] config\n\n"
+        usage.erase(0, usage.find_first_not_of('\n'));
+        usage.erase(usage.find_last_not_of('\n') + 1);
+        if (usage.rfind("Usage: ", 0) == 0) usage.erase(0, 7);
+        message += "; usage: " + usage + "; see " + program + " --help";
+      }
       if (dynamic_cast<const CLI::ExtrasError*>(&e)) {  // CLI11 names them last to first: in order here
-        std::string program = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : app.get_name();
         std::vector<std::string> extras = app.remaining();
         message = program + " does not take";
         for (const auto& x : extras) message += " " + x;

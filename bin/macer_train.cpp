@@ -88,13 +88,17 @@ int main(int argc, char** argv) {
                                   "written): start it again with --overwrite");
         }
         macer::TrainConfig config = macer::load_train_config(config_path, overrides);
-        std::string resolved = macer::to_toml(config);
-        if (macer::dist::is_root())
-          std::printf("# resolved configuration (%s)\n%s\n", config_path.c_str(), resolved.c_str());
-        std::fflush(stdout);
-        if (print_only) return 0;
+        auto print_resolved = [&] {
+          if (macer::dist::is_root())
+            std::printf("# resolved configuration (%s)\n%s\n", config_path.c_str(), macer::to_toml(config).c_str());
+          std::fflush(stdout);
+        };
+        if (print_only) return print_resolved(), 0;
         if (check_data) return check_all_images(config);
+        // Printed once the data, model and checkpoint are open, so that a refusal of any of them is
+        // the output's one line rather than a line under the 50 of the configuration.
         macer::Trainer trainer(config, topt);
+        print_resolved();
         if (trainer.run().empty()) return 0;  // a resumed run that had already finished
         if (macer::dist::is_root()) std::printf("checkpoint: %s\n", trainer.checkpoint_path().c_str());
         return 0;

@@ -10,4 +10,4 @@ fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
-cmake --build "$build" -j "$(nproc)" "${targets[@]}"
+cmake --build "$build" -j "$(OMP_NUM_THREADS= nproc)" "${targets[@]}"  # (nproc answers OMP_NUM_THREADS when set)

@@ -406,6 +406,59 @@ def to_pth(args):
         print("note: %s normalizes its input first, (x - mean) / std with mean %s and std %s, which a state_dict "
               "cannot hold: put Cohen's NormalizeLayer(mean, std) before the model in PyTorch" %
               (args.input, meta["normalize_mean"], meta.get("normalize_std", "1")), file=sys.stderr)
+    classes_file = os.path.splitext(args.output)[0] + ".classes.txt"
+    if "class_names" in meta:  # the label order a PyTorch user needs too, one name per line
+        write_text(classes_file, "".join(n + "\n" for n in json.loads(meta["class_names"])))
+        print("%s: the %d class names in label order" % (classes_file, k))
+    print("note: %s holds the weights only; the data set, sigma%s, normalization and class names %s recorded "
+          "are not in it. To convert it back with them: scripts/convert_checkpoint.py %s BACK.safetensors %s" %
+          (args.output, ", beta" if "beta" in meta else "", args.input, args.output,
+           " ".join(back_flags(meta, model, h, classes_file))), file=sys.stderr)
+
+
+def write_text(path, text):
+    """Writes `text` to `path` whole or not at all (PATH.tmp, then renamed)."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise ConvertError("cannot write %s: %s" % (path, e.strerror or e))
+
+
+def back_flags(meta, model, height, classes_file):
+    """The flags that give a .pth exported by --to-pth the metadata of the checkpoint `meta` again
+    (`classes_file`: where its class names were written, one per line)."""
+    flags = ["--model", model]
+    dataset = DATASET_ALIASES.get(meta.get("dataset", ""), meta.get("dataset", ""))
+    if dataset in DATASETS:
+        flags += ["--dataset", dataset]
+        if dataset == "imagefolder":
+            flags += ["--input-size", str(height)]
+    if float(meta.get("sigma", "0") or 0) != 0:
+        flags += ["--sigma", meta["sigma"]]
+    if "beta" in meta:
+        flags += ["--beta", meta["beta"]]
+    mean, std = meta.get("normalize_mean"), meta.get("normalize_std")
+    if mean is None:
+        flags += ["--normalize", "none"]
+    else:
+        values = ([float(v) for v in mean.split(",")], [float(v) for v in (std or "").split(",") if v])
+        named = [n for n, (m, s) in NORMALIZATIONS.items()
+                 if m is not None and all(abs(a - b) < 1e-6 for a, b in zip(m + s, values[0] + values[1]))
+                 and len(m) == len(values[0]) and len(s) == len(values[1])]
+        if all(v == 0.5 for v in values[0] + values[1]):
+            named = ["half"]
+        flags += ["--normalize", named[0]] if named else ["--normalize-mean", mean] + (["--normalize-std", std]
+                                                                                      if std else [])
+    if "class_names" in meta:
+        flags += ["--class-names", classes_file]
+    elif dataset == "imagefolder":
+        flags += ["--class-names", "none"]
+    return flags
 
 
 class ArgumentParser(argparse.ArgumentParser):

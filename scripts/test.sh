@@ -11,8 +11,11 @@ CMAKE_ARGS="-DMACER_TESTS=ON -DMACER_BENCH=ON ${CMAKE_ARGS:-}" scripts/build.sh
 # (a ResNet-110 step took 20x longer beside one other busy process). So each test runs one thread
 # unless OMP_NUM_THREADS is set; tests/test_threads.cpp sets its own counts (1 against 3), and
 # cli_training runs a 2-thread case, so the threaded paths stay tested.
+# (nproc is read first: GNU nproc answers OMP_NUM_THREADS when it is set, which ran the tests,
+# and the sanitizer build below, one at a time.)
+jobs=$(nproc)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$jobs"
 echo "test.sh: build and tests took ${SECONDS} s"
 
 # The sanitizer pass (MACER_SKIP_SANITIZE=1 skips it): any ASan, LeakSanitizer or UBSan report
@@ -28,6 +31,6 @@ if [ "${MACER_SKIP_SANITIZE:-0}" != 1 ]; then
     scripts/build.sh
   ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1 \
   UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
-    ctest --test-dir "$asan_dir" --output-on-failure -j "$(nproc)" -E "$asan_skip"
+    ctest --test-dir "$asan_dir" --output-on-failure -j "$jobs" -E "$asan_skip"
   echo "test.sh: sanitizer build and tests took $((SECONDS - start)) s"
 fi

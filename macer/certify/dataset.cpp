@@ -112,7 +112,7 @@ std::vector<CertifyRow> certify_images(layers::Module& model, const data::Datase
 }
 
 std::string certify_during_training(const TrainConfig& c, layers::Module& model, const data::Dataset& test,
-                                    Device device) {
+                                    Device device, int64_t epoch) {
   CertifyOptions opt;
   opt.sigma = c.objective.sigma;
   opt.n0 = c.certify.n0;
@@ -128,7 +128,7 @@ std::string certify_during_training(const TrainConfig& c, layers::Module& model,
       layers::fold_batchnorm(model, layers::normalization_preset(c.model.normalize), device);
   auto rows = certify_images(folded ? *folded : model, test, device, opt, indices, /*predict=*/false, nullptr,
                              "certify", /*across_ranks=*/false);
-  CertifySummary s = summarize(rows, "epoch");
+  CertifySummary s = summarize(rows, "epoch " + std::to_string(epoch));
   std::fprintf(stderr, "%s", summary_table({s}).c_str());
   return summary_json(s);
 }

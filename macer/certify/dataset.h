@@ -33,8 +33,9 @@ std::vector<CertifyRow> certify_images(layers::Module& model, const data::Datase
 
 // The [certify] section of a training config on `test_set` (opened when training starts), with
 // the training seed in the in-training certification noise stream, the model in its inference
-// form (batch norms folded, layers/folded.h): a JSON summary for the log.
+// form (batch norms folded, layers/folded.h): a JSON summary for the log, labelled "epoch N"
+// (`epoch`: the 1-based epoch just trained).
 std::string certify_during_training(const TrainConfig& config, layers::Module& model, const data::Dataset& test_set,
-                                    Device device);
+                                    Device device, int64_t epoch);
 
 }  // namespace macer

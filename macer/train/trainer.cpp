@@ -401,7 +401,8 @@ std::vector<EpochStats> Trainer::run() {
                 s.checkpoint_file << ": metadata 'epoch_log' is not the log line of epoch " << s.epoch);
     const bool certify = c.certify.every > 0 && s.epoch % c.certify.every == 0;
     if (certify) {
-      line["certify"] = nlohmann::ordered_json::parse(certify_during_training(c, *s.model, *s.test_set, s.device));
+      line["certify"] =
+          nlohmann::ordered_json::parse(certify_during_training(c, *s.model, *s.test_set, s.device, s.epoch));
       s.model->train();
     }
     write_log(line);
@@ -591,7 +592,7 @@ std::vector<EpochStats> Trainer::run() {
                         s.sgd.get(), info);
     }
     if (root && c.certify.every > 0 && s.epoch % c.certify.every == 0) {  // the other ranks wait at the next step
-      st.certify_json = certify_during_training(c, *s.model, *s.test_set, s.device);
+      st.certify_json = certify_during_training(c, *s.model, *s.test_set, s.device, s.epoch);
       s.model->train();
     }
     if (!st.certify_json.empty()) line["certify"] = nlohmann::json::parse(st.certify_json);

@@ -29,6 +29,13 @@ expect_fail "nothing close: no guess" "--frobnicate is not an option of macer_ce
 expect_fail "macer_train: a second config" \
   "^error: macer_train does not take b.toml: macer_train takes one config file, then flags.*see macer_train --help$" \
   "$bin/macer_train" a.toml b.toml
+expect_fail "macer_train without its config: the usage" \
+  "^error: config is required; usage: macer_train \[OPTIONS\] config; see macer_train --help$" "$bin/macer_train"
+# An error found once the config is read (here: no data) is the only output, not a line under
+# the 50 of the resolved configuration.
+printf '[data]\ndataset = "cifar10"\ndir = "nowhere"\n[model]\nname = "lenet"\n' >nodata.toml
+expect_fail "a refusal after the config is read" "nowhere" "$bin/macer_train" nodata.toml
+[ "$(cat out.log)" = "" ] && ok || bad "stdout before the refusal: $(head -3 out.log)"
 expect_fail "macer_train: a typo" "--prnt-config: did you mean --print-config\?; see macer_train --help$" \
   "$bin/macer_train" a.toml --prnt-config
 [ "$(cd "$bin" && ./macer_train a.toml --overwrit 2>&1)" = \

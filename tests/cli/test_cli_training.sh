@@ -131,6 +131,7 @@ has "6 of 4 classes: 1 or 2 each" err.log "6 of its 32 training images .* 4 of 4
 expect_ok "certified test images of one class" "$bin/macer_train" folder.toml --set 'run.checkpoint_dir="run_fc"' \
   --set certify.every=1 --set certify.count=4 --set certify.n0=10 --set certify.n=50 --set certify.batch=50
 has "the certified range names its one class" err.log "^certify: every 1 epochs, 4 test images from 0 every 1, 1 of 4 classes \((cat|0): 4\)$"
+has "the summary row names its epoch" err.log "^epoch 1 +[0-9]"
 has "and says how to spread it" err.log "^note: the certified test images miss some classes: spread them with certify.skip"
 expect_fail "train_count smaller than a batch" \
   "data.train_count = 10 is smaller than optim.batch = 64: an epoch takes full batches only \(the last partial batch is dropped\).*set data.train_count to at least 64 or lower optim.batch" \

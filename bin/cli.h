@@ -68,7 +68,7 @@ inline int parse(CLI::App& app, int argc, char** argv, const char* positional_hi
       std::string message = e.what();
       std::string program = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : app.get_name();
       if (dynamic_cast<const CLI::RequiredError*>(&e)) {  // "config is required": how to call the program
-        std::string usage = app.get_formatter()->make_usage(&app, program);  // "\nUsage: prog [OPTIONS] config\n\n"
+        std::string usage = CLI::Formatter().make_usage(&app, program);  // "Usage: prog [OPTIONS] config\n"
         usage.erase(0, usage.find_first_not_of('\n'));
         usage.erase(usage.find_last_not_of('\n') + 1);
         if (usage.rfind("Usage: ", 0) == 0) usage.erase(0, 7);

@@ -147,6 +147,11 @@ Var relu(const Var& x) {
   if (needs)
     record([=]() {
       if (!out.grad().defined()) return;
+      if (dev == Device::CPU) {  // the first gradient to reach x is written (engine/autograd.h)
+        bool fresh = false;
+        float* dx = x.grad_buffer_to_write(&fresh).data();
+        return kernels::cpu::relu_backward(n, out.value().data(), out.grad().data(), dx, fresh);
+      }
       MACER_DISPATCH(dev, relu_backward, n, out.value().data(), out.grad().data(),
                      x.grad_buffer().data());
     });
@@ -224,6 +229,11 @@ Var max_pool2d(const Var& x, Pool2dParams p) {
   if (needs)
     record([=]() {
       if (!out.grad().defined()) return;
+      if (dev == Device::CPU) {  // the first gradient to reach x is written (engine/autograd.h)
+        bool fresh = false;
+        float* dx = x.grad_buffer_to_write(&fresh).data();
+        return kernels::cpu::maxpool_backward(s, out.grad().data(), argmax.data<int32_t>(), dx, fresh);
+      }
       MACER_DISPATCH(dev, maxpool_backward, s, out.grad().data(), argmax.data<int32_t>(),
                      x.grad_buffer().data());
     });

@@ -30,6 +30,8 @@ namespace cuda { MACER_ELEMENTWISE_API }
 //                    da = g, with b_overwrite db = g (da is written before db is added to,
 //                    element by element, so da == db works)
 namespace cpu {
+// relu_backward with `overwrite`: dx = dy * [y > 0] (the first gradient to reach x; no zero fill).
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx, bool overwrite);
 void add_relu_forward(int64_t n, const float* a, const float* b, float* y);
 void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, bool a_overwrite = false,
                        bool b_overwrite = false);

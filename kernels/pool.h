@@ -28,4 +28,10 @@ namespace cpu { MACER_POOL_API }
 namespace cuda { MACER_POOL_API }
 #undef MACER_POOL_API
 
+namespace cpu {
+// maxpool_backward with `overwrite`: dx = 0, then dx[argmax] += dy, plane by plane while the
+// plane is in cache (the first gradient to reach x: no separate zero-fill pass over dx).
+void maxpool_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, bool overwrite);
+}  // namespace cpu
+
 }  // namespace macer::kernels

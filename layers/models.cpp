@@ -160,9 +160,12 @@ LeNet::LeNet(const ModelOptions& opt) {
   to(Device::CPU);
 }
 
+// MACER's LeNet pools after each ReLU; relu(max_pool2d(z)) = max_pool2d(relu(z)) exactly (relu
+// is monotone; where a window's maximum is <= 0 both give 0 with gradient 0), and pooling first
+// runs the ReLU and its backward on a quarter of the values.
 Var LeNet::forward(const Var& x) {
-  Var h = ops::max_pool2d(ops::relu(conv1_->forward(norm_.apply(x))), {2, 2, 0});
-  h = ops::max_pool2d(ops::relu(conv2_->forward(h)), {2, 2, 0});
+  Var h = ops::relu(ops::max_pool2d(conv1_->forward(norm_.apply(x)), {2, 2, 0}));
+  h = ops::relu(ops::max_pool2d(conv2_->forward(h), {2, 2, 0}));
   h = ops::relu(fc1_->forward(ops::flatten(h)));
   return fc2_->forward(h);
 }

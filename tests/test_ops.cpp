@@ -534,6 +534,35 @@ TEST_CASE("backward kernels with overwrite write what accumulating onto zeros gi
   k::add_relu_backward(40, y.data(), dy.data(), nullptr, want_b.data());
   k::add_relu_backward(40, y.data(), dy.data(), nullptr, got_b.data(), false, true);
   require_close(got_b, want_b, 0, 0, "add_relu, db written");
+  // relu: written over NaN equals added onto zeros
+  Tensor relu_want = Tensor::zeros({40}), relu_got = Tensor::full({40}, NAN);
+  k::relu_backward(40, y.data(), dy.data(), relu_want.data());
+  k::relu_backward(40, y.data(), dy.data(), relu_got.data(), true);
+  require_close(relu_got, relu_want, 0, 0, "relu dx written");
+  // max pool: a 2x2 window over an odd plane (its last row and column get no gradient) and an
+  // overlapping 3x3/2 window (two outputs may share an input): the plane's zeros are written too
+  for (const kernels::Pool2dShape& ps :
+       {kernels::Pool2dShape{2, 3, 7, 5, 2, 2, 0}, kernels::Pool2dShape{2, 3, 7, 7, 3, 2, 1}}) {
+    INFO("max pool " << ps.kernel << "/" << ps.stride);
+    Tensor px = random_tensor({2, 3, ps.h, ps.w}, 86), pdy = random_tensor({2, 3, ps.out_h(), ps.out_w()}, 87);
+    Tensor py = Tensor::empty(pdy.shape()), at = Tensor::empty(pdy.shape(), Device::CPU, DType::I32);
+    k::maxpool_forward(ps, px.data(), py.data(), at.data<int32_t>());
+    Tensor pool_want = Tensor::zeros(px.shape()), pool_got = Tensor::full(px.shape(), NAN);
+    k::maxpool_backward(ps, pdy.data(), at.data<int32_t>(), pool_want.data());
+    k::maxpool_backward(ps, pdy.data(), at.data<int32_t>(), pool_got.data(), true);
+    require_close(pool_got, pool_want, 0, 0, "max pool dx written");
+  }
+}
+
+TEST_CASE("relu and max pool write the first gradient to reach their input and add the next", "[ops][grad]") {
+  // x feeds two relus (or pools): the first backward writes x's gradient, the second adds to it
+  Tensor x = random_tensor({2, 3, 6, 6}, 88);
+  check_gradients([](const std::vector<Var>& v) { return ops::add(ops::relu(v[0]), ops::relu(v[0])); }, {x});
+  check_gradients(
+      [](const std::vector<Var>& v) {
+        return ops::add(ops::max_pool2d(v[0], {2, 2, 0}), ops::relu(ops::max_pool2d(v[0], {2, 2, 0})));
+      },
+      {x});
 }
 
 TEST_CASE("the harness can fail: a wrong backward and a wrong value are caught", "[ops][grad]") {

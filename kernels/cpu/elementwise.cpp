@@ -12,14 +12,17 @@ void relu_forward(int64_t n, const float* x, float* y) {
   });
 }
 
-void relu_backward(int64_t n, const float* y, const float* dy, float* dx) {
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx, bool overwrite) {
   parallel_for(n, 1, [=](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const float g = dy[i];  // loaded unconditionally: the loop becomes a vector select
-      dx[i] += y[i] > 0.0f ? g : 0.0f;
+      const float d = y[i] > 0.0f ? g : 0.0f;
+      dx[i] = overwrite ? d : dx[i] + d;
     }
   });
 }
+
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx) { relu_backward(n, y, dy, dx, false); }
 
 void add_forward(int64_t n, const float* a, const float* b, float* y) {
   parallel_for(n, 1, [=](int64_t lo, int64_t hi) {

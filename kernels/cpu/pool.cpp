@@ -2,6 +2,7 @@
 // split over the threads (each writes only its own planes, so threads change no bit).
 #include "kernels/pool.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "kernels/cpu/parallel.h"
@@ -72,15 +73,22 @@ void maxpool_forward(const Pool2dShape& s, const float* x, float* y, int32_t* ar
   });
 }
 
-void maxpool_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx) {
-  const int64_t per_plane = int64_t(s.out_h()) * s.out_w();
-  parallel_for(int64_t(s.n) * s.c, int64_t(s.h) * s.w, [&](int64_t p0, int64_t p1) {
-    for (int64_t plane = p0; plane < p1; ++plane)
+void maxpool_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, bool overwrite) {
+  const int64_t per_plane = int64_t(s.out_h()) * s.out_w(), hw = int64_t(s.h) * s.w;
+  parallel_for(int64_t(s.n) * s.c, hw, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      float* dxp = dx + plane * hw;
+      if (overwrite) std::fill(dxp, dxp + hw, 0.0f);
       for (int64_t o = 0; o < per_plane; ++o) {
         int32_t at = argmax[plane * per_plane + o];
-        if (at >= 0) dx[plane * s.h * s.w + at] += dy[plane * per_plane + o];
+        if (at >= 0) dxp[at] += dy[plane * per_plane + o];
       }
+    }
   });
+}
+
+void maxpool_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx) {
+  maxpool_backward(s, dy, argmax, dx, false);
 }
 
 void avgpool_forward(const Pool2dShape& s, const float* x, float* y) {

@@ -240,6 +240,40 @@ Var max_pool2d(const Var& x, Pool2dParams p) {
   return out;
 }
 
+Var conv2d_max_pool2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams cp, Pool2dParams pp) {
+  const Shape& xs = x.shape();
+  const Shape& ws = weight.shape();
+  if (x.device() != Device::CPU || xs.size() != 4 || ws.size() != 4 || xs[1] != ws[1] || x.value().channels_last() ||
+      (bias.defined() && bias.value().numel() != ws[0]) || weight.device() != Device::CPU ||
+      (bias.defined() && bias.device() != Device::CPU))
+    return max_pool2d(conv2d(x, weight, bias, cp), pp);  // the two ops check and say what is wrong
+  kernels::Conv2dShape cs{int(xs[0]), int(xs[1]), int(xs[2]), int(xs[3]), int(ws[0]), int(ws[2]),
+                          int(ws[3]), cp.stride, cp.pad};
+  cs.precision = compute_precision();
+  const kernels::Pool2dShape ps{cs.n, cs.k, cs.out_h(), cs.out_w(), pp.kernel, pp.stride, pp.pad};
+  if (cs.out_h() <= 0 || cs.out_w() <= 0 || !(pp.kernel > 0 && pp.stride > 0 && 2 * pp.pad <= pp.kernel) ||
+      ps.out_h() <= 0 || ps.out_w() <= 0 || !kernels::cpu::conv2d_max_pool2d_fused(cs, ps))
+    return max_pool2d(conv2d(x, weight, bias, cp), pp);
+  Shape ys = {ps.n, ps.c, ps.out_h(), ps.out_w()};
+  Tensor y = Tensor::empty(ys), argmax = Tensor::empty(ys, Device::CPU, DType::I32);
+  kernels::cpu::conv2d_max_pool2d_forward(cs, ps, x.value().data(), weight.value().data(),
+                                          bias.defined() ? bias.value().data() : nullptr, y.data(),
+                                          argmax.data<int32_t>());
+  bool needs = any_requires_grad({&x, &weight, &bias});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;
+      kernels::Conv2dShape b = cs;  // the first gradient to reach x is written (engine/autograd.h)
+      float* dx = x.requires_grad() ? x.grad_buffer_to_write(&b.dx_overwrite).data() : nullptr;
+      kernels::cpu::conv2d_max_pool2d_backward(b, ps, x.value().data(), out.grad().data(), argmax.data<int32_t>(),
+                                               weight.value().data(), dx,
+                                               weight.requires_grad() ? weight.grad_buffer().data() : nullptr,
+                                               bias.requires_grad() ? bias.grad_buffer().data() : nullptr);
+    });
+  return out;
+}
+
 Var avg_pool2d(const Var& x, Pool2dParams p) {
   if (x.value().channels_last()) return avg_pool2d(contiguous(x), p);
   kernels::Pool2dShape s = pool_shape(x, p, "avg_pool2d");

@@ -3,6 +3,9 @@
 // cpu::ref (im2col + sgemm) that tests check it against; on the GPU cuDNN.
 #pragma once
 
+#include <cstdint>
+
+#include "kernels/pool.h"
 #include "kernels/precision.h"
 
 namespace macer::kernels {
@@ -59,6 +62,22 @@ const char* conv2d_path();
 // for the activations is channels-last: an output in that format then needs no reorder
 // (ops::conv2d asks, engine/precision.h).
 bool conv2d_prefers_channels_last(const Conv2dShape& s);
+
+// A convolution and the max pool over its output as one op (ops::conv2d_max_pool2d: LeNet's
+// conv then MaxPool2d) where the convolution unfolds (NCHW operands, channel counts oneDNN
+// would pad): each chunk's output is pooled while in cache, so the (N,K,P,Q) output is never
+// written, and the backward scatters the pooled gradient into each chunk the same way. `ps` is
+// the pool over the convolution's output (ps.n, c, h, w = N, K, P, Q); equal to conv2d_* then
+// maxpool_* up to float rounding of the bias gradient's order.
+// fused:    whether (cs, ps) takes this path (else run the two ops)
+// forward:  y (N,K,P',Q') = max pool of (conv(x, weight) + bias); argmax as maxpool_forward's
+// backward: dy is the pooled gradient (N,K,P',Q'); dx (+= or = with cs.dx_overwrite), dweight
+//           (+=) and dbias (+=) as conv2d_backward, each skipped when null
+bool conv2d_max_pool2d_fused(const Conv2dShape& cs, const Pool2dShape& ps);
+void conv2d_max_pool2d_forward(const Conv2dShape& cs, const Pool2dShape& ps, const float* x, const float* weight,
+                               const float* bias, float* y, int32_t* argmax);
+void conv2d_max_pool2d_backward(const Conv2dShape& cs, const Pool2dShape& ps, const float* x, const float* dy,
+                                const int32_t* argmax, const float* weight, float* dx, float* dweight, float* dbias);
 }  // namespace cpu
 
 }  // namespace macer::kernels

@@ -35,6 +35,9 @@ Conv2d::Conv2d(int in, int out, int kernel, int stride, int pad, bool with_bias,
 }
 
 Var Conv2d::forward(const Var& x) { return ops::conv2d(x, weight, bias, params_); }
+Var Conv2d::forward_max_pool(const Var& x, ops::Pool2dParams pool) {
+  return ops::conv2d_max_pool2d(x, weight, bias, params_, pool);
+}
 
 BatchNorm2d::BatchNorm2d(int channels) {
   weight = register_parameter("weight", Tensor::full({channels}, 1.0f));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/precision.h"
 #include "gradcheck.h"
 #include "kernels/conv2d.h"
 
@@ -247,4 +248,73 @@ TEST_CASE("conv2d backward data with dx_overwrite writes what accumulating onto 
         require_close(dw2, dw, 0, 0, "the weight gradient is unchanged");
       }
   kernels::cpu::conv2d_use_reference(false);
+}
+
+// ---- the convolution with its max pool as one op (LeNet) -------------------------------------
+
+TEST_CASE("conv2d_max_pool2d equals max_pool2d(conv2d) in values and gradients, fp32 and bf16", "[conv][pool]") {
+  struct Case {
+    ConvCase conv;
+    ops::Pool2dParams pool;
+  };
+  const Case cases[] = {
+      {{5, 1, 28, 28, 20, 5, 5, 1, 0, true}, {2, 2, 0}},   // LeNet conv1 + pool
+      {{3, 20, 12, 12, 50, 5, 5, 1, 0, true}, {2, 2, 0}},  // LeNet conv2 + pool
+      {{2, 3, 11, 9, 7, 3, 3, 1, 1, false}, {2, 2, 0}},    // odd planes: the last row/column unpooled
+      {{2, 5, 13, 13, 6, 3, 3, 2, 1, true}, {3, 2, 1}},    // overlapping, padded windows
+  };
+  REQUIRE(kernels::cpu::conv2d_fast_path_built());  // the fused path sits beside oneDNN's
+  for (const Precision precision : {Precision::FP32, Precision::BF16})
+    for (const Case& c : cases) {
+      INFO(describe(c.conv) << ", pool " << c.pool.kernel << "/" << c.pool.stride << "/" << c.pool.pad << ", "
+                            << (precision == Precision::BF16 ? "bf16" : "fp32"));
+      PrecisionGuard guard(precision);
+      const ConvCase& cs = c.conv;
+      kernels::Conv2dShape s = shape_of(cs);
+      s.precision = precision;
+      const kernels::Pool2dShape ps{cs.n, cs.k, s.out_h(), s.out_w(), c.pool.kernel, c.pool.stride, c.pool.pad};
+      CHECK(kernels::cpu::conv2d_max_pool2d_fused(s, ps));  // these shapes take the fused path
+      const Tensor x0 = random_tensor({cs.n, cs.c, cs.h, cs.w}, 90), w0 = random_tensor({cs.k, cs.c, cs.r, cs.s}, 91);
+      const Tensor b0 = random_tensor({cs.k}, 92);
+      const Tensor dy = random_tensor({cs.n, cs.k, ps.out_h(), ps.out_w()}, 93);
+      struct Result {
+        Tensor y, dx, dw, db;
+      };
+      auto run = [&](bool fused) {
+        Var x(x0.clone(), true), w(w0.clone(), true), b = cs.bias ? Var(b0.clone(), true) : Var();
+        Var y = fused ? ops::conv2d_max_pool2d(x, w, b, {cs.stride, cs.pad}, c.pool)
+                      : ops::max_pool2d(ops::conv2d(x, w, b, {cs.stride, cs.pad}), c.pool);
+        backward(y, dy);
+        return Result{y.value(), x.grad(), w.grad(), cs.bias ? b.grad() : Tensor()};
+      };
+      const Result want = run(false), got = run(true);
+      // the same products summed in the same order: the values and argmaxes agree to rounding
+      require_close(got.y, want.y, 1e-5, 1e-5, "y");
+      require_close(got.dx, want.dx, 1e-5, 1e-5, "dx");
+      require_close(got.dw, want.dw, 1e-5, 1e-4, "dweight");
+      if (cs.bias) require_close(got.db, want.db, 1e-5, 1e-4, "dbias");
+    }
+}
+
+TEST_CASE("conv2d_max_pool2d gradients against finite differences", "[conv][pool][grad]") {
+  // A step of 1e-3 (not the default 1e-2): a weight's step moves every output of its channel, and
+  // a larger one hands some window's maximum to another position (a kink, not a wrong gradient).
+  const Tensor x = random_tensor({2, 3, 10, 10}, 94), w = random_tensor({5, 3, 3, 3}, 95), b = random_tensor({5}, 96);
+  GradCheckOptions opt;
+  opt.eps = 1e-3;
+  check_gradients(
+      [](const std::vector<Var>& v) { return ops::conv2d_max_pool2d(v[0], v[1], v[2], {1, 0}, {2, 2, 0}); },
+      {x, w, b}, {}, opt);
+}
+
+TEST_CASE("conv2d_max_pool2d takes two ops where it does not fuse, and says what is wrong", "[conv][pool]") {
+  // channel counts in blocks of 16 run on oneDNN: no fusion, the same values
+  const Tensor x = random_tensor({2, 16, 8, 8}, 97), w = random_tensor({16, 16, 3, 3}, 98);
+  kernels::Conv2dShape s{2, 16, 8, 8, 16, 3, 3, 1, 1};
+  CHECK_FALSE(kernels::cpu::conv2d_max_pool2d_fused(s, {2, 16, 8, 8, 2, 2, 0}));
+  Tensor got = ops::conv2d_max_pool2d(Var(x), Var(w), Var(), {1, 1}, {2, 2, 0}).value();
+  Tensor want = ops::max_pool2d(ops::conv2d(Var(x), Var(w), Var(), {1, 1}), {2, 2, 0}).value();
+  require_close(ops::contiguous(Var(got)).value(), want, 0, 0, "unfused");
+  CHECK_THROWS_WITH(ops::conv2d_max_pool2d(Var(x), Var(random_tensor({16, 8, 3, 3}, 99)), Var(), {1, 1}, {2, 2, 0}),
+                    Catch::Contains("conv2d: input"));
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/check.h"
 #include "kernels/cpu/conv2d_dnnl.h"
 #include "kernels/cpu/conv2d_unfold.h"
 #include "kernels/cpu/parallel.h"
@@ -25,11 +26,9 @@ std::atomic<bool> g_reference{reference_from_env() || !dnnl_conv::built()};
 // direct kernels work on blocks of 16 channels, so counts like LeNet's 20 and 50 are padded and
 // run at a fraction of the rate the unfolding (im2col + one sgemm per group) reaches there. Inputs
 // of at most 4 channels (the stems) have their own direct kernel and stay on oneDNN.
-// bf16 always goes to oneDNN (the unfolding's sgemm has no bf16 form).
-bool use_unfold(const Conv2dShape& sh) {
-  const bool blocks = sh.k % 16 == 0 && (sh.c % 16 == 0 || sh.c <= 4);
-  return !blocks && sh.precision == Precision::FP32;
-}
+// In bf16 too (its products through oneDNN's bf16 matmul, kernels/cpu/gemm_bf16.h): LeNet's step
+// in bf16 took 170-194 ms through oneDNN's padded direct kernels, XXX through the unfolding.
+bool use_unfold(const Conv2dShape& sh) { return !(sh.k % 16 == 0 && (sh.c % 16 == 0 || sh.c <= 4)); }
 
 // An operand as the reference sees it: in bf16 a copy rounded to bfloat16, else the data itself.
 struct Operand {
@@ -76,8 +75,30 @@ struct Staged {
     if (copy) to_channels_last(n, c, hw, p, data, accumulate);
   }
 };
+// The paths that honour dx_overwrite themselves: oneDNN, and the unfolding on (N,C,H,W) operands;
+// the reference and the staged copies accumulate, so dx is zeroed for them first.
+bool writes_dx(const Conv2dShape& sh) { return !g_reference && sh.n != 0 && (oneDnn(sh) || !staged(sh)); }
 int64_t hw_in(const Conv2dShape& sh) { return int64_t(sh.h) * sh.w; }
 int64_t hw_out(const Conv2dShape& sh) { return int64_t(sh.out_h()) * sh.out_w(); }
+
+// sums[k] += sum over (n, i) of v[n][k][i] (N, K, PQ): one thread per block of channels, each
+// channel summed in double in eight interleaved partial sums (so the adds pipeline) that are
+// combined in a fixed order: the result does not depend on the threads.
+void channel_sums(int64_t K, int64_t N, int64_t PQ, const float* v, float* sums) {
+  parallel_for(K, N * PQ, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t n = 0; n < N; ++n) {
+        const float* d = v + (n * K + k) * PQ;
+        int64_t i = 0;
+        for (; i + 8 <= PQ; i += 8)
+          for (int l = 0; l < 8; ++l) part[l] += d[i + l];
+        for (; i < PQ; ++i) part[i % 8] += d[i];
+      }
+      sums[k] += float(((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])));
+    }
+  });
+}
 
 }  // namespace
 
@@ -102,7 +123,7 @@ void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, 
 }
 
 void conv2d_backward_data(const Conv2dShape& sh, const float* dy, const float* weight, float* dx) {
-  if (sh.dx_overwrite && !oneDnn(sh)) {  // the other paths accumulate: onto zeros
+  if (sh.dx_overwrite && !writes_dx(sh)) {  // the path accumulates: onto zeros
     std::memset(dx, 0, sizeof(float) * size_t(x_count(sh)));
     Conv2dShape acc = sh;
     acc.dx_overwrite = false;
@@ -132,7 +153,7 @@ void conv2d_backward_weight(const Conv2dShape& sh, const float* x, const float* 
 
 void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx,
                      float* dweight, float* dbias) {
-  if (sh.dx_overwrite && !oneDnn(sh) && dx) {  // the other paths accumulate: onto zeros
+  if (sh.dx_overwrite && !writes_dx(sh) && dx) {  // the path accumulates: onto zeros
     std::memset(dx, 0, sizeof(float) * size_t(x_count(sh)));
     Conv2dShape acc = sh;
     acc.dx_overwrite = false;
@@ -159,9 +180,32 @@ void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, con
   if (dbias) conv2d_backward_bias(sh, dy, dbias);
 }
 
-// dbias[k] += sum over (n, p, q) of dy[n][k][p][q]: one thread per block of channels, each
-// channel summed in double in eight interleaved partial sums (so the adds pipeline) that are
-// combined in a fixed order: the result does not depend on the threads.
+bool conv2d_max_pool2d_fused(const Conv2dShape& cs, const Pool2dShape& ps) {
+  return !g_reference && cs.n != 0 && use_unfold(cs) && !cs.x_channels_last && !cs.y_channels_last &&
+         ps.n == cs.n && ps.c == cs.k && ps.h == cs.out_h() && ps.w == cs.out_w();
+}
+
+void conv2d_max_pool2d_forward(const Conv2dShape& cs, const Pool2dShape& ps, const float* x, const float* weight,
+                               const float* bias, float* y, int32_t* argmax) {
+  MACER_CHECK(conv2d_max_pool2d_fused(cs, ps), "conv2d_max_pool2d: this shape runs as two ops");
+  unfold_conv::Pooled pool;
+  pool.shape = &ps, pool.argmax_out = argmax;
+  unfold_conv::forward(cs, x, weight, bias, y, pool);
+}
+
+void conv2d_max_pool2d_backward(const Conv2dShape& cs, const Pool2dShape& ps, const float* x, const float* dy,
+                                const int32_t* argmax, const float* weight, float* dx, float* dweight, float* dbias) {
+  MACER_CHECK(conv2d_max_pool2d_fused(cs, ps), "conv2d_max_pool2d: this shape runs as two ops");
+  unfold_conv::Pooled pool;
+  pool.shape = &ps, pool.argmax = argmax;
+  if (dx) unfold_conv::backward_data(cs, dy, weight, dx, pool);
+  if (dweight) unfold_conv::backward_weight(cs, x, dy, dweight, pool);
+  // The convolution's bias gradient sums its dy, which holds each pooled gradient once (at its
+  // argmax; a window always has an inside value): the sum of the pooled dy per channel.
+  if (dbias) channel_sums(cs.k, ps.n, int64_t(ps.out_h()) * ps.out_w(), dy, dbias);
+}
+
+// dbias[k] += sum over (n, p, q) of dy[n][k][p][q] (channel_sums).
 // Channels-last dy: the same sums over (n, p, q) with dy[(n PQ + i) K + k].
 void conv2d_backward_bias(const Conv2dShape& sh, const float* dy, float* dbias) {
   const int64_t PQ = int64_t(sh.out_h()) * sh.out_w();
@@ -177,19 +221,7 @@ void conv2d_backward_bias(const Conv2dShape& sh, const float* dy, float* dbias) 
     return;
   }
   if (g_reference) return ref::conv2d_backward_bias(sh, dy, dbias);
-  parallel_for(sh.k, int64_t(sh.n) * PQ, [&](int64_t k0, int64_t k1) {
-    for (int64_t k = k0; k < k1; ++k) {
-      double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      for (int n = 0; n < sh.n; ++n) {
-        const float* d = dy + (int64_t(n) * sh.k + k) * PQ;
-        int64_t i = 0;
-        for (; i + 8 <= PQ; i += 8)
-          for (int l = 0; l < 8; ++l) part[l] += d[i + l];
-        for (; i < PQ; ++i) part[i % 8] += d[i];
-      }
-      dbias[k] += float(((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])));
-    }
-  });
+  channel_sums(sh.k, sh.n, PQ, dy, dbias);
 }
 
 }  // namespace macer::kernels::cpu

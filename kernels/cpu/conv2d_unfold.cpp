@@ -1,7 +1,8 @@
 // Unfolding CPU convolution (kernels/cpu/conv2d_unfold.h) for channel counts that oneDNN's
 // blocked kernels would pad (LeNet's 20 and 50): the batch is cut into chunks of images whose
 // column matrix fits in cache (~1 MB); each thread takes whole chunks, unfolds them (im2col),
-// runs one single-threaded sgemm per chunk and writes its own images. One parallel region per call.
+// runs one single-threaded matrix product per chunk (sgemm, or in bf16 gemm_bf16, which casts the
+// chunk while it is in cache) and writes its own images. One parallel region per call.
 #include "kernels/cpu/conv2d_unfold.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/sgemm.h"
 
@@ -27,6 +29,13 @@ struct Geometry {
     chunks = (sh.n + chunk - 1) / chunk;
   }
 };
+
+// The chunk's matrix product in the shape's precision (sgemm's arguments).
+void gemm(const Conv2dShape& sh, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (sh.precision == Precision::BF16) return gemm_bf16(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
 
 // Per-thread scratch: a chunk's column matrix (CRS, g*PQ) and output block (K, g*PQ).
 struct Scratch {
@@ -112,9 +121,31 @@ void gather(const Conv2dShape& sh, const Geometry& geo, const float* dy, int64_t
                   size_t(geo.PQ) * sizeof(float));
 }
 
+// The same from the pooled gradient (N,K,P',Q') of a fused max pool: each chunk plane is zeroed
+// and the pooled gradient scattered to its argmax, as maxpool_backward does into a full dy.
+void gather_pooled(const Conv2dShape& sh, const Geometry& geo, const Pool2dShape& ps, const float* dy,
+                   const int32_t* argmax, int64_t n0, int64_t g, float* out) {
+  const int64_t pooled = int64_t(ps.out_h()) * ps.out_w();
+  for (int64_t i = 0; i < g; ++i)
+    for (int64_t k = 0; k < sh.k; ++k) {
+      const int64_t at = ((n0 + i) * sh.k + k) * pooled;
+      maxpool_backward_plane(ps, dy + at, argmax + at, out + k * g * geo.PQ + i * geo.PQ, true);
+    }
+}
+
+// dy of a chunk as (K, g*PQ): gathered from dy, or scattered from a fused pool's gradient.
+void chunk_dy(const Conv2dShape& sh, const Geometry& geo, const Pooled& pool, const float* dy, int64_t n0, int64_t g,
+              float* out) {
+  if (pool.shape)
+    gather_pooled(sh, geo, *pool.shape, dy, pool.argmax, n0, g, out);
+  else
+    gather(sh, geo, dy, n0, g, out);
+}
+
 }  // namespace
 
-void forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y) {
+void forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y,
+             const Pooled& pool) {
   const Geometry geo(sh);
   parallel_for(geo.chunks, geo.CRS * geo.PQ * geo.chunk, [&](int64_t c0, int64_t c1) {
     Scratch& buf = thread_scratch(sh, geo);
@@ -122,28 +153,38 @@ void forward(const Conv2dShape& sh, const float* x, const float* weight, const f
       const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
       unfold(sh, geo, x, n0, g, buf.col.data());
       // out (K, g*PQ) = W (K, CRS) col (CRS, g*PQ); then y[n0+i][k] = out[k][i*PQ ...] + bias[k]
-      sgemm(false, false, sh.k, ld, geo.CRS, weight, geo.CRS, buf.col.data(), ld, 0.0f, buf.out.data(), ld);
+      gemm(sh, false, false, sh.k, ld, geo.CRS, weight, geo.CRS, buf.col.data(), ld, 0.0f, buf.out.data(), ld);
       for (int64_t i = 0; i < g; ++i)
         for (int64_t k = 0; k < sh.k; ++k) {
-          const float* src = buf.out.data() + k * ld + i * geo.PQ;
-          float* dst = y + ((n0 + i) * sh.k + k) * geo.PQ;
+          float* src = buf.out.data() + k * ld + i * geo.PQ;
           const float add = bias ? bias[k] : 0.0f;
+          if (pool.shape) {  // the plane pooled while in cache: y (N,K,P',Q') and its argmax
+            for (int64_t j = 0; j < geo.PQ; ++j) src[j] += add;
+            const int64_t at = ((n0 + i) * sh.k + k) * pool.shape->out_h() * pool.shape->out_w();
+            maxpool_plane(*pool.shape, src, y + at, pool.argmax_out + at);
+            continue;
+          }
+          float* dst = y + ((n0 + i) * sh.k + k) * geo.PQ;
           for (int64_t j = 0; j < geo.PQ; ++j) dst[j] = src[j] + add;
         }
     }
   });
 }
 
-void backward_data(const Conv2dShape& sh, const float* dy, const float* weight, float* dx) {
+void backward_data(const Conv2dShape& sh, const float* dy, const float* weight, float* dx, const Pooled& pool) {
   const Geometry geo(sh);
   parallel_for(geo.chunks, geo.CRS * geo.PQ * geo.chunk, [&](int64_t c0, int64_t c1) {
     Scratch& buf = thread_scratch(sh, geo);
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
-      gather(sh, geo, dy, n0, g, buf.out.data());
+      chunk_dy(sh, geo, pool, dy, n0, g, buf.out.data());
       // dcol (CRS, g*PQ) = W^T (CRS, K) dy (K, g*PQ); then folded back onto each image
-      sgemm(true, false, geo.CRS, ld, sh.k, weight, geo.CRS, buf.out.data(), ld, 0.0f, buf.col.data(), ld);
-      for (int64_t i = 0; i < g; ++i) col2im_rows_add(sh, buf.col.data() + i * geo.PQ, ld, dx + (n0 + i) * geo.image);
+      gemm(sh, true, false, geo.CRS, ld, sh.k, weight, geo.CRS, buf.out.data(), ld, 0.0f, buf.col.data(), ld);
+      for (int64_t i = 0; i < g; ++i) {
+        float* dxi = dx + (n0 + i) * geo.image;
+        if (sh.dx_overwrite) std::fill(dxi, dxi + geo.image, 0.0f);  // zeroed while in cache, then added to
+        col2im_rows_add(sh, buf.col.data() + i * geo.PQ, ld, dxi);
+      }
     }
   });
 }
@@ -152,7 +193,7 @@ void backward_data(const Conv2dShape& sh, const float* dy, const float* weight, 
 // chunks p, p + kParts, ...), each summed in chunk order into its own partial dW; the partials
 // are then added in part order. The order of every sum is fixed by the shape alone: the result
 // is the same for any number of threads.
-void backward_weight(const Conv2dShape& sh, const float* x, const float* dy, float* dweight) {
+void backward_weight(const Conv2dShape& sh, const float* x, const float* dy, float* dweight, const Pooled& pool) {
   constexpr int64_t kParts = 8;
   const Geometry geo(sh);
   const int64_t parts = std::min<int64_t>(kParts, geo.chunks), KCRS = sh.k * geo.CRS;
@@ -169,10 +210,10 @@ void backward_weight(const Conv2dShape& sh, const float* x, const float* dy, flo
       for (int64_t ch = p; ch < geo.chunks; ch += parts) {
         const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
         unfold(sh, geo, x, n0, g, buf.col.data());
-        gather(sh, geo, dy, n0, g, buf.out.data());
+        chunk_dy(sh, geo, pool, dy, n0, g, buf.out.data());
         // partial_p (K, CRS) += dy (K, g*PQ) col^T (g*PQ, CRS)
-        sgemm(false, true, sh.k, geo.CRS, ld, buf.out.data(), ld, buf.col.data(), ld, 1.0f,
-              partial.data() + p * KCRS, geo.CRS);
+        gemm(sh, false, true, sh.k, geo.CRS, ld, buf.out.data(), ld, buf.col.data(), ld, 1.0f,
+             partial.data() + p * KCRS, geo.CRS);
       }
   });
   parallel_for(KCRS, parts, [&](int64_t b, int64_t e) {

@@ -83,6 +83,25 @@ void Plan::run(const std::vector<const void*>& data, const std::unordered_map<in
   st.wait();
 }
 
+std::unique_ptr<Plan> matmul_plan(int64_t M, int64_t N, int64_t K, memory::dims a_strides, memory::dims b_strides,
+                                  int64_t ldc, bool bias, Plan::Kind out) {
+  using dt = memory::data_type;
+  const memory::desc a_user({M, K}, dt::f32, a_strides), b_user({K, N}, dt::f32, b_strides);
+  const memory::desc c_user({M, N}, dt::f32, memory::dims{ldc, 1});
+  const memory::desc bias_md = bias ? memory::desc({1, N}, dt::f32, memory::format_tag::ab) : memory::desc();
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(memory::desc({M, K}, dt::bf16, memory::format_tag::ab),
+                                                     memory::desc({K, N}, dt::bf16, memory::format_tag::any), bias_md,
+                                                     c_user),
+                                  cpu_engine());
+  auto p = std::make_unique<Plan>();
+  p->primitive = dnnl::matmul(pd);
+  p->add(DNNL_ARG_SRC, Plan::Kind::In, kSrc, a_user, pd.src_desc());
+  p->add(DNNL_ARG_WEIGHTS, Plan::Kind::In, kWei, b_user, pd.weights_desc());
+  p->add(DNNL_ARG_DST, out, kDst, c_user, pd.dst_desc());
+  if (bias) p->add(DNNL_ARG_BIAS, Plan::Kind::In, kDst, bias_md, bias_md);  // f32, read in place
+  return p;
+}
+
 const memory& Plan::inner(int arg) const {
   for (const Operand& op : operands)
     if (op.arg == arg) return op.inner;

@@ -3,6 +3,7 @@
 #pragma once
 
 #ifdef MACER_HAVE_DNNL
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -49,6 +50,14 @@ struct Plan {
   // The primitive-side memory of argument `arg` after run() (for `ready` of a later plan).
   const memory& inner(int arg) const;
 };
+
+// A bf16 matrix product plan: C (M, N) = A (M, K) B (K, N) [+ bias (N)] (Kind::Out) or C += A B
+// (Kind::Accumulate), with A and B given by the engine as float32 (M, K) / (K, N) views with
+// strides {lda_m, lda_k} / {ldb_k, ldb_n} (a transpose is a swapped stride), C float32 with rows
+// `ldc` apart; the operands are cast to bf16 on the way in, the products summed in float32.
+// run({a, b, c}) or run({a, b, c, bias}). Used by the bf16 linear and gemm_bf16.
+std::unique_ptr<Plan> matmul_plan(int64_t M, int64_t N, int64_t K, memory::dims a_strides, memory::dims b_strides,
+                                  int64_t ldc, bool bias, Plan::Kind out);
 
 [[noreturn]] void throw_dnnl_error(const char* what, const dnnl::error& e);
 // Runs `body`, turning a dnnl::error into macer::Error naming `what`.

@@ -19,31 +19,9 @@ namespace {
 enum class Pass { Forward, ForwardBias, Data, Weight };
 
 #ifdef MACER_HAVE_DNNL
-using dnnl::memory;
+using dnnl_plan::matmul_plan;
 using dnnl_plan::Plan;
 using Kind = Plan::Kind;
-constexpr memory::data_type f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
-
-// C (M, N) = A (M, K) B (K, N) [+ bias (N)] (Kind::Out) or C += A B (Kind::Accumulate), with A and
-// B given by the engine as float32 (M, K) / (K, N) views with strides {lda_m, lda_k} / {ldb_k,
-// ldb_n} (a transpose is a swapped stride), multiplied in bf16 with float32 accumulation.
-std::unique_ptr<Plan> matmul_plan(int64_t M, int64_t N, int64_t K, memory::dims a_strides, memory::dims b_strides,
-                                  bool bias, Kind out) {
-  const memory::desc a_user({M, K}, f32, a_strides), b_user({K, N}, f32, b_strides);
-  const memory::desc c_user({M, N}, f32, memory::format_tag::ab);
-  const memory::desc bias_md = bias ? memory::desc({1, N}, f32, memory::format_tag::ab) : memory::desc();
-  dnnl::matmul::primitive_desc pd(
-      dnnl::matmul::desc(memory::desc({M, K}, bf16, memory::format_tag::ab), memory::desc({K, N}, bf16, memory::format_tag::any),
-                         bias_md, c_user),
-      dnnl_plan::cpu_engine());
-  auto p = std::make_unique<Plan>();
-  p->primitive = dnnl::matmul(pd);
-  p->add(DNNL_ARG_SRC, Kind::In, dnnl_plan::kSrc, a_user, pd.src_desc());
-  p->add(DNNL_ARG_WEIGHTS, Kind::In, dnnl_plan::kWei, b_user, pd.weights_desc());
-  p->add(DNNL_ARG_DST, out, dnnl_plan::kDst, c_user, pd.dst_desc());
-  if (bias) p->add(DNNL_ARG_BIAS, Kind::In, dnnl_plan::kDst, bias_md, bias_md);  // f32, read in place
-  return p;
-}
 
 // The bf16 plan of one shape and pass, per thread, made on first use.
 Plan& bf16_plan(const LinearShape& s, Pass pass) {
@@ -57,13 +35,13 @@ Plan& bf16_plan(const LinearShape& s, Pass pass) {
   switch (pass) {
     case Pass::Forward:  // y (n, out) = x (n, in) W^T (in, out)
     case Pass::ForwardBias:
-      p = matmul_plan(n, out, in, {in, 1}, {1, in}, pass == Pass::ForwardBias, Kind::Out);
+      p = matmul_plan(n, out, in, {in, 1}, {1, in}, out, pass == Pass::ForwardBias, Kind::Out);
       break;
     case Pass::Data:  // dx (n, in) += dy (n, out) W (out, in)
-      p = matmul_plan(n, in, out, {out, 1}, {in, 1}, false, Kind::Accumulate);
+      p = matmul_plan(n, in, out, {out, 1}, {in, 1}, in, false, Kind::Accumulate);
       break;
     case Pass::Weight:  // dW (out, in) += dy^T (out, n) x (n, in)
-      p = matmul_plan(out, in, n, {1, out}, {in, 1}, false, Kind::Accumulate);
+      p = matmul_plan(out, in, n, {1, out}, {in, 1}, in, false, Kind::Accumulate);
       break;
   }
   return *(plans[key] = std::move(p));

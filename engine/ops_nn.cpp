@@ -2,8 +2,10 @@
 // closures that accumulate into the gradients of the inputs that need them. Convolutions and
 // linears compute in the process's precision (engine/precision.h), the other ops in float32.
 #include <cstdint>
+#include <memory>
 
 #include "engine/dispatch.h"
+#include "engine/memory.h"
 #include "engine/ops.h"
 #include "engine/precision.h"
 #include "kernels/batchnorm.h"
@@ -48,9 +50,19 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
   s.y_channels_last = dev == Device::CPU && channels_last() && kernels::cpu::conv2d_prefers_channels_last(s);
   Tensor y = Tensor::empty({s.n, s.k, s.out_h(), s.out_w()}, dev, DType::F32,
                            s.y_channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
-  MACER_DISPATCH(dev, conv2d_forward, s, x.value().data(), weight.value().data(),
-                 bias.defined() ? bias.value().data() : nullptr, y.data());
   bool needs = any_requires_grad({&x, &weight, &bias});
+  // On the CPU in bf16, the forward's converted x is kept for the weights gradient
+  // (kernels/conv2d.h conv2d_kept_bytes): one conversion of x fewer per training step.
+  const size_t kept_bytes = dev == Device::CPU && needs && weight.requires_grad()
+                                ? kernels::cpu::conv2d_kept_bytes(s, bias.defined())
+                                : 0;
+  std::shared_ptr<void> kept = kept_bytes ? allocate(kept_bytes, Device::CPU) : nullptr;
+  if (kept)
+    kernels::cpu::conv2d_forward(s, x.value().data(), weight.value().data(),
+                                 bias.defined() ? bias.value().data() : nullptr, y.data(), kept.get());
+  else
+    MACER_DISPATCH(dev, conv2d_forward, s, x.value().data(), weight.value().data(),
+                   bias.defined() ? bias.value().data() : nullptr, y.data());
   Var out = make_output(y, needs);
   if (needs)
     record([=]() {
@@ -59,9 +71,11 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
       kernels::Conv2dShape b = s;
       float* dx = x.requires_grad() ? x.grad_buffer_to_write(dev == Device::CPU ? &b.dx_overwrite : nullptr).data()
                                     : nullptr;
-      MACER_DISPATCH(dev, conv2d_backward, b, x.value().data(), out.grad().data(), weight.value().data(), dx,
-                     weight.requires_grad() ? weight.grad_buffer().data() : nullptr,
-                     bias.requires_grad() ? bias.grad_buffer().data() : nullptr);
+      float* dw = weight.requires_grad() ? weight.grad_buffer().data() : nullptr;
+      float* db = bias.requires_grad() ? bias.grad_buffer().data() : nullptr;
+      if (kept) return kernels::cpu::conv2d_backward(b, x.value().data(), out.grad().data(), weight.value().data(), dx,
+                                                     dw, db, kept.get());
+      MACER_DISPATCH(dev, conv2d_backward, b, x.value().data(), out.grad().data(), weight.value().data(), dx, dw, db);
     });
   return out;
 }

@@ -63,6 +63,15 @@ const char* conv2d_path();
 // (ops::conv2d asks, engine/precision.h).
 bool conv2d_prefers_channels_last(const Conv2dShape& s);
 
+// The training forward's copy of x for its backward (bf16 on oneDNN: x cast and laid out as the
+// weights pass reads it, one conversion fewer per step). kept_bytes: its size, 0 where the path
+// keeps none (fp32, the unfolding, the reference). conv2d_forward with `keep` (kept_bytes long)
+// leaves the copy there; conv2d_backward with `kept` (that copy, x unchanged since) reads it.
+size_t conv2d_kept_bytes(const Conv2dShape& s, bool bias);
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y, void* keep);
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight, float* dx,
+                     float* dweight, float* dbias, const void* kept);
+
 // A convolution and the max pool over its output as one op (ops::conv2d_max_pool2d: LeNet's
 // conv then MaxPool2d) where the convolution unfolds (NCHW operands, channel counts oneDNN
 // would pad): each chunk's output is pooled while in cache, so the (N,K,P,Q) output is never

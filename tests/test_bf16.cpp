@@ -248,6 +248,10 @@ TEST_CASE("ops compute convolutions and linears in the process's precision", "[b
   require_close(bf[0], y, 1e-6, 1e-6, "bf16 op forward = bf16 kernel");
   require_close(bf[1], dx, 1e-6, 1e-6, "bf16 op input gradient = bf16 kernel");
   require_close(bf[2], dw, 1e-5, 1e-5, "bf16 op weight gradient = bf16 kernel");
+  // the op's bf16 forward keeps its converted x for the weight gradient; what it gives equals
+  // the kernels converting x again (above); fp32 keeps nothing
+  CHECK(kernels::cpu::conv2d_kept_bytes(sb, false) >= size_t(x.numel()) * 2);
+  CHECK(kernels::cpu::conv2d_kept_bytes(s, false) == 0);
   CHECK(!compare_tensors(fp[0], y, 1e-5, 1e-5).ok());  // fp32 is not bf16
   CHECK(!compare_tensors(fp[1], dx, 1e-5, 1e-5).ok());
   CHECK(!compare_tensors(fp[2], dw, 1e-5, 1e-5).ok());

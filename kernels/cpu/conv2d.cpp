@@ -122,6 +122,17 @@ void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, 
   dnnl_conv::forward(sh, x, weight, bias, y);
 }
 
+size_t conv2d_kept_bytes(const Conv2dShape& sh, bool bias) {
+  return oneDnn(sh) && sh.precision == Precision::BF16 ? dnnl_conv::kept_input_bytes(sh, bias) : 0;
+}
+
+void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y,
+                    void* keep) {
+  if (!keep) return conv2d_forward(sh, x, weight, bias, y);
+  MACER_CHECK(conv2d_kept_bytes(sh, bias != nullptr) > 0, "conv2d_forward: this path keeps no copy of x");
+  dnnl_conv::forward(sh, x, weight, bias, y, keep);
+}
+
 void conv2d_backward_data(const Conv2dShape& sh, const float* dy, const float* weight, float* dx) {
   if (sh.dx_overwrite && !writes_dx(sh)) {  // the path accumulates: onto zeros
     std::memset(dx, 0, sizeof(float) * size_t(x_count(sh)));
@@ -177,6 +188,13 @@ void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, con
   } else if (dx || dweight) {
     dnnl_conv::backward(sh, x, dy, weight, dx, dweight);
   }
+  if (dbias) conv2d_backward_bias(sh, dy, dbias);
+}
+
+void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx,
+                     float* dweight, float* dbias, const void* kept) {
+  if (!kept || !oneDnn(sh)) return conv2d_backward(sh, x, dy, weight, dx, dweight, dbias);
+  dnnl_conv::backward(sh, x, dy, weight, dx, dweight, kept);
   if (dbias) conv2d_backward_bias(sh, dy, dbias);
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <unordered_map>
 
 #include "kernels/cpu/dnnl_plan.h"
 
@@ -99,6 +100,7 @@ struct Plans {
   Descs descs;
   std::unique_ptr<Plan> fwd[2];  // without, with bias
   std::unique_ptr<Plan> bwd_data, bwd_weight;
+  memory::desc kept;  // x as a forward with `keep` left it (its layout and type)
   bool overwrite;
   explicit Plans(const Conv2dShape& s) : descs(s), overwrite(s.dx_overwrite) {}
   Plan& forward(bool bias, int k) {
@@ -133,13 +135,25 @@ Plans& plans_for(const Conv2dShape& s) {
 
 bool built() { return true; }
 
-void forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y) {
+size_t kept_input_bytes(const Conv2dShape& s, bool bias) {
+  size_t bytes = 0;
+  dnnl_plan::guarded("convolution forward", [&] { bytes = plans_for(s).forward(bias, s.k).inner_bytes(DNNL_ARG_SRC); });
+  return bytes;
+}
+
+void forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y, void* keep) {
   dnnl_plan::guarded("convolution forward", [&] {
-    Plan& p = plans_for(s).forward(bias != nullptr, s.k);
+    Plans& plans = plans_for(s);
+    Plan& p = plans.forward(bias != nullptr, s.k);
+    std::unordered_map<int, void*> place;
+    if (keep) {
+      place[DNNL_ARG_SRC] = keep;
+      plans.kept = p.inner(DNNL_ARG_SRC).get_desc();
+    }
     if (bias)
-      p.run({x, weight, y, bias});
+      p.run({x, weight, y, bias}, {}, place);
     else
-      p.run({x, weight, y});
+      p.run({x, weight, y}, {}, place);
   });
 }
 
@@ -153,24 +167,32 @@ void backward_weight(const Conv2dShape& s, const float* x, const float* dy, floa
 }
 
 void backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight, float* dx,
-              float* dweight) {
-  if (!dx || !dweight) {
-    if (dx) backward_data(s, dy, weight, dx);
-    if (dweight) backward_weight(s, x, dy, dweight);
-    return;
-  }
+              float* dweight, const void* kept) {
+  if (!dx && !dweight) return;
   dnnl_plan::guarded("convolution backward", [&] {
+    memory::desc as_kept;  // x as the forward kept it: that forward's plans (its shape without the
+    if (kept) {            // backward's dx_overwrite), copied before another lookup may clear them
+      Conv2dShape f = s;
+      f.dx_overwrite = false;
+      as_kept = plans_for(f).kept;
+    }
     Plans& plans = plans_for(s);
-    Plan& d = plans.backward_data();
+    std::unordered_map<int, memory> ready;
+    if (dx) {
+      Plan& d = plans.backward_data();
+      d.run({dy, weight, dx});
+      if (!dweight) return;
+      // dy brought in once when both passes want it in the same layout (it sits in the kDst
+      // slot, which the weights pass does not otherwise touch).
+      const memory& dy_in = d.inner(DNNL_ARG_DIFF_DST);
+      if (dy_in.get_desc() == plans.backward_weight().inner(DNNL_ARG_DIFF_DST).get_desc())
+        ready.emplace(DNNL_ARG_DIFF_DST, dy_in);
+    }
     Plan& w = plans.backward_weight();
-    d.run({dy, weight, dx});
-    // dy brought in once when both passes want it in the same layout (it sits in the kDst slot,
-    // which the weights pass does not otherwise touch).
-    const memory& dy_in = d.inner(DNNL_ARG_DIFF_DST);
-    if (dy_in.get_desc() == w.inner(DNNL_ARG_DIFF_DST).get_desc())
-      w.run({x, dy, dweight}, {{DNNL_ARG_DIFF_DST, dy_in}});
-    else
-      w.run({x, dy, dweight});
+    // x as the forward brought it in, when the weights pass wants that layout and type
+    if (kept && as_kept == w.inner(DNNL_ARG_SRC).get_desc())
+      ready.emplace(DNNL_ARG_SRC, memory(as_kept, cpu_engine(), const_cast<void*>(kept)));
+    w.run({x, dy, dweight}, ready);
   });
 }
 
@@ -180,7 +202,8 @@ void backward(const Conv2dShape& s, const float* x, const float* dy, const float
 
 namespace macer::kernels::cpu::dnnl_conv {
 bool built() { return false; }
-void forward(const Conv2dShape&, const float*, const float*, const float*, float*) {
+size_t kept_input_bytes(const Conv2dShape&, bool) { return 0; }
+void forward(const Conv2dShape&, const float*, const float*, const float*, float*, void*) {
   MACER_CHECK(false, "this build has no oneDNN");
 }
 void backward_data(const Conv2dShape&, const float*, const float*, float*) {
@@ -189,7 +212,7 @@ void backward_data(const Conv2dShape&, const float*, const float*, float*) {
 void backward_weight(const Conv2dShape&, const float*, const float*, float*) {
   MACER_CHECK(false, "this build has no oneDNN");
 }
-void backward(const Conv2dShape&, const float*, const float*, const float*, float*, float*) {
+void backward(const Conv2dShape&, const float*, const float*, const float*, float*, float*, const void*) {
   MACER_CHECK(false, "this build has no oneDNN");
 }
 }  // namespace macer::kernels::cpu::dnnl_conv

@@ -58,7 +58,8 @@ void Plan::add(int arg, Kind kind, Slot slot, const memory::desc& user, const me
   operands.push_back(std::move(op));
 }
 
-void Plan::run(const std::vector<const void*>& data, const std::unordered_map<int, memory>& ready) {
+void Plan::run(const std::vector<const void*>& data, const std::unordered_map<int, memory>& ready,
+               const std::unordered_map<int, void*>& place) {
   MACER_CHECK(data.size() == operands.size(), "oneDNN plan: " << data.size() << " pointers for "
                                                                << operands.size() << " operands");
   dnnl::stream& st = cpu_stream();
@@ -72,7 +73,10 @@ void Plan::run(const std::vector<const void*>& data, const std::unordered_map<in
       MACER_CHECK(r->second.get_desc() == op.inner.get_desc(), "oneDNN plan: a ready operand in another layout");
       op.inner.set_data_handle(r->second.get_data_handle());
     } else {
-      op.inner.set_data_handle(op.same ? p : slot_buffer(op.slot, op.inner.get_desc().get_size()));
+      auto at = op.kind == Kind::In && !op.same ? place.find(op.arg) : place.end();
+      op.inner.set_data_handle(op.same            ? p
+                               : at != place.end() ? at->second
+                                                   : slot_buffer(op.slot, op.inner.get_desc().get_size()));
       if (op.kind == Kind::In && !op.same) op.move.execute(st, op.user, op.inner);
     }
     args.emplace(op.arg, op.inner);
@@ -100,6 +104,12 @@ std::unique_ptr<Plan> matmul_plan(int64_t M, int64_t N, int64_t K, memory::dims 
   p->add(DNNL_ARG_DST, out, kDst, c_user, pd.dst_desc());
   if (bias) p->add(DNNL_ARG_BIAS, Plan::Kind::In, kDst, bias_md, bias_md);  // f32, read in place
   return p;
+}
+
+size_t Plan::inner_bytes(int arg) const {
+  for (const Operand& op : operands)
+    if (op.arg == arg) return op.same ? 0 : op.inner.get_desc().get_size();
+  throw Error("oneDNN plan: no operand " + std::to_string(arg));
 }
 
 const memory& Plan::inner(int arg) const {

@@ -46,7 +46,13 @@ struct Plan {
   // Binds data[i] to operand i, brings the inputs in, executes, takes the outputs out, waits.
   // `ready`: inputs (by argument) already in the primitive's layout in another plan's memory
   // (whose desc must equal this plan's inner desc): used as they are, not reordered again.
-  void run(const std::vector<const void*>& data, const std::unordered_map<int, memory>& ready = {});
+  // `place`: inputs (by argument) to bring in at the given buffer (inner_bytes(arg) long, kept by
+  // the caller for a later plan's `ready`) instead of the thread's scratch slot.
+  void run(const std::vector<const void*>& data, const std::unordered_map<int, memory>& ready = {},
+           const std::unordered_map<int, void*>& place = {});
+  // The bytes of argument `arg` in the primitive's layout and type; 0 when it is the engine's own
+  // (no reorder: nothing to keep).
+  size_t inner_bytes(int arg) const;
   // The primitive-side memory of argument `arg` after run() (for `ready` of a later plan).
   const memory& inner(int arg) const;
 };

@@ -183,8 +183,7 @@ void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, con
     return;
   }
   if (use_unfold(sh)) {
-    if (dx) unfold_conv::backward_data(sh, dy, weight, dx);
-    if (dweight) unfold_conv::backward_weight(sh, x, dy, dweight);
+    unfold_conv::backward(sh, x, dy, weight, dx, dweight);
   } else if (dx || dweight) {
     dnnl_conv::backward(sh, x, dy, weight, dx, dweight);
   }
@@ -216,8 +215,7 @@ void conv2d_max_pool2d_backward(const Conv2dShape& cs, const Pool2dShape& ps, co
   MACER_CHECK(conv2d_max_pool2d_fused(cs, ps), "conv2d_max_pool2d: this shape runs as two ops");
   unfold_conv::Pooled pool;
   pool.shape = &ps, pool.argmax = argmax;
-  if (dx) unfold_conv::backward_data(cs, dy, weight, dx, pool);
-  if (dweight) unfold_conv::backward_weight(cs, x, dy, dweight, pool);
+  unfold_conv::backward(cs, x, dy, weight, dx, dweight, pool);
   // The convolution's bias gradient sums its dy, which holds each pooled gradient once (at its
   // argmax; a window always has an inside value): the sum of the pooled dy per channel.
   if (dbias) channel_sums(cs.k, ps.n, int64_t(ps.out_h()) * ps.out_w(), dy, dbias);

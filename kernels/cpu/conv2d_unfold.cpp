@@ -194,6 +194,17 @@ void backward_data(const Conv2dShape& sh, const float* dy, const float* weight, 
 // are then added in part order. The order of every sum is fixed by the shape alone: the result
 // is the same for any number of threads.
 void backward_weight(const Conv2dShape& sh, const float* x, const float* dy, float* dweight, const Pooled& pool) {
+  backward(sh, x, dy, nullptr, nullptr, dweight, pool);
+}
+
+// Both passes chunk by chunk: each chunk's dy gathered (or scattered from the pooled gradient)
+// once for the data pass and the weights pass. dx, when given, as backward_data computes it.
+void backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx, float* dweight,
+              const Pooled& pool) {
+  if (!dweight) {
+    if (dx) backward_data(sh, dy, weight, dx, pool);
+    return;
+  }
   constexpr int64_t kParts = 8;
   const Geometry geo(sh);
   const int64_t parts = std::min<int64_t>(kParts, geo.chunks), KCRS = sh.k * geo.CRS;
@@ -209,8 +220,16 @@ void backward_weight(const Conv2dShape& sh, const float* x, const float* dy, flo
     for (int64_t p = p0; p < p1; ++p)
       for (int64_t ch = p; ch < geo.chunks; ch += parts) {
         const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
-        unfold(sh, geo, x, n0, g, buf.col.data());
         chunk_dy(sh, geo, pool, dy, n0, g, buf.out.data());
+        if (dx) {  // the data pass on this chunk's images (as backward_data)
+          gemm(sh, true, false, geo.CRS, ld, sh.k, weight, geo.CRS, buf.out.data(), ld, 0.0f, buf.col.data(), ld);
+          for (int64_t i = 0; i < g; ++i) {
+            float* dxi = dx + (n0 + i) * geo.image;
+            if (sh.dx_overwrite) std::fill(dxi, dxi + geo.image, 0.0f);
+            col2im_rows_add(sh, buf.col.data() + i * geo.PQ, ld, dxi);
+          }
+        }
+        unfold(sh, geo, x, n0, g, buf.col.data());
         // partial_p (K, CRS) += dy (K, g*PQ) col^T (g*PQ, CRS)
         gemm(sh, false, true, sh.k, geo.CRS, ld, buf.out.data(), ld, buf.col.data(), ld, 1.0f,
              partial.data() + p * KCRS, geo.CRS);

@@ -19,5 +19,8 @@ void forward(const Conv2dShape& s, const float* x, const float* weight, const fl
              const Pooled& pool = {});
 void backward_data(const Conv2dShape& s, const float* dy, const float* weight, float* dx, const Pooled& pool = {});
 void backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dweight, const Pooled& pool = {});
+// Both (dx may be null; dweight null: backward_data), each chunk's dy brought together once.
+void backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight, float* dx, float* dweight,
+              const Pooled& pool = {});
 
 }  // namespace macer::kernels::cpu::unfold_conv

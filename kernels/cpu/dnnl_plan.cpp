@@ -87,14 +87,23 @@ void Plan::run(const std::vector<const void*>& data, const std::unordered_map<in
   st.wait();
 }
 
+namespace {
+// The dense strides of a (K, N) matrix in the order of `strides` (row- or column-major).
+memory::dims b_dense(int64_t K, int64_t N, const memory::dims& strides) {
+  return strides[0] >= strides[1] ? memory::dims{N, 1} : memory::dims{1, K};
+}
+}  // namespace
+
 std::unique_ptr<Plan> matmul_plan(int64_t M, int64_t N, int64_t K, memory::dims a_strides, memory::dims b_strides,
-                                  int64_t ldc, bool bias, Plan::Kind out) {
+                                  int64_t ldc, bool bias, Plan::Kind out, bool b_as_given) {
   using dt = memory::data_type;
   const memory::desc a_user({M, K}, dt::f32, a_strides), b_user({K, N}, dt::f32, b_strides);
   const memory::desc c_user({M, N}, dt::f32, memory::dims{ldc, 1});
   const memory::desc bias_md = bias ? memory::desc({1, N}, dt::f32, memory::format_tag::ab) : memory::desc();
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(memory::desc({M, K}, dt::bf16, memory::format_tag::ab),
-                                                     memory::desc({K, N}, dt::bf16, memory::format_tag::any), bias_md,
+                                                     b_as_given ? memory::desc({K, N}, dt::bf16, b_dense(K, N, b_strides))
+                                                                : memory::desc({K, N}, dt::bf16, memory::format_tag::any),
+                                                     bias_md,
                                                      c_user),
                                   cpu_engine());
   auto p = std::make_unique<Plan>();

@@ -61,9 +61,12 @@ struct Plan {
 // (Kind::Accumulate), with A and B given by the engine as float32 (M, K) / (K, N) views with
 // strides {lda_m, lda_k} / {ldb_k, ldb_n} (a transpose is a swapped stride), C float32 with rows
 // `ldc` apart; the operands are cast to bf16 on the way in, the products summed in float32.
-// run({a, b, c}) or run({a, b, c, bias}). Used by the bf16 linear and gemm_bf16.
+// run({a, b, c}) or run({a, b, c, bias}). Used by the bf16 linear and gemm_bf16. B is brought into
+// the layout the primitive prefers (blocked: worth it for a linear's weights, read by many rows),
+// or with `b_as_given` only cast, dense in its given order (an unfolded chunk read once: the
+// blocked reorder cost more than the product, bench/RESULTS.md).
 std::unique_ptr<Plan> matmul_plan(int64_t M, int64_t N, int64_t K, memory::dims a_strides, memory::dims b_strides,
-                                  int64_t ldc, bool bias, Plan::Kind out);
+                                  int64_t ldc, bool bias, Plan::Kind out, bool b_as_given = false);
 
 [[noreturn]] void throw_dnnl_error(const char* what, const dnnl::error& e);
 // Runs `body`, turning a dnnl::error into macer::Error naming `what`.

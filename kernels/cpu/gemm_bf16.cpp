@@ -38,7 +38,8 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A
       it = plans
                .emplace(key, dnnl_plan::matmul_plan(M, N, K, ta ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1},
                                                     tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1}, ldc,
-                                                    false, beta != 0.0f ? Plan::Kind::Accumulate : Plan::Kind::Out))
+                                                    false, beta != 0.0f ? Plan::Kind::Accumulate : Plan::Kind::Out,
+                                                    /*b_as_given=*/true))
                .first;
     });
   }

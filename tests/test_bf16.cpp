@@ -14,6 +14,8 @@
 #include "engine/precision.h"
 #include "gradcheck.h"
 #include "kernels/conv2d.h"
+#include "kernels/cpu/gemm_bf16.h"
+#include "kernels/cpu/sgemm.h"
 #include "kernels/linear.h"
 
 using namespace macer;
@@ -174,6 +176,25 @@ TEST_CASE("bf16 convolution passes against the float32 reference", "[bf16][conv]
       require_close(db2, db_fp32, 1e-6, 1e-5, "combined backward: bias (a float32 sum in either precision)");
     }
   }
+}
+
+// The unfolding convolution's bf16 product: op(A) op(B) (+ C) against sgemm on the operands
+// rounded to bf16, every transpose, beta 0 and 1.
+TEST_CASE("gemm_bf16 equals sgemm of the rounded operands", "[bf16][gemm]") {
+  const int64_t M = 13, N = 37, K = 29;
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true})
+      for (const float beta : {0.0f, 1.0f}) {
+        INFO("ta " << ta << " tb " << tb << " beta " << beta);
+        const int64_t lda = ta ? M + 3 : K + 3, ldb = tb ? K + 5 : N + 5, ldc = N + 2;
+        Tensor a = random_tensor({ta ? K : M, lda}, 61), b = random_tensor({tb ? N : K, ldb}, 62);
+        Tensor c0 = random_tensor({M, ldc}, 63);
+        Tensor want = c0.clone(), got = c0.clone();
+        kernels::cpu::sgemm(ta, tb, M, N, K, rounded(a).data(), lda, rounded(b).data(), ldb, beta, want.data(), ldc);
+        kernels::cpu::gemm_bf16(ta, tb, M, N, K, a.data(), lda, b.data(), ldb, beta, got.data(), ldc);
+        // exact products of bf16 values, summed in float32 in another order
+        require_close(got, want, 1e-5, 1e-5, "gemm_bf16");
+      }
 }
 
 TEST_CASE("bf16 linear passes against the float32 linear", "[bf16][linear]") {

@@ -269,11 +269,11 @@ Var conv2d_max_pool2d(const Var& x, const Var& weight, const Var& bias, Conv2dPa
       ps.out_h() <= 0 || ps.out_w() <= 0 || !kernels::cpu::conv2d_max_pool2d_fused(cs, ps))
     return max_pool2d(conv2d(x, weight, bias, cp), pp);
   Shape ys = {ps.n, ps.c, ps.out_h(), ps.out_w()};
-  Tensor y = Tensor::empty(ys), argmax = Tensor::empty(ys, Device::CPU, DType::I32);
+  bool needs = any_requires_grad({&x, &weight, &bias});
+  Tensor y = Tensor::empty(ys), argmax = needs ? Tensor::empty(ys, Device::CPU, DType::I32) : Tensor();
   kernels::cpu::conv2d_max_pool2d_forward(cs, ps, x.value().data(), weight.value().data(),
                                           bias.defined() ? bias.value().data() : nullptr, y.data(),
-                                          argmax.data<int32_t>());
-  bool needs = any_requires_grad({&x, &weight, &bias});
+                                          needs ? argmax.data<int32_t>() : nullptr);
   Var out = make_output(y, needs);
   if (needs)
     record([=]() {

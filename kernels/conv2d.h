@@ -79,7 +79,8 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, cons
 // the pool over the convolution's output (ps.n, c, h, w = N, K, P, Q); equal to conv2d_* then
 // maxpool_* up to float rounding of the bias gradient's order.
 // fused:    whether (cs, ps) takes this path (else run the two ops)
-// forward:  y (N,K,P',Q') = max pool of (conv(x, weight) + bias); argmax as maxpool_forward's
+// forward:  y (N,K,P',Q') = max pool of (conv(x, weight) + bias); argmax as maxpool_forward's,
+//           or null when no backward follows (inference)
 // backward: dy is the pooled gradient (N,K,P',Q'); dx (+= or = with cs.dx_overwrite), dweight
 //           (+=) and dbias (+=) as conv2d_backward, each skipped when null
 bool conv2d_max_pool2d_fused(const Conv2dShape& cs, const Pool2dShape& ps);

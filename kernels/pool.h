@@ -32,7 +32,7 @@ namespace cpu {
 // One (H, W) plane of maxpool_forward (y and argmax (P, Q)), and of maxpool_backward with
 // `overwrite` (dx = 0 first): for ops that pool a plane while it is in cache (the convolution
 // with its max pool, kernels/conv2d.h).
-void maxpool_plane(const Pool2dShape& s, const float* x, float* y, int32_t* argmax);
+void maxpool_plane(const Pool2dShape& s, const float* x, float* y, int32_t* argmax);  // argmax may be null
 void maxpool_backward_plane(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, bool overwrite);
 // maxpool_backward with `overwrite`: dx = 0, then dx[argmax] += dy, plane by plane while the
 // plane is in cache (the first gradient to reach x: no separate zero-fill pass over dx).

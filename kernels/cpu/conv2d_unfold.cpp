@@ -161,7 +161,7 @@ void forward(const Conv2dShape& sh, const float* x, const float* weight, const f
           if (pool.shape) {  // the plane pooled while in cache: y (N,K,P',Q') and its argmax
             for (int64_t j = 0; j < geo.PQ; ++j) src[j] += add;
             const int64_t at = ((n0 + i) * sh.k + k) * pool.shape->out_h() * pool.shape->out_w();
-            maxpool_plane(*pool.shape, src, y + at, pool.argmax_out + at);
+            maxpool_plane(*pool.shape, src, y + at, pool.argmax_out ? pool.argmax_out + at : nullptr);
             continue;
           }
           float* dst = y + ((n0 + i) * sh.k + k) * geo.PQ;

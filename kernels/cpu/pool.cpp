@@ -36,10 +36,28 @@ void maxpool_2x2_plane(const Pool2dShape& s, const float* xp, float* yp, int32_t
   }
 }
 
+// The same window's maxima without their positions (inference): plain maxima, which vectorize;
+// v > best keeps the first of equal values and a NaN only where it comes first, as above.
+void maxpool_2x2_plane_values(const Pool2dShape& s, const float* xp, float* yp) {
+  const int ph = s.out_h(), pw = s.out_w(), W = s.w;
+  for (int oh = 0; oh < ph; ++oh) {
+    const float* r0 = xp + 2 * oh * W;
+    const float* r1 = r0 + W;
+    float* y = yp + oh * pw;
+    for (int ow = 0; ow < pw; ++ow) {
+      float best = r0[2 * ow];
+      best = r0[2 * ow + 1] > best ? r0[2 * ow + 1] : best;
+      best = r1[2 * ow] > best ? r1[2 * ow] : best;
+      y[ow] = r1[2 * ow + 1] > best ? r1[2 * ow + 1] : best;
+    }
+  }
+}
+
 }  // namespace
 
 void maxpool_plane(const Pool2dShape& s, const float* xp, float* yp, int32_t* ap) {
-  if (s.kernel == 2 && s.stride == 2 && s.pad == 0) return maxpool_2x2_plane(s, xp, yp, ap);
+  if (s.kernel == 2 && s.stride == 2 && s.pad == 0)
+    return ap ? maxpool_2x2_plane(s, xp, yp, ap) : maxpool_2x2_plane_values(s, xp, yp);
   const int ph = s.out_h(), pw = s.out_w();
   for (int oh = 0; oh < ph; ++oh)
     for (int ow = 0; ow < pw; ++ow) {
@@ -56,7 +74,7 @@ void maxpool_plane(const Pool2dShape& s, const float* xp, float* yp, int32_t* ap
           }
         }
       yp[oh * pw + ow] = best;
-      ap[oh * pw + ow] = at;
+      if (ap) ap[oh * pw + ow] = at;
     }
 }
 

@@ -40,10 +40,11 @@ Var add_relu(const Var& a, const Var& b);  // relu(add(a, b)) as one op (fused o
 // (N,C,H,W) outputs (a channels-last input is reordered first).
 Var max_pool2d(const Var& x, Pool2dParams p);
 Var avg_pool2d(const Var& x, Pool2dParams p);
-// max_pool2d(conv2d(x, weight, bias, cp), pp) -> (N,K,P',Q') (N,C,H,W): one op on the CPU where
-// the convolution unfolds (kernels/conv2d.h conv2d_max_pool2d_fused: LeNet's convolutions), so
-// the convolution's output is never stored; elsewhere the two ops.
-Var conv2d_max_pool2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams cp, Pool2dParams pp);
+// max_pool2d(conv2d(x, weight, bias, cp), pp) -> (N,K,P',Q') (N,C,H,W), then relu() with `relu`:
+// one op on the CPU where the convolution unfolds (kernels/conv2d.h conv2d_max_pool2d_fused:
+// LeNet's convolutions), so the convolution's output is never stored; elsewhere the ops one by one.
+Var conv2d_max_pool2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams cp, Pool2dParams pp,
+                      bool relu = false);
 // x (N,C,H,W) in `format` (PyTorch's x.contiguous(memory_format=...)): x itself when it is in it
 // already, else a reordered copy (CPU only) whose gradient is reordered back.
 Var contiguous(const Var& x, MemoryFormat format = MemoryFormat::Contiguous);

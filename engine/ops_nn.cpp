@@ -254,26 +254,30 @@ Var max_pool2d(const Var& x, Pool2dParams p) {
   return out;
 }
 
-Var conv2d_max_pool2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams cp, Pool2dParams pp) {
+Var conv2d_max_pool2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams cp, Pool2dParams pp, bool relu) {
+  const auto unfused = [&] {  // the ops one by one: they check the shapes and say what is wrong
+    Var y = max_pool2d(conv2d(x, weight, bias, cp), pp);
+    return relu ? ops::relu(y) : y;
+  };
   const Shape& xs = x.shape();
   const Shape& ws = weight.shape();
   if (x.device() != Device::CPU || xs.size() != 4 || ws.size() != 4 || xs[1] != ws[1] || x.value().channels_last() ||
       (bias.defined() && bias.value().numel() != ws[0]) || weight.device() != Device::CPU ||
       (bias.defined() && bias.device() != Device::CPU))
-    return max_pool2d(conv2d(x, weight, bias, cp), pp);  // the two ops check and say what is wrong
+    return unfused();
   kernels::Conv2dShape cs{int(xs[0]), int(xs[1]), int(xs[2]), int(xs[3]), int(ws[0]), int(ws[2]),
                           int(ws[3]), cp.stride, cp.pad};
   cs.precision = compute_precision();
   const kernels::Pool2dShape ps{cs.n, cs.k, cs.out_h(), cs.out_w(), pp.kernel, pp.stride, pp.pad};
   if (cs.out_h() <= 0 || cs.out_w() <= 0 || !(pp.kernel > 0 && pp.stride > 0 && 2 * pp.pad <= pp.kernel) ||
       ps.out_h() <= 0 || ps.out_w() <= 0 || !kernels::cpu::conv2d_max_pool2d_fused(cs, ps))
-    return max_pool2d(conv2d(x, weight, bias, cp), pp);
+    return unfused();
   Shape ys = {ps.n, ps.c, ps.out_h(), ps.out_w()};
   bool needs = any_requires_grad({&x, &weight, &bias});
   Tensor y = Tensor::empty(ys), argmax = needs ? Tensor::empty(ys, Device::CPU, DType::I32) : Tensor();
   kernels::cpu::conv2d_max_pool2d_forward(cs, ps, x.value().data(), weight.value().data(),
                                           bias.defined() ? bias.value().data() : nullptr, y.data(),
-                                          needs ? argmax.data<int32_t>() : nullptr);
+                                          needs ? argmax.data<int32_t>() : nullptr, relu);
   Var out = make_output(y, needs);
   if (needs)
     record([=]() {

@@ -79,13 +79,14 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, cons
 // the pool over the convolution's output (ps.n, c, h, w = N, K, P, Q); equal to conv2d_* then
 // maxpool_* up to float rounding of the bias gradient's order.
 // fused:    whether (cs, ps) takes this path (else run the two ops)
-// forward:  y (N,K,P',Q') = max pool of (conv(x, weight) + bias); argmax as maxpool_forward's,
-//           or null when no backward follows (inference)
+// forward:  y (N,K,P',Q') = max pool of (conv(x, weight) + bias), then with `relu` max(y, 0);
+//           argmax as maxpool_forward's (-1 where the ReLU gave 0: no gradient), or null when no
+//           backward follows (inference)
 // backward: dy is the pooled gradient (N,K,P',Q'); dx (+= or = with cs.dx_overwrite), dweight
 //           (+=) and dbias (+=) as conv2d_backward, each skipped when null
 bool conv2d_max_pool2d_fused(const Conv2dShape& cs, const Pool2dShape& ps);
 void conv2d_max_pool2d_forward(const Conv2dShape& cs, const Pool2dShape& ps, const float* x, const float* weight,
-                               const float* bias, float* y, int32_t* argmax);
+                               const float* bias, float* y, int32_t* argmax, bool relu = false);
 void conv2d_max_pool2d_backward(const Conv2dShape& cs, const Pool2dShape& ps, const float* x, const float* dy,
                                 const int32_t* argmax, const float* weight, float* dx, float* dweight, float* dbias);
 }  // namespace cpu

@@ -35,8 +35,8 @@ Conv2d::Conv2d(int in, int out, int kernel, int stride, int pad, bool with_bias,
 }
 
 Var Conv2d::forward(const Var& x) { return ops::conv2d(x, weight, bias, params_); }
-Var Conv2d::forward_max_pool(const Var& x, ops::Pool2dParams pool) {
-  return ops::conv2d_max_pool2d(x, weight, bias, params_, pool);
+Var Conv2d::forward_max_pool(const Var& x, ops::Pool2dParams pool, bool relu) {
+  return ops::conv2d_max_pool2d(x, weight, bias, params_, pool, relu);
 }
 
 BatchNorm2d::BatchNorm2d(int channels) {

@@ -26,8 +26,9 @@ class Conv2d : public Module {
   Conv2d(int in, int out, int kernel, int stride, int pad, bool bias, ConvInit init,
          std::mt19937_64& rng);
   Var forward(const Var& x) override;
-  // max_pool2d(forward(x), pool) as one op where the CPU fuses them (ops::conv2d_max_pool2d)
-  Var forward_max_pool(const Var& x, ops::Pool2dParams pool);
+  // max_pool2d(forward(x), pool) (then relu() with `relu`) as one op where the CPU fuses them
+  // (ops::conv2d_max_pool2d)
+  Var forward_max_pool(const Var& x, ops::Pool2dParams pool, bool relu = false);
   Var weight, bias;
 
  private:

@@ -163,10 +163,10 @@ LeNet::LeNet(const ModelOptions& opt) {
 // MACER's LeNet pools after each ReLU; relu(max_pool2d(z)) = max_pool2d(relu(z)) exactly (relu
 // is monotone; where a window's maximum is <= 0 both give 0 with gradient 0), and pooling first
 // runs the ReLU and its backward on a quarter of the values, and lets the CPU pool each
-// convolution's output while it is in cache (ops::conv2d_max_pool2d).
+// convolution's output and apply the ReLU while it is in cache (ops::conv2d_max_pool2d).
 Var LeNet::forward(const Var& x) {
-  Var h = ops::relu(conv1_->forward_max_pool(norm_.apply(x), {2, 2, 0}));
-  h = ops::relu(conv2_->forward_max_pool(h, {2, 2, 0}));
+  Var h = conv1_->forward_max_pool(norm_.apply(x), {2, 2, 0}, /*relu=*/true);
+  h = conv2_->forward_max_pool(h, {2, 2, 0}, /*relu=*/true);
   h = ops::relu(fc1_->forward(ops::flatten(h)));
   return fc2_->forward(h);
 }

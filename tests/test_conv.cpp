@@ -265,9 +265,10 @@ TEST_CASE("conv2d_max_pool2d equals max_pool2d(conv2d) in values and gradients, 
   };
   REQUIRE(kernels::cpu::conv2d_fast_path_built());  // the fused path sits beside oneDNN's
   for (const Precision precision : {Precision::FP32, Precision::BF16})
+    for (const bool relu : {false, true})
     for (const Case& c : cases) {
       INFO(describe(c.conv) << ", pool " << c.pool.kernel << "/" << c.pool.stride << "/" << c.pool.pad << ", "
-                            << (precision == Precision::BF16 ? "bf16" : "fp32"));
+                            << (precision == Precision::BF16 ? "bf16" : "fp32") << (relu ? ", relu" : ""));
       PrecisionGuard guard(precision);
       const ConvCase& cs = c.conv;
       kernels::Conv2dShape s = shape_of(cs);
@@ -282,15 +283,17 @@ TEST_CASE("conv2d_max_pool2d equals max_pool2d(conv2d) in values and gradients, 
       };
       auto run = [&](bool fused) {
         Var x(x0.clone(), true), w(w0.clone(), true), b = cs.bias ? Var(b0.clone(), true) : Var();
-        Var y = fused ? ops::conv2d_max_pool2d(x, w, b, {cs.stride, cs.pad}, c.pool)
+        Var y = fused ? ops::conv2d_max_pool2d(x, w, b, {cs.stride, cs.pad}, c.pool, relu)
                       : ops::max_pool2d(ops::conv2d(x, w, b, {cs.stride, cs.pad}), c.pool);
+        if (relu && !fused) y = ops::relu(y);
         backward(y, dy);
         return Result{y.value(), x.grad(), w.grad(), cs.bias ? b.grad() : Tensor()};
       };
       const Result want = run(false), got = run(true);
       {  // inference: the maxima without their positions
         NoGradGuard no_grad;
-        require_close(ops::conv2d_max_pool2d(Var(x0), Var(w0), cs.bias ? Var(b0) : Var(), {cs.stride, cs.pad}, c.pool)
+        require_close(ops::conv2d_max_pool2d(Var(x0), Var(w0), cs.bias ? Var(b0) : Var(), {cs.stride, cs.pad}, c.pool,
+                                             relu)
                           .value(),
                       want.y, 1e-5, 1e-5, "y without gradients");
       }
@@ -308,9 +311,10 @@ TEST_CASE("conv2d_max_pool2d gradients against finite differences", "[conv][pool
   const Tensor x = random_tensor({2, 3, 10, 10}, 94), w = random_tensor({5, 3, 3, 3}, 95), b = random_tensor({5}, 96);
   GradCheckOptions opt;
   opt.eps = 1e-3;
-  check_gradients(
-      [](const std::vector<Var>& v) { return ops::conv2d_max_pool2d(v[0], v[1], v[2], {1, 0}, {2, 2, 0}); },
-      {x, w, b}, {}, opt);
+  for (const bool relu : {false, true})
+    check_gradients(
+        [&](const std::vector<Var>& v) { return ops::conv2d_max_pool2d(v[0], v[1], v[2], {1, 0}, {2, 2, 0}, relu); },
+        {x, w, b}, {}, opt);
 }
 
 TEST_CASE("conv2d_max_pool2d takes two ops where it does not fuse, and says what is wrong", "[conv][pool]") {

@@ -81,15 +81,20 @@ bool writes_dx(const Conv2dShape& sh) { return !g_reference && sh.n != 0 && (one
 int64_t hw_in(const Conv2dShape& sh) { return int64_t(sh.h) * sh.w; }
 int64_t hw_out(const Conv2dShape& sh) { return int64_t(sh.out_h()) * sh.out_w(); }
 
-// sums[k] += sum over (n, i) of v[n][k][i] (N, K, PQ): one thread per block of channels, each
-// channel summed in double in eight interleaved partial sums (so the adds pipeline) that are
-// combined in a fixed order: the result does not depend on the threads.
-void channel_sums(int64_t K, int64_t N, int64_t PQ, const float* v, float* sums) {
+// sums[k] += sum over (n, i) of v[n][k][i] (N, K, PQ), only where mask >= 0 when given: one
+// thread per block of channels, each channel summed in double in eight interleaved partial sums
+// (so the adds pipeline) that are combined in a fixed order: the result does not depend on the threads.
+void channel_sums(int64_t K, int64_t N, int64_t PQ, const float* v, float* sums, const int32_t* mask = nullptr) {
   parallel_for(K, N * PQ, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       for (int64_t n = 0; n < N; ++n) {
         const float* d = v + (n * K + k) * PQ;
+        if (mask) {
+          const int32_t* m = mask + (n * K + k) * PQ;
+          for (int64_t i = 0; i < PQ; ++i) part[i % 8] += m[i] >= 0 ? d[i] : 0.0f;
+          continue;
+        }
         int64_t i = 0;
         for (; i + 8 <= PQ; i += 8)
           for (int l = 0; l < 8; ++l) part[l] += d[i + l];
@@ -203,10 +208,10 @@ bool conv2d_max_pool2d_fused(const Conv2dShape& cs, const Pool2dShape& ps) {
 }
 
 void conv2d_max_pool2d_forward(const Conv2dShape& cs, const Pool2dShape& ps, const float* x, const float* weight,
-                               const float* bias, float* y, int32_t* argmax) {
+                               const float* bias, float* y, int32_t* argmax, bool relu) {
   MACER_CHECK(conv2d_max_pool2d_fused(cs, ps), "conv2d_max_pool2d: this shape runs as two ops");
   unfold_conv::Pooled pool;
-  pool.shape = &ps, pool.argmax_out = argmax;
+  pool.shape = &ps, pool.argmax_out = argmax, pool.relu = relu;
   unfold_conv::forward(cs, x, weight, bias, y, pool);
 }
 
@@ -216,9 +221,9 @@ void conv2d_max_pool2d_backward(const Conv2dShape& cs, const Pool2dShape& ps, co
   unfold_conv::Pooled pool;
   pool.shape = &ps, pool.argmax = argmax;
   unfold_conv::backward(cs, x, dy, weight, dx, dweight, pool);
-  // The convolution's bias gradient sums its dy, which holds each pooled gradient once (at its
-  // argmax; a window always has an inside value): the sum of the pooled dy per channel.
-  if (dbias) channel_sums(cs.k, ps.n, int64_t(ps.out_h()) * ps.out_w(), dy, dbias);
+  // The convolution's bias gradient sums its dy, which holds each pooled gradient that reaches it
+  // once (at its argmax; -1 where a fused ReLU stopped it): the pooled dy summed per channel.
+  if (dbias) channel_sums(cs.k, ps.n, int64_t(ps.out_h()) * ps.out_w(), dy, dbias, argmax);
 }
 
 // dbias[k] += sum over (n, p, q) of dy[n][k][p][q] (channel_sums).

@@ -161,7 +161,17 @@ void forward(const Conv2dShape& sh, const float* x, const float* weight, const f
           if (pool.shape) {  // the plane pooled while in cache: y (N,K,P',Q') and its argmax
             for (int64_t j = 0; j < geo.PQ; ++j) src[j] += add;
             const int64_t at = ((n0 + i) * sh.k + k) * pool.shape->out_h() * pool.shape->out_w();
-            maxpool_plane(*pool.shape, src, y + at, pool.argmax_out ? pool.argmax_out + at : nullptr);
+            int32_t* a = pool.argmax_out ? pool.argmax_out + at : nullptr;
+            maxpool_plane(*pool.shape, src, y + at, a);
+            if (pool.relu) {  // the ReLU after the pool, on the plane in cache; no gradient where y <= 0
+              const int64_t pooled = int64_t(pool.shape->out_h()) * pool.shape->out_w();
+              float* yp = y + at;
+              for (int64_t o = 0; o < pooled; ++o) {
+                const bool on = yp[o] > 0.0f;
+                yp[o] = on ? yp[o] : 0.0f;
+                if (a && !on) a[o] = -1;
+              }
+            }
             continue;
           }
           float* dst = y + ((n0 + i) * sh.k + k) * geo.PQ;

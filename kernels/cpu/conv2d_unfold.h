@@ -13,6 +13,7 @@ struct Pooled {
   const Pool2dShape* shape = nullptr;  // none: the plain convolution
   int32_t* argmax_out = nullptr;       // forward: written
   const int32_t* argmax = nullptr;     // backwards: read
+  bool relu = false;                   // forward: y = max(y, 0), argmax -1 where y <= 0 (no gradient)
 };
 
 void forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y,

@@ -106,6 +106,17 @@ void im2col_rows(const Conv2dShape& sh, const float* x, float* col, int64_t ld) 
 // col2im_add (kernels/cpu/conv2d_ref.cpp) with the same per-row bounds: dx[.][ih][iw] += col[...].
 void col2im_rows_add(const Conv2dShape& sh, const float* col, int64_t ld, float* dx) {
   const int P = sh.out_h(), Q = sh.out_w();
+  if (sh.stride == 1 && sh.pad == 0) {  // as im2col_rows: each output row adds onto a run of Q inputs
+    for (int c = 0; c < sh.c; ++c)
+      for (int r = 0; r < sh.r; ++r)
+        for (int s = 0; s < sh.s; ++s) {
+          const float* in = col + ((int64_t(c) * sh.r + r) * sh.s + s) * ld;
+          float* out = dx + (int64_t(c) * sh.h + r) * sh.w + s;
+          for (int p = 0; p < P; ++p, in += Q, out += sh.w)
+            for (int q = 0; q < Q; ++q) out[q] += in[q];
+        }
+    return;
+  }
   for (int c = 0; c < sh.c; ++c)
     for (int r = 0; r < sh.r; ++r)
       for (int s = 0; s < sh.s; ++s) {

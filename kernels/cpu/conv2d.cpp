@@ -26,8 +26,9 @@ std::atomic<bool> g_reference{reference_from_env() || !dnnl_conv::built()};
 // direct kernels work on blocks of 16 channels, so counts like LeNet's 20 and 50 are padded and
 // run at a fraction of the rate the unfolding (im2col + one sgemm per group) reaches there. Inputs
 // of at most 4 channels (the stems) have their own direct kernel and stay on oneDNN.
-// In bf16 too (its products through oneDNN's bf16 matmul, kernels/cpu/gemm_bf16.h): LeNet's step
-// in bf16 took 170-194 ms through oneDNN's padded direct kernels, XXX through the unfolding.
+// In bf16 too (its products through oneDNN's bf16 matmul, kernels/cpu/gemm_bf16.h): LeNet's bf16
+// step ran slower through oneDNN's padded direct kernels than through the unfolding (bench/RESULTS.md,
+// 2026-11-30 second entry).
 bool use_unfold(const Conv2dShape& sh) { return !(sh.k % 16 == 0 && (sh.c % 16 == 0 || sh.c <= 4)); }
 
 // An operand as the reference sees it: in bf16 a copy rounded to bfloat16, else the data itself.

@@ -98,6 +98,18 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
 void report(const Flags& fl, std::vector<macer::CertifySummary> summaries,
             const std::vector<macer::PlotSeries>& series, int world_size = 0) {
   std::printf("%s\n", macer::summary_table(summaries).c_str());
+  // PREDICT summaries have no radii: no radius columns nor curve, their own small table.
+  const bool tables = !fl.markdown.empty() || !fl.latex.empty();
+  std::string predicted;
+  int n_predicted = 0;
+  for (const auto& s : summaries)
+    if (s.predict) predicted += (n_predicted++ ? ", " : "") + s.label;
+  if (n_predicted > 0 && (tables || !fl.plot.empty()))
+    std::printf("note: %s %s PREDICT (no radii): left out of the certified-accuracy %s%s%s\n", predicted.c_str(),
+                n_predicted > 1 ? "are" : "is", tables ? "table" : "", tables && !fl.plot.empty() ? " and the " : "",
+                fl.plot.empty() ? "" : "plot");
+  if (n_predicted > 0 && tables)
+    std::printf("note: the Markdown and LaTeX tables give PREDICT its own table (accuracy, abstention)\n");
   std::vector<macer::CertifySummary> brief = summaries;  // stdout: the numbers; the record goes to --json
   for (auto& b : brief) b.run.clear();
   std::printf("%s\n", macer::summaries_json(brief, -1).c_str());
@@ -113,7 +125,9 @@ void report(const Flags& fl, std::vector<macer::CertifySummary> summaries,
     macer::write_file_atomic(fl.latex, macer::summary_latex(summaries));
     std::printf("latex: %s\n", fl.latex.c_str());
   }
-  if (!fl.plot.empty()) {
+  if (!fl.plot.empty() && series.empty()) {
+    std::printf("note: --plot %s not written: PREDICT results have no radii to draw\n", fl.plot.c_str());
+  } else if (!fl.plot.empty()) {
     macer::plot_certified_accuracy(fl.plot, series);
     std::printf("plot: %s\n", fl.plot.c_str());
   }

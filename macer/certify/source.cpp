@@ -75,7 +75,7 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
   if (recorded) src.train_sigma = info.sigma;
   src.sigma = o.sigma >= 0 ? o.sigma : recorded ? info.sigma : -1;
   MACER_CHECK(src.sigma >= 0, "--sigma is required: " << o.checkpoint
-                                  << " records no noise level (pass --sigma, the sigma the model was trained with)");
+                                  << " records no sigma: pass --sigma S, the noise level the model was trained with");
   // Sigma 0: no noise, so every vote is the plain classifier's and every radius sigma Phi^-1(pA) is 0.
   MACER_CHECK(src.sigma > 0 || o.sigma >= 0,
               o.checkpoint << " was trained at sigma 0, without noise: it is a plain classifier, and certified at "

@@ -58,6 +58,7 @@ struct Trainer::State {
   int lock_fd = -1;   // flock on <checkpoint_dir>/macer_train.lock, held while the trainer lives
   bool replace_old_run = false;  // --overwrite of a run found there: removed when training starts
   std::string pending_log;       // resume: the checkpoint's epoch line the log lost, still to write
+  std::string resumed_from_dir;  // resume of a checkpoint in another folder (a branch): that folder
   std::string made_dir;          // checkpoint_dir when this trainer created it
   bool started = false;          // the constructor finished: the run folder is the run's
   // Releases the flock, also when the trainer's constructor throws after taking it; a start
@@ -274,6 +275,20 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
       throw Error(dir + " already holds a run (" + s.checkpoint_file + " or " + s.log_path +
                   "); continue it with --resume " + dir + ", or replace it with --overwrite");
     s.replace_old_run = holds_run && !resumes_here;
+    // A run's latest checkpoint (--resume B, or B/checkpoint.safetensors) continues run B, whose
+    // log is B/train.jsonl: resuming it into another run.checkpoint_dir would split the run in
+    // two folders. A kept epoch_<N>.safetensors (or any other name) starts a branch there.
+    if (!options.resume.empty() && !resumes_here) {
+      const fs::path r(options.resume);
+      const std::string from = r.parent_path().empty() ? "." : r.parent_path().string();
+      if (r.filename() == "checkpoint.safetensors")
+        throw Error("--resume " + options.resume + " continues the run in " + from + ", but run.checkpoint_dir = " +
+                    dir + " is another folder (a resumed run writes its checkpoints and log into "
+                    "run.checkpoint_dir): add --set run.checkpoint_dir=\"" + from + "\" to continue it there (to "
+                    "branch from it into " + dir + " instead, resume a kept epoch_<N>.safetensors or a copy of the "
+                    "checkpoint under another name)");
+      s.resumed_from_dir = from;
+    }
   }
 
   layers::ModelOptions mopt;
@@ -357,6 +372,13 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
   s.epoch = info.epoch;
   s.step = info.step;
   if (!dist::is_root()) return;
+  if (!s.resumed_from_dir.empty()) {  // a branch: this folder's log starts after the checkpoint's epoch
+    std::fprintf(stderr, "resume: branching from %s (epoch %ld) into run.checkpoint_dir = %s: %s starts at epoch "
+                         "%ld; the log lines of epochs 1 to %ld stay in %s's log\n",
+                 path.c_str(), long(s.epoch), c.run.checkpoint_dir.c_str(), s.log_path.c_str(), long(s.epoch + 1),
+                 long(s.epoch), s.resumed_from_dir.c_str());
+    return;
+  }
   // The log keeps epochs 1..E of the checkpoint's E. A run stopped after writing epoch E's
   // checkpoint but before its log line (killed in E's certification, a full disk) lost that
   // line: the checkpoint holds it, and run() writes it (with its certification) first.

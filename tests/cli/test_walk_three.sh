@@ -54,4 +54,19 @@ expect_ok "summarize PREDICT alone with --plot" "$bin/macer_certify" --summarize
 has "no plot of PREDICT alone" out.log "^note: --plot p.png not written: PREDICT results have no radii"
 [ ! -e p.png ] && ok || bad "p.png written for PREDICT alone"
 
+# ---- --resume of a run in another folder than run.checkpoint_dir ----------------------------
+expect_ok "run B" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="B"' --set optim.epochs=2 --set run.keep_every=1
+expect_fail "resume B into another folder" "--resume B/checkpoint.safetensors continues the run in B, but run.checkpoint_dir = other.*--set run.checkpoint_dir=\"B\"" \
+  "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="other"' --set optim.epochs=3 --resume B
+[ ! -e other ] && ok || bad "a refused resume left the folder 'other'"
+expect_ok "resume B in B" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="B"' --set optim.epochs=3 --resume B
+has "resumes at epoch 3" err.log "^resuming at epoch 3 of 3"
+grep -qE "^warning:|^resume: wrote" err.log && bad "false warnings: $(cat err.log)" || ok
+[ "$(wc -l <B/train.jsonl)" -eq 3 ] && ok || bad "B/train.jsonl: $(cat B/train.jsonl)"
+expect_ok "branch from a kept epoch" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="C"' --set optim.epochs=2 \
+  --resume B/epoch_1.safetensors
+has "branch said once" err.log "^resume: branching from B/epoch_1.safetensors \(epoch 1\) into run.checkpoint_dir = C: C/train.jsonl starts at epoch 2; the log lines of epochs 1 to 1 stay in B's log"
+grep -qE "^warning:|^resume: wrote|cannot be rebuilt" err.log && bad "false warnings on a branch: $(cat err.log)" || ok
+[ "$(wc -l <C/train.jsonl)" -eq 1 ] && grep -q '"epoch":2' C/train.jsonl && ok || bad "C/train.jsonl: $(cat C/train.jsonl)"
+
 finish

@@ -69,4 +69,21 @@ has "branch said once" err.log "^resume: branching from B/epoch_1.safetensors \(
 grep -qE "^warning:|^resume: wrote|cannot be rebuilt" err.log && bad "false warnings on a branch: $(cat err.log)" || ok
 [ "$(wc -l <C/train.jsonl)" -eq 1 ] && grep -q '"epoch":2' C/train.jsonl && ok || bad "C/train.jsonl: $(cat C/train.jsonl)"
 
+# ---- every refusal names where the value came from ---------------------------------------------
+expect_fail "sigma 0 by --set" "^error: --set objective.sigma=0: key 'objective.sigma' must be > 0" \
+  "$bin/macer_train" tiny.toml --set objective.sigma=0 --print-config
+expect_fail "lr 0 by --set" "^error: --set optim.lr=0: key 'optim.lr' = 0" "$bin/macer_train" tiny.toml --set optim.lr=0 --print-config
+expect_fail "k at sigma 0 names the file line of k" \
+  "^error: tiny.toml:9: key 'objective.k' = 2 at objective.sigma = 0" \
+  "$bin/macer_train" tiny.toml --set objective.name=gaussian --set objective.sigma=0 --print-config
+sed 's/^lr = 0.02$/lr = 0/' tiny.toml >lr0.toml
+expect_fail "lr 0 in the file" "^error: lr0.toml:14: key 'optim.lr' = 0" "$bin/macer_train" lr0.toml --print-config
+expect_fail "unknown section, did you mean" "^error: opt.toml:[0-9]+: unknown section \[optimizer\] \(did you mean 'optim'\?\)" \
+  bash -c "{ cat tiny.toml; printf '[optimizer]\nlr = 0.1\n'; } >opt.toml && exec '$bin/macer_train' opt.toml"
+{ sed 's/^dataset = "synthetic"$/dataset = "cifar10"\ndir = "cifar"/; /^synthetic_/d' tiny.toml; } >cifar.toml
+expect_fail "data.dir under --set data.dataset=synthetic" \
+  "^error: cifar.toml:3: key 'data.dir' has no effect: .*\(data.dataset from --set data.dataset=synthetic\); remove it, or add --set data.dir=\"\"" \
+  "$bin/macer_train" cifar.toml --set data.dataset=synthetic --print-config
+expect_ok "--set data.dir=\"\" clears it" "$bin/macer_train" cifar.toml --set data.dataset=synthetic --set 'data.dir=""' --print-config
+
 finish

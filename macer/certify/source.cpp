@@ -58,6 +58,7 @@ std::vector<std::string> data_differences(const CertifySourceOptions& o, const C
 
 CertifySource open_certify_source(const CertifySourceOptions& o) {
   MACER_CHECK(!o.checkpoint.empty(), "--checkpoint is required (or --summarize FILE.tsv ...)");
+  if (!o.model.empty()) check_model_name(o.model, "--model");  // before any file is read
   CheckpointInfo info;
   TrainConfig stored;  // the training config stored in the checkpoint: default data settings
   // With --model the weights may come from elsewhere; a converted model still carries this

@@ -86,4 +86,15 @@ expect_fail "data.dir under --set data.dataset=synthetic" \
   "$bin/macer_train" cifar.toml --set data.dataset=synthetic --print-config
 expect_ok "--set data.dir=\"\" clears it" "$bin/macer_train" cifar.toml --set data.dataset=synthetic --set 'data.dir=""' --print-config
 
+# ---- an unknown model: the key, its source, natural order, did you mean ------------------------
+expect_fail "unknown model by --set" \
+  "^error: --set model.name=resnet21: key 'model.name': unknown model 'resnet21' \(did you mean 'resnet20'\?.*known: lenet, resnet18, resnet20, resnet34, resnet50, resnet56, resnet101, resnet110, resnet152, resnet<6n\+2>" \
+  "$bin/macer_train" tiny.toml --set model.name=resnet21 --print-config
+sed 's/^name = "lenet"$/name = "lenett"/' tiny.toml >model.toml
+expect_fail "unknown model in the file" "^error: model.toml:6: key 'model.name': unknown model 'lenett' \(did you mean 'lenet'\?" \
+  "$bin/macer_train" model.toml --print-config
+expect_ok "any Cifar depth 6n+2" "$bin/macer_train" tiny.toml --set model.name=resnet26 --print-config
+expect_fail "unknown --model" "^error: --model: unknown model 'resnet21' \(did you mean 'resnet20'\?" \
+  "$bin/macer_certify" --checkpoint "$ckpt" --model resnet21 --count 1 --device cpu
+
 finish

@@ -97,4 +97,12 @@ expect_ok "any Cifar depth 6n+2" "$bin/macer_train" tiny.toml --set model.name=r
 expect_fail "unknown --model" "^error: --model: unknown model 'resnet21' \(did you mean 'resnet20'\?" \
   "$bin/macer_certify" --checkpoint "$ckpt" --model resnet21 --count 1 --device cpu
 
+# ---- a .pth checkpoint: the README's way to convert it (not "python3 scripts/...") -------------
+python3 -c "import pickle; pickle.dump({'net': {}}, open('legacy.pth', 'wb'), protocol=2)"
+expect_fail ".pth to macer_certify" "^error: legacy.pth: is a PyTorch file .*convert it first with scripts/convert_checkpoint.py legacy.pth OUT.safetensors$" \
+  "$bin/macer_certify" --checkpoint legacy.pth
+grep -q "python3 scripts" err.log && bad "the hint says python3 scripts/...: $(cat err.log)" || ok
+expect_fail ".pth to macer_train --resume" "^error: legacy.pth: is a PyTorch file .*with scripts/convert_checkpoint.py" \
+  "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="pth"' --resume legacy.pth
+
 finish

@@ -1,12 +1,14 @@
 // bin/macer_certify: Cohen's CERTIFY / PREDICT (and MACER's soft certification) of data-set
 // images with a checkpoint, Cohen's TSV, the summary table/JSON and a plot; or --summarize TSVs.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -18,6 +20,7 @@
 #include "macer/distributed.h"
 #include "macer/certify/mat_results.h"
 #include "macer/certify/run_record.h"
+#include "macer/interrupt.h"
 #include "macer_version.h"
 
 namespace {
@@ -316,10 +319,28 @@ int certify_checkpoint(const Flags& fl) {
   dist::broadcast(resumed);
   if (!root) indices.erase(indices.begin(), indices.begin() + resumed[0]);
   std::fflush(stdout);
+  if (dist::size() == 1) install_interrupt_handlers();  // under mpirun: the defaults
   if (!indices.empty()) {
-    auto fresh = certify_images(*model, *set, device, opt, indices, fl.predict, writer.get(),
-                                fl.predict ? "predict" : "certify");
-    rows.insert(rows.end(), fresh.begin(), fresh.end());
+    try {
+      auto fresh = certify_images(*model, *set, device, opt, indices, fl.predict, writer.get(),
+                                  fl.predict ? "predict" : "certify");
+      rows.insert(rows.end(), fresh.begin(), fresh.end());
+    } catch (const Interrupted& e) {  // Ctrl-C or SIGTERM between two images: the rows written stay
+      writer.reset();                 // flushed and closed
+      if (isatty(fileno(stderr))) std::fputc('\n', stderr);  // after a progress line
+      if (fl.output.empty()) {
+        std::fprintf(stderr, "interrupted: nothing is kept (without --output the rows went to stdout only; "
+                             "--output FILE keeps each row as it is certified)\n");
+      } else {
+        std::ifstream in(fl.output);
+        int64_t lines = 0;
+        for (std::string line; std::getline(in, line);) lines += !line.empty();
+        const long long kept = std::max<int64_t>(0, lines - 1);
+        std::fprintf(stderr, "interrupted: the %lld row%s written so far %s kept in %s; add --resume to continue\n",
+                     kept, kept == 1 ? "" : "s", kept == 1 ? "is" : "are", fl.output.c_str());
+      }
+      return 128 + e.signal;
+    }
   }
   if (!root) return 0;
   TsvFile file{fl.output, kind, rows};

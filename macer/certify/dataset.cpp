@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "layers/folded.h"
 #include "macer/distributed.h"
+#include "macer/interrupt.h"
 #include "macer/progress.h"
 
 namespace macer {
@@ -83,6 +84,7 @@ std::vector<CertifyRow> certify_images(layers::Module& model, const data::Datase
   int64_t correct = 0;
   const int64_t n = int64_t(indices.size());
   for (int64_t first = 0; first < n; first += world) {
+    check_interrupt();  // Ctrl-C: the rows written so far stay (one process only, macer/interrupt.h)
     std::vector<CertifyRow> round;
     if (world == 1) {
       round.push_back(certify_one(indices[size_t(first)]));

@@ -30,6 +30,7 @@
 #include "macer/certify/dataset.h"
 #include "macer/checkpoint.h"
 #include "macer/distributed.h"
+#include "macer/interrupt.h"
 #include "macer/noise_streams.h"
 #include "macer/objectives/objectives.h"
 #include "macer/train/evaluate.h"
@@ -59,6 +60,7 @@ struct Trainer::State {
   bool replace_old_run = false;  // --overwrite of a run found there: removed when training starts
   std::string pending_log;       // resume: the checkpoint's epoch line the log lost, still to write
   std::string resumed_from_dir;  // resume of a checkpoint in another folder (a branch): that folder
+  int64_t saved_epoch = 0;       // the epoch of the checkpoint in checkpoint_dir (0: none written)
   std::string made_dir;          // checkpoint_dir when this trainer created it
   bool started = false;          // the constructor finished: the run folder is the run's
   // Releases the flock, also when the trainer's constructor throws after taking it; a start
@@ -317,6 +319,7 @@ Trainer::~Trainer() = default;
 layers::Module& Trainer::model() { return *s_->model; }
 std::string Trainer::checkpoint_path() const { return s_->checkpoint_file; }
 int64_t Trainer::epochs_done() const { return s_->epoch; }
+int64_t Trainer::checkpoint_epoch() const { return s_->saved_epoch; }
 
 void Trainer::resume(const std::string& path, bool allow_changes) {
   State& s = *s_;
@@ -370,6 +373,7 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
                    << info.precision << "\", or start a new run)");
   load_checkpoint(path, *s.model, s.sgd.get());
   s.epoch = info.epoch;
+  if (same_file_location(path, s.checkpoint_file)) s.saved_epoch = info.epoch;
   s.step = info.step;
   if (!dist::is_root()) return;
   if (!s.resumed_from_dir.empty()) {  // a branch: this folder's log starts after the checkpoint's epoch
@@ -535,6 +539,7 @@ std::vector<EpochStats> Trainer::run() {
       if (r.active.defined()) sums.actives.push_back(r.active);
       sums.inputs += b;
       ++done;
+      check_interrupt();  // Ctrl-C: the last checkpoint stays (one process only, macer/interrupt.h)
       // The one host read-back of a step, only when a line is printed.
       bool print = root && (done == batches || done % c.run.print_every == 0);
       if (print) {
@@ -609,6 +614,7 @@ std::vector<EpochStats> Trainer::run() {
       info.threads = arith.threads, info.conv = arith.conv;
       info.epoch_log = line.dump();  // for a resume, should this run stop before the line is logged
       save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
+      s.saved_epoch = s.epoch;
       if (keep)  // kept beside the latest, as MACER's {epoch}.pth
         save_checkpoint(c.run.checkpoint_dir + "/epoch_" + std::to_string(s.epoch) + ".safetensors", *s.model,
                         s.sgd.get(), info);

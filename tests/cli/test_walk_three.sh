@@ -105,4 +105,37 @@ grep -q "python3 scripts" err.log && bad "the hint says python3 scripts/...: $(c
 expect_fail ".pth to macer_train --resume" "^error: legacy.pth: is a PyTorch file .*with scripts/convert_checkpoint.py" \
   "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="pth"' --resume legacy.pth
 
+# ---- Ctrl-C and SIGTERM: one line saying what is kept, exit 128 + signal ----------------------
+# wait_for FILE LINES: polls until FILE has LINES lines (the program is past its start), at most 60 s.
+wait_for() { for _ in $(seq 1 600); do [ "$({ wc -l <"$1"; } 2>/dev/null || echo 0)" -ge "$2" ] && return 0; sleep 0.1; done; return 1; }
+long=(--set 'run.checkpoint_dir="int"' --set optim.epochs=100000 --set run.test_every=0)
+"$bin/macer_train" tiny.toml "${long[@]}" --set run.checkpoint_every=100000 >int.out 2>int.err &
+pid=$!
+wait_for int/train.jsonl 1 && kill -INT "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] && ok || bad "SIGINT before the first checkpoint: exit $rc"
+has "nothing kept, said" int.err "^interrupted: nothing of this run was kept in int \(no checkpoint was written yet\); start it again with macer_train tiny.toml --set 'run.checkpoint_dir=\"int\"' .* --overwrite$"
+"$bin/macer_train" tiny.toml "${long[@]}" --set run.checkpoint_every=1 --overwrite >int.out 2>int.err &
+pid=$!
+wait_for int/train.jsonl 2 && kill -TERM "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 143 ] && ok || bad "SIGTERM: exit $rc"
+has "the kept checkpoint, said" int.err "^interrupted: int keeps the checkpoint of epoch [0-9]+; continue with macer_train tiny.toml .* --resume int$"
+epoch=$(sed -n 's/^interrupted: int keeps the checkpoint of epoch \([0-9]*\);.*/\1/p' int.err)
+again=$(sed -n 's/^interrupted: .*; continue with macer_train //p' int.err)
+# The printed command continues the run (here for one more epoch), the lock released.
+expect_ok "the printed command continues" bash -c "exec '$bin/macer_train' $again --set optim.epochs=$((epoch + 1))"
+has "resumed where it stopped" err.log "^resuming at epoch $((epoch + 1)) of $((epoch + 1)) \(after the checkpoint's $epoch\)"
+slow=(--checkpoint "$ckpt" --n0 100 --n 100000 --batch 1000 --count 64 --device cpu)
+"$bin/macer_certify" "${slow[@]}" --output slow.tsv >slow.out 2>slow.err &
+pid=$!
+wait_for slow.tsv 2 && kill -INT "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] && ok || bad "macer_certify SIGINT: exit $rc"
+rows=$(($(wc -l <slow.tsv) - 1))
+has "rows kept, said" slow.err "^interrupted: the $rows rows? written so far (is|are) kept in slow.tsv; add --resume to continue$"
+
 finish

@@ -149,6 +149,15 @@ std::vector<std::pair<std::string, std::string>> stored_run(const std::string& t
   return run;
 }
 
+// A summary's sigma and training sigma from its TSV's run record (left unknown without one).
+void sigma_from_record(macer::CertifySummary& s, const std::string& tsv) {
+  auto r = macer::read_run_record(tsv);
+  char* end = nullptr;
+  if (r.count("sigma") && (s.sigma = std::strtod(r["sigma"].c_str(), &end), *end != '\0')) s.sigma = -1;
+  if (r.count("train_sigma") && (s.train_sigma = std::strtod(r["train_sigma"].c_str(), &end), *end != '\0'))
+    s.train_sigma = -1;  // "(unknown)"
+}
+
 // The largest sigma the records of these TSVs name (0 when none does).
 double recorded_sigma(const std::vector<std::string>& tsvs) {
   double sigma = 0;
@@ -181,6 +190,7 @@ int summarize_only(const Flags& fl) {
       m.run.erase(std::remove_if(m.run.begin(), m.run.end(), [](const auto& kv) { return kv.first == "shard"; }),
                   m.run.end());
       m.run[0].second = fl.output.empty() ? label : fl.output;
+      sigma_from_record(m, fl.summarize[0]);
     }
     report(fl, merged, macer::plot_series(f, label));
     return 0;
@@ -194,6 +204,7 @@ int summarize_only(const Flags& fl) {
     const std::string& label = labels[i];
     for (auto& s : macer::summarize_file(f, label, radii)) {
       s.run = stored_run(path);
+      sigma_from_record(s, path);
       summaries.push_back(s);
     }
     for (auto& s : macer::plot_series(f, label)) series.push_back(s);

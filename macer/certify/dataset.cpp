@@ -1,6 +1,8 @@
 // The certification loop over data-set images, and its use during training.
 #include "macer/certify/dataset.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -131,8 +133,12 @@ std::string certify_during_training(const TrainConfig& c, layers::Module& model,
   auto rows = certify_images(folded ? *folded : model, test, device, opt, indices, /*predict=*/false, nullptr,
                              "certify", /*across_ranks=*/false);
   CertifySummary s = summarize(rows, "epoch " + std::to_string(epoch));
+  s.sigma = opt.sigma;
   std::fprintf(stderr, "%s", summary_table({s}).c_str());
-  return summary_json(s);
+  // What the numbers are of: the summary with the certification's n0, n and alpha (and sigma).
+  nlohmann::json j = nlohmann::json::parse(summary_json(s));
+  j["n0"] = opt.n0, j["n"] = opt.n, j["alpha"] = opt.alpha;
+  return j.dump();
 }
 
 }  // namespace macer

@@ -105,7 +105,9 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
     dopt.synthetic_channels = info.channels, dopt.synthetic_height = info.height;
     dopt.synthetic_width = info.width, dopt.synthetic_classes = info.classes;
   }
+  dopt.dir_option = "--data-dir DIR";
   src.set = data::open_dataset(src.dataset, src.data_dir, o.split, dopt);
+  src.data_dir = data::data_folder(src.dataset, src.data_dir);  // the folder read (recorded), default included
   src.data_fingerprint = data::content_fingerprint(*src.set);
   for (const std::string& d : data_differences(o, src, info, have_info)) {
     MACER_CHECK(o.other_data, d << ": certificates would be about other data than the model's; give the data "

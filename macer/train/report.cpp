@@ -40,10 +40,12 @@ void print_startup_lines(const TrainConfig& c, const Arithmetic& arith, Device d
                  c.data.dataset.c_str(), long(loader.size()), long(train.size()), long(c.run.seed), classes.c_str());
   const int64_t batches = loader.batches_per_epoch(), dropped = loader.size() - batches * c.optim.batch;
   std::fprintf(stderr, "batch: %ld per step in all (optim.batch is the global batch) = %ld per rank x %d rank%s; "
-                       "%ld steps per epoch; each epoch drops the last %ld of its %ld shuffled images (a partial "
-                       "batch)\n",
-               long(c.optim.batch), long(c.optim.batch / world), world, world > 1 ? "s" : "", long(batches),
-               long(dropped), long(loader.size()));
+                       "%ld steps per epoch",
+               long(c.optim.batch), long(c.optim.batch / world), world, world > 1 ? "s" : "", long(batches));
+  if (dropped > 0)  // said only when a partial batch is left out
+    std::fprintf(stderr, "; each epoch drops the last %ld of its %ld shuffled images (a partial batch)", long(dropped),
+                 long(loader.size()));
+  std::fprintf(stderr, "\n");
   if (o.sigma == 0)
     std::fprintf(stderr, "sigma 0: training without noise (plain training): the checkpoint is a plain classifier; "
                          "certify it with macer_certify --sigma S at the noise you mean\n");
@@ -53,8 +55,8 @@ void print_startup_lines(const TrainConfig& c, const Arithmetic& arith, Device d
                  long(c.certify.every), certify_indices.size(), long(c.certify.start), long(c.certify.skip),
                  data::describe_classes(*test_set, counts).c_str());
     if (std::count(counts.begin(), counts.end(), 0) > 0)
-      std::fprintf(stderr, "note: the certified test images miss some classes: spread them with certify.skip (an "
-                           "image folder is ordered class by class)\n");
+      std::fprintf(stderr, "note: the certified test images miss some classes: spread them with certify.skip%s\n",
+                   c.data.dataset == "imagefolder" ? " (an image folder is ordered class by class)" : "");
   }
   // Settings that take effect only past optim.epochs (a short trial of a long config): said, not refused.
   for (int64_t m : c.optim.milestones)

@@ -86,6 +86,7 @@ std::unique_ptr<data::Dataset> open_split(const TrainConfig& cfg, const std::str
   opt.synthetic_size = cfg.data.synthetic_size;
   opt.synthetic_classes = int(cfg.data.synthetic_classes);
   opt.seed = uint64_t(cfg.run.seed);
+  opt.dir_option = "--set data.dir=DIR (or data.dir in the config)";
   std::unique_ptr<data::Dataset> set = data::open_dataset(cfg.data.dataset, cfg.data.dir, split, opt);
   if (set->classes() < 2) {  // one class folder: most likely data.dir one level too deep or too high
     const std::vector<std::string> names = set->class_names();

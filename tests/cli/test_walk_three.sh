@@ -138,4 +138,66 @@ rc=$?
 rows=$(($(wc -l <slow.tsv) - 1))
 has "rows kept, said" slow.err "^interrupted: the $rows rows? written so far (is|are) kept in slow.tsv; add --resume to continue$"
 
+# ---- records: the data folder read, sigma in --summarize's JSON, the in-training certification --
+# (the last run above: 64 images in batches of 16, none dropped)
+has "no 'drops the last 0'" err.log "^batch: 16 per step in all .* 4 steps per epoch$"
+python3 - "$src" <<'PY' && ok || bad "summarize --json: sigma, train_sigma and the run record"
+import json
+j = json.load(open("s.json"))
+a = [e for e in j if e["label"] == "A"][0]
+assert a["sigma"] == 0.25 and a["train_sigma"] == 0.25, a
+assert a["run"]["n"] == 200 and a["run"]["results"] == "A.tsv", a["run"]
+PY
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+  cat >fm.toml <<'TOML'
+[data]
+dataset = "fashion-mnist"
+dir = "/usr/share/datasets/fashion-mnist"
+train_count = 48
+[model]
+name = "lenet"
+[objective]
+name = "gaussian"
+sigma = 0.25
+k = 1
+[optim]
+epochs = 1
+batch = 16
+milestones = []
+[run]
+device = "cpu"
+checkpoint_dir = "fm"
+test_every = 0
+[certify]
+every = 1
+count = 2
+n0 = 10
+n = 100
+batch = 100
+TOML
+  expect_ok "train on Debian's Fashion-MNIST with certification" "$bin/macer_train" fm.toml
+  python3 -c "
+import json
+c = json.loads(open('fm/train.jsonl').readline())['certify']
+assert (c['sigma'], c['n0'], c['n'], c['alpha']) == (0.25, 10, 100, 0.001), c" && ok || bad "in-training certify entry: $(cat fm/train.jsonl)"
+  grep -q "class by class" err.log && bad "Fashion-MNIST told that an image folder is ordered class by class" || ok
+  # A checkpoint without a stored config (as converted ones): the default folder is read, and recorded.
+  python3 - <<'PY'
+import json, struct
+b = open("fm/checkpoint.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+h["__metadata__"].pop("config")
+t = json.dumps(h).encode()
+t += b" " * ((8 - len(t) % 8) % 8)
+open("noconfig.safetensors", "wb").write(struct.pack("<Q", len(t)) + t + b[8 + n:])
+PY
+  expect_ok "certify with the default data folder" "$bin/macer_certify" --checkpoint noconfig.safetensors --n0 10 \
+    --n 100 --batch 100 --count 1 --device cpu --output fmd.tsv
+  python3 -c "import json; assert json.load(open('fmd.tsv.run.json'))['data_dir'] == '/usr/share/datasets/fashion-mnist'" &&
+    ok || bad "data_dir recorded: $(cat fmd.tsv.run.json)"
+else
+  echo "SKIPPED: Debian's dataset-fashion-mnist is not installed (records of the default folder)"
+fi
+
 finish

@@ -225,6 +225,9 @@ int certify_checkpoint(const Flags& fl) {
                 "--output " << fl.output << " exists; continue it with --resume or replace it with --overwrite");
   }
   Device device = parse_device(fl.device);
+  MACER_CHECK(device != Device::CUDA || cuda_available(),
+              "--device cuda: no CUDA device is available (" << cuda_unavailable_reason()
+                                                             << "); pass --device cpu (or auto: the GPU when there is one)");
   require_device(device);
   const Precision precision = parse_precision(fl.precision, "--precision");
   check_precision(device, precision);

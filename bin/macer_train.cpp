@@ -1,5 +1,6 @@
 // bin/macer_train CONFIG.toml [--set section.key=value ...] [--resume PATH | --overwrite]: trains
-// with the MACER or Gaussian objective as configured; bad input ends in one `error: ...` line.
+// with Gaussian noise, MACER, SmoothAdv, Consistency or SmoothMix as configured; bad input ends in
+// one `error: ...` line.
 #include <CLI/CLI.hpp>
 
 #include <unistd.h>
@@ -61,7 +62,8 @@ std::string shell_word(const std::string& w) {
 
 int main(int argc, char** argv) {
   macer::dist::init(&argc, &argv);  // joins an MPI job when launched by mpirun or srun
-  CLI::App app{"Train a classifier for randomized smoothing with the MACER (or Gaussian) objective"};
+  CLI::App app{"Train a classifier for randomized smoothing: Gaussian noise (Cohen et al.), MACER, SmoothAdv "
+               "(attack.name = \"pgd\"), Consistency or SmoothMix, as the config's [objective] and [attack] say"};
   std::string config_path;
   std::vector<std::string> overrides;
   macer::TrainerOptions topt;

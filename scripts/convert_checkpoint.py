@@ -8,8 +8,8 @@
         [--model NAME] [--dataset NAME] [--input-size N] [--sigma S] [--beta B]
         [--normalize auto|none|cifar10|imagenet|cifar10-mean|imagenet-mean|half]
         [--normalize-mean M,M,M [--normalize-std S,S,S]]
-        [--class-names FILE|none]
-    scripts/convert_checkpoint.py --to-pth IN.safetensors OUT.pth
+        [--class-names FILE|none] [--overwrite]
+    scripts/convert_checkpoint.py --to-pth IN.safetensors OUT.pth [--overwrite]
 
 Formats (recognised from the file unless --format says):
   macer   {'net': state_dict, 'epoch': N}        MACER's main.py (plain model keys; a
@@ -40,7 +40,8 @@ label order) from --class-names FILE: one name per line, or a JSON array. Image-
 (ImageNet) need it: the class folder names sorted as torchvision sorts them (its WordNet ids
 n01440764 ...; `ls /data/imagenet/val > classes.txt` makes it). No Debian package ships that
 list, so it is not built in; `--class-names none` converts without names (then macer_certify
-cannot compare the folder's classes with the model's). Written to OUT.tmp, then renamed.
+cannot compare the folder's classes with the model's). Written to OUT.tmp, then renamed. An OUT
+that exists is refused unless --overwrite is given (as macer_train and macer_certify refuse).
 
 Data sets: cifar10, svhn (32x32), mnist, fashion-mnist (28x28), imagefolder (a folder of class
 folders such as ImageNet's; "imagenet" is an alias, as in macer_train and macer_certify).
@@ -383,6 +384,9 @@ def to_pth(args):
         c, h, w, k = (int(meta[key]) for key in ("channels", "height", "width", "classes"))
     except (KeyError, ValueError) as e:
         raise ConvertError("%s: metadata lacks a model or input shape (%s)" % (args.input, e))
+    classes_file = os.path.splitext(args.output)[0] + ".classes.txt"
+    if "class_names" in meta and os.path.exists(classes_file) and not args.overwrite:
+        raise ConvertError("%s exists (the class names go there); replace it with --overwrite" % classes_file)
     expected = expected_state(model, c, k, h, w)
     state = {n: t for n, t in tensors.items() if not n.startswith("momentum.")}  # the optimizer's: left out
     check_state(state, expected, args.input, model)
@@ -413,7 +417,6 @@ def to_pth(args):
         print("note: %s normalizes its input first, (x - mean) / std with mean %s and std %s, which a state_dict "
               "cannot hold: put Cohen's NormalizeLayer(mean, std) before the model in PyTorch" %
               (args.input, meta["normalize_mean"], meta.get("normalize_std", "1")), file=sys.stderr)
-    classes_file = os.path.splitext(args.output)[0] + ".classes.txt"
     if "class_names" in meta:  # the label order a PyTorch user needs too, one name per line
         write_text(classes_file, "".join(n + "\n" for n in json.loads(meta["class_names"])))
         print("%s: the %d class names in label order" % (classes_file, k))
@@ -518,6 +521,7 @@ def main():
                    help="MACER's soft-certification beta (recorded; default 16 for MACER's layout, else none)")
     p.add_argument("--class-names", metavar="FILE|none",
                    help="the class names in label order (one per line, or a JSON array); needed for imagefolder")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT (and OUT.classes.txt) when it exists")
     p.add_argument("--list", metavar="MODEL", help="print the tensor names and shapes expected for MODEL and exit")
     p.add_argument("--list-input", default="3,32,32,10", help="with --list: channels,height,width,classes")
     args = p.parse_args()
@@ -529,6 +533,8 @@ def main():
             return 0
         if not args.input or not args.output:
             p.error("IN.pth and OUT.safetensors are required (with --to-pth: IN.safetensors OUT.pth)")
+        if os.path.exists(args.output) and not args.overwrite:
+            raise ConvertError("%s exists; replace it with --overwrite, or choose another output" % args.output)
         if args.to_pth:
             given = [o for o, v in (("--format", args.format != "auto"), ("--model", args.model),
                                     ("--dataset", args.dataset), ("--input-size", args.input_size is not None),

@@ -219,7 +219,7 @@ TEST_CASE("normalization a Cohen layout cannot tell: said when assumed; mean-onl
                              {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}}}) {
     INFO(c.flags);
     const std::string out = dir + "/norm.safetensors";
-    Run r = convert(dir + "/cohen.pth", out, c.flags);
+    Run r = convert(dir + "/cohen.pth", out, c.flags + " --overwrite");  // one output, replaced each time
     INFO(r.output);
     REQUIRE(r.status == 0);
     CheckpointInfo info;
@@ -265,6 +265,17 @@ TEST_CASE("MACER's MNIST LeNet converts (model and data set read from the keys)"
   CHECK(c.output.find("error: --sigma is required: " + dir + "/macer_lenet.safetensors records no sigma") !=
         std::string::npos);
   CHECK(c.output.find("trained at sigma 0") == std::string::npos);
+  // An output that exists is refused without --overwrite (as both programs refuse), and kept.
+  const auto before = fs::last_write_time(dir + "/macer_lenet.safetensors");
+  Run again = convert(dir + "/macer_lenet.pth", dir + "/macer_lenet.safetensors", "--sigma 0.5");
+  CHECK(again.status != 0);
+  CHECK(again.output == "error: " + dir + "/macer_lenet.safetensors exists; replace it with --overwrite, or choose "
+                        "another output\n");
+  CHECK(fs::last_write_time(dir + "/macer_lenet.safetensors") == before);
+  Run replaced = convert(dir + "/macer_lenet.pth", dir + "/macer_lenet.safetensors", "--sigma 0.5 --overwrite");
+  INFO(replaced.output);
+  CHECK(replaced.status == 0);
+  CHECK(read_checkpoint_info(dir + "/macer_lenet.safetensors").sigma == 0.5);
   // --sigma 0 given explicitly is a recorded 0 (trained without noise).
   Run z = convert(dir + "/macer_lenet.pth", dir + "/macer_lenet0.safetensors", "--sigma 0");
   INFO(z.output);

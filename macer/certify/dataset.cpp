@@ -21,9 +21,14 @@ std::vector<int64_t> select_images(int64_t size, const ImageRange& range) {
     if (range.count >= 0 && int64_t(indices.size()) >= range.count) break;
     indices.push_back(i);
   }
-  MACER_CHECK(!indices.empty(), "no images to certify: start " << range.start << ", count " << range.count
+  MACER_CHECK(!indices.empty(), "no images to certify: start " << range.start << ", count "
+                                                              << (range.count < 0 ? std::string("all")
+                                                                                  : std::to_string(range.count))
                                                               << ", skip " << range.skip << " select none of the "
-                                                              << size << " images");
+                                                              << size << " images"
+                                                              << (range.start >= size ? " (start must be below " +
+                                                                                            std::to_string(size) + ")"
+                                                                                      : std::string()));
   return indices;
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 
 #include "data/sample.h"
 #include "kernels/conv2d.h"
@@ -23,8 +24,18 @@ void print_startup_lines(const TrainConfig& c, const Arithmetic& arith, Device d
                          const data::Dataset* test_set, const std::vector<int64_t>& certify_indices,
                          int64_t epochs_done) {
   const auto& o = c.objective;
-  std::fprintf(stderr, "train %s (%s objective, sigma %g, k %ld) on %s: %ld thread%s, conv %s, %s\n",
-               c.model.name.c_str(), o.name.c_str(), o.sigma, long(o.k), device_description(device).c_str(),
+  // The attack of SmoothAdv (pgd) and SmoothMix, with its radius or step size, steps and warm-up.
+  const auto& a = c.attack;
+  char attack[160] = "";
+  const std::string warm = a.warmup_epochs > 0 ? ", warm-up " + std::to_string(a.warmup_epochs) + " epochs" : "";
+  if (a.name == "pgd")
+    std::snprintf(attack, sizeof attack, ", SmoothAdv's PGD attack: eps %g, %ld steps%s", a.eps, long(a.steps),
+                  warm.c_str());
+  else if (a.name == "smoothmix")
+    std::snprintf(attack, sizeof attack, ", SmoothMix's attack: %ld steps of size %g, mix step %ld%s", long(a.steps),
+                  a.alpha, long(a.mix_step), warm.c_str());
+  std::fprintf(stderr, "train %s (%s objective, sigma %g, k %ld%s) on %s: %ld thread%s, conv %s, %s\n",
+               c.model.name.c_str(), o.name.c_str(), o.sigma, long(o.k), attack, device_description(device).c_str(),
                long(arith.threads), arith.threads == 1 ? "" : "s", arith.conv.c_str(), arith.precision.c_str());
   std::vector<int64_t> all_images;
   if (train_indices.empty())

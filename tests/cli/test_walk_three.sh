@@ -118,7 +118,9 @@ rc=$?
 has "nothing kept, said" int.err "^interrupted: nothing of this run was kept in int \(no checkpoint was written yet\); start it again with macer_train tiny.toml --set 'run.checkpoint_dir=\"int\"' .* --overwrite$"
 "$bin/macer_train" tiny.toml "${long[@]}" --set run.checkpoint_every=1 --overwrite >int.out 2>int.err &
 pid=$!
-wait_for int/train.jsonl 2 && kill -TERM "$pid"
+# (the first checkpoint of this run: its handlers are installed; the old log may be read before)
+for _ in $(seq 1 600); do [ -s int/checkpoint.safetensors ] && break; sleep 0.1; done
+kill -TERM "$pid"
 wait "$pid"
 rc=$?
 [ "$rc" -eq 143 ] && ok || bad "SIGTERM: exit $rc"
@@ -199,5 +201,37 @@ PY
 else
   echo "SKIPPED: Debian's dataset-fashion-mnist is not installed (records of the default folder)"
 fi
+
+# ---- smaller wording ---------------------------------------------------------------------------
+expect_fail "--radius-step 0 in the house's words" "^error: --radius-step 0 is out of range: pass a value from 0.001 to 1000$" \
+  "$bin/macer_certify" --summarize A.tsv --radius-step 0
+expect_fail "no images: count all" "^error: no images to certify: start 10000, count all, skip 1 select none of the 64 images \(start must be below 64\)$" \
+  "$bin/macer_certify" --checkpoint "$ckpt" --start 10000 --device cpu
+"$bin/macer_train" --help >help.txt 2>&1
+has "--help lists the five methods" help.txt "Gaussian noise \(Cohen et al.\), MACER, SmoothAdv .*Consistency or SmoothMix"
+expect_fail "certify's missing data names --data-dir only" "pass the folder holding cifar10 with --data-dir DIR; get it as" \
+  "$bin/macer_certify" --checkpoint "$ckpt" --dataset cifar10 --other-data --data-dir /nonexistent --count 1 --device cpu
+grep -qF "data.dir" err.log && bad "macer_certify names data.dir: $(cat err.log)" || ok
+expect_fail "train's missing data names --set data.dir only" "pass the folder holding cifar10 with --set data.dir=DIR \(or data.dir in the config\); get it as" \
+  "$bin/macer_train" cifar.toml --set 'run.checkpoint_dir="nodata"'
+grep -q -- "--data-dir" err.log && bad "macer_train names --data-dir: $(cat err.log)" || ok
+if "$bin/macer_certify" --checkpoint "$ckpt" --device cuda --count 1 --n0 10 --n 100 >cuda.out 2>cuda.err; then
+  echo "SKIPPED: a CUDA device is available (the no-GPU message)"
+else
+  has "--device cuda without a GPU" cuda.err "^error: --device cuda: no CUDA device is available \(.*\); pass --device cpu"
+  expect_fail "run.device cuda without a GPU" "^error: run.device = \"cuda\": no CUDA device is available \(.*\); train on the CPU with --set run.device=cpu" \
+    "$bin/macer_train" tiny.toml --set 'run.device="cuda"' --set 'run.checkpoint_dir="cuda"'
+fi
+
+# ---- startup lines of SmoothAdv and SmoothMix name the attack -----------------------------------
+expect_ok "smoothadv startup" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="adv"' --set attack.name=pgd \
+  --set attack.eps=0.5 --set attack.steps=2 --set attack.warmup_epochs=3
+has "PGD named" err.log "^train lenet \(macer objective, sigma 0.25, k 2, SmoothAdv's PGD attack: eps 0.5, 2 steps, warm-up 3 epochs\) on "
+expect_ok "smoothmix startup" "$bin/macer_train" tiny.toml --set 'run.checkpoint_dir="mix"' --set objective.name=smoothmix \
+  --set attack.name=smoothmix --set attack.steps=2 --set attack.alpha=0.25
+has "SmoothMix's attack named" err.log "^train lenet \(smoothmix objective, sigma 0.25, k 2, SmoothMix's attack: 2 steps of size 0.25, mix step 0\) on "
+
+# ---- the converter refuses to overwrite (test_convert) and the shipped configs' data/ is ignored --
+(cd "$src" && git check-ignore -q data/cifar-10-batches-bin/data_batch_1.bin) && ok || bad "data/ contents are not in .gitignore"
 
 finish

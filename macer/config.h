@@ -102,11 +102,6 @@ TrainConfig parse_stored_train_config(const std::string& text, const std::string
 // without effect under the rest (gaussian's lambda, [certify] keys at every = 0, ...) are left out.
 std::string to_toml(const TrainConfig& c);
 
-// Refuses a model name the registry (layers/registry.h) does not build: "AT: unknown model
-// 'NAME' (did you mean ...?; known: lenet, resnet18, resnet20, ...)", the names in natural order;
-// `at` names where the name came from ("FILE:LINE: key 'model.name'", "--model").
-void check_model_name(const std::string& name, const std::string& at);
-
 // Levenshtein distance of a and b (insertions, deletions, substitutions each 1): the "did you
 // mean" of config keys and of the programs' flags (bin/cli.h).
 size_t edit_distance(const std::string& a, const std::string& b);

@@ -14,6 +14,7 @@
 #include "layers/state.h"
 #include "macer/checkpoint.h"
 #include "macer/config.h"
+#include "macer/model_name.h"
 
 namespace macer {
 

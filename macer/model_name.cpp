@@ -23,7 +23,7 @@ bool is_cifar_depth(const std::string& name) {
         name.find_first_not_of("0123456789", prefix.size()) != std::string::npos)
       continue;
     const int depth = std::atoi(name.c_str() + prefix.size());
-    if (depth >= 8 && (depth - 2) % 6 == 0) return true;
+    if (depth >= 8 && depth <= 1000 && (depth - 2) % 6 == 0) return true;
   }
   return false;
 }
@@ -61,6 +61,8 @@ void check_model_name(const std::string& name, const std::string& at) {
   for (const auto& n : patterns) known += ", " + n;
   const bool resnet_depth = name.rfind("resnet", 0) == 0 && name.size() > 6 &&
                             name.find_first_not_of("0123456789", 6) == std::string::npos;
+  if (resnet_depth && (name.size() > 10 || std::atoi(name.c_str() + 6) > 1000))  // as the registry says it
+    throw Error(at + ": model '" + name + "': depth " + name.substr(6) + " too large (at most 1000 layers)");
   throw Error(at + ": unknown model '" + name + "' (" + (best.empty() ? "" : "did you mean '" + best + "'? ") +
               (resnet_depth ? "a Cifar ResNet's depth is 6n+2: 20, 26, 32, ..., 110; torchvision's are 18, 34, 50, "
                               "101, 152; "

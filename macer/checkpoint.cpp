@@ -1,8 +1,6 @@
 // Checkpoint save/load on top of engine/safetensors and layers/state, with metadata checks.
 #include "macer/checkpoint.h"
 
-#include <fstream>
-
 #include <algorithm>
 #include <cerrno>
 #include <charconv>

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,24 @@ inline std::string extras_hint(const CLI::App& app, const std::vector<std::strin
   return (hint.empty() ? "" : hint + "; ") + "see " + program + " --help";
 }
 
+// CLI11's range refusal ("--radius-step: Value 0 not in range 0.001000 to 1000.000000") in the
+// house's words: "--radius-step 0 is out of range: pass a value from 0.001 to 1000"; any other
+// message as it is.
+inline std::string range_message(const std::string& message) {
+  static const std::regex range(R"(^(\S+): Value (\S+) not in range (\S+) to (\S+)$)");
+  std::smatch m;
+  if (!std::regex_match(message, m, range)) return message;
+  auto plain = [](std::string v) {  // 0.001000 -> 0.001, 1000.000000 -> 1000
+    if (v.find('.') != std::string::npos && v.find_first_of("eE") == std::string::npos) {
+      v.erase(v.find_last_not_of('0') + 1);
+      if (v.back() == '.') v.pop_back();
+    }
+    return v;
+  };
+  return m[1].str() + " " + m[2].str() + " is out of range: pass a value from " + plain(m[3].str()) + " to " +
+         plain(m[4].str());
+}
+
 // Parses argv; returns -1 when the program should go on, else its exit code (0 after --help).
 // A refusal is one `error:` line (exit 2); arguments the program does not take get a hint
 // (extras_hint, with `positional_hint` for stray words).
@@ -65,7 +84,7 @@ inline int parse(CLI::App& app, int argc, char** argv, const char* positional_hi
     // Every rank parses the same flags: rank 0 speaks for them.
     int code = e.get_exit_code() == 0 ? (dist::is_root() ? app.exit(e) : 0) : 2;
     if (code == 2 && dist::is_root()) {
-      std::string message = e.what();
+      std::string message = range_message(e.what());
       std::string program = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : app.get_name();
       if (dynamic_cast<const CLI::RequiredError*>(&e)) {  // "config is required": how to call the program
         std::string usage = CLI::Formatter().make_usage(&app, program);  // "Usage: prog [OPTIONS] config\n"

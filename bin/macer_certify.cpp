@@ -1,12 +1,14 @@
 // bin/macer_certify: Cohen's CERTIFY / PREDICT (and MACER's soft certification) of data-set
 // images with a checkpoint, Cohen's TSV, the summary table/JSON and a plot; or --summarize TSVs.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -18,6 +20,7 @@
 #include "macer/distributed.h"
 #include "macer/certify/mat_results.h"
 #include "macer/certify/run_record.h"
+#include "macer/interrupt.h"
 #include "macer_version.h"
 
 namespace {
@@ -98,6 +101,18 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
 void report(const Flags& fl, std::vector<macer::CertifySummary> summaries,
             const std::vector<macer::PlotSeries>& series, int world_size = 0) {
   std::printf("%s\n", macer::summary_table(summaries).c_str());
+  // PREDICT summaries have no radii: no radius columns nor curve, their own small table.
+  const bool tables = !fl.markdown.empty() || !fl.latex.empty();
+  std::string predicted;
+  int n_predicted = 0;
+  for (const auto& s : summaries)
+    if (s.predict) predicted += (n_predicted++ ? ", " : "") + s.label;
+  if (n_predicted > 0 && (tables || !fl.plot.empty()))
+    std::printf("note: %s %s PREDICT (no radii): left out of the certified-accuracy %s%s%s\n", predicted.c_str(),
+                n_predicted > 1 ? "are" : "is", tables ? "table" : "", tables && !fl.plot.empty() ? " and the " : "",
+                fl.plot.empty() ? "" : "plot");
+  if (n_predicted > 0 && tables)
+    std::printf("note: the Markdown and LaTeX tables give PREDICT its own table (accuracy, abstention)\n");
   std::vector<macer::CertifySummary> brief = summaries;  // stdout: the numbers; the record goes to --json
   for (auto& b : brief) b.run.clear();
   std::printf("%s\n", macer::summaries_json(brief, -1).c_str());
@@ -113,7 +128,9 @@ void report(const Flags& fl, std::vector<macer::CertifySummary> summaries,
     macer::write_file_atomic(fl.latex, macer::summary_latex(summaries));
     std::printf("latex: %s\n", fl.latex.c_str());
   }
-  if (!fl.plot.empty()) {
+  if (!fl.plot.empty() && series.empty()) {
+    std::printf("note: --plot %s not written: PREDICT results have no radii to draw\n", fl.plot.c_str());
+  } else if (!fl.plot.empty()) {
     macer::plot_certified_accuracy(fl.plot, series);
     std::printf("plot: %s\n", fl.plot.c_str());
   }
@@ -130,6 +147,15 @@ std::vector<std::pair<std::string, std::string>> stored_run(const std::string& t
   for (const auto& [k, v] : macer::read_run_record(tsv))
     if (k != "format") run.emplace_back(k, v);
   return run;
+}
+
+// A summary's sigma and training sigma from its TSV's run record (left unknown without one).
+void sigma_from_record(macer::CertifySummary& s, const std::string& tsv) {
+  auto r = macer::read_run_record(tsv);
+  char* end = nullptr;
+  if (r.count("sigma") && (s.sigma = std::strtod(r["sigma"].c_str(), &end), *end != '\0')) s.sigma = -1;
+  if (r.count("train_sigma") && (s.train_sigma = std::strtod(r["train_sigma"].c_str(), &end), *end != '\0'))
+    s.train_sigma = -1;  // "(unknown)"
 }
 
 // The largest sigma the records of these TSVs name (0 when none does).
@@ -164,6 +190,7 @@ int summarize_only(const Flags& fl) {
       m.run.erase(std::remove_if(m.run.begin(), m.run.end(), [](const auto& kv) { return kv.first == "shard"; }),
                   m.run.end());
       m.run[0].second = fl.output.empty() ? label : fl.output;
+      sigma_from_record(m, fl.summarize[0]);
     }
     report(fl, merged, macer::plot_series(f, label));
     return 0;
@@ -177,6 +204,7 @@ int summarize_only(const Flags& fl) {
     const std::string& label = labels[i];
     for (auto& s : macer::summarize_file(f, label, radii)) {
       s.run = stored_run(path);
+      sigma_from_record(s, path);
       summaries.push_back(s);
     }
     for (auto& s : macer::plot_series(f, label)) series.push_back(s);
@@ -197,6 +225,9 @@ int certify_checkpoint(const Flags& fl) {
                 "--output " << fl.output << " exists; continue it with --resume or replace it with --overwrite");
   }
   Device device = parse_device(fl.device);
+  MACER_CHECK(device != Device::CUDA || cuda_available(),
+              "--device cuda: no CUDA device is available (" << cuda_unavailable_reason()
+                                                             << "); pass --device cpu (or auto: the GPU when there is one)");
   require_device(device);
   const Precision precision = parse_precision(fl.precision, "--precision");
   check_precision(device, precision);
@@ -302,10 +333,28 @@ int certify_checkpoint(const Flags& fl) {
   dist::broadcast(resumed);
   if (!root) indices.erase(indices.begin(), indices.begin() + resumed[0]);
   std::fflush(stdout);
+  if (dist::size() == 1) install_interrupt_handlers();  // under mpirun: the defaults
   if (!indices.empty()) {
-    auto fresh = certify_images(*model, *set, device, opt, indices, fl.predict, writer.get(),
-                                fl.predict ? "predict" : "certify");
-    rows.insert(rows.end(), fresh.begin(), fresh.end());
+    try {
+      auto fresh = certify_images(*model, *set, device, opt, indices, fl.predict, writer.get(),
+                                  fl.predict ? "predict" : "certify");
+      rows.insert(rows.end(), fresh.begin(), fresh.end());
+    } catch (const Interrupted& e) {  // Ctrl-C or SIGTERM between two images: the rows written stay
+      writer.reset();                 // flushed and closed
+      if (isatty(fileno(stderr))) std::fputc('\n', stderr);  // after a progress line
+      if (fl.output.empty()) {
+        std::fprintf(stderr, "interrupted: nothing is kept (without --output the rows went to stdout only; "
+                             "--output FILE keeps each row as it is certified)\n");
+      } else {
+        std::ifstream in(fl.output);
+        int64_t lines = 0;
+        for (std::string line; std::getline(in, line);) lines += !line.empty();
+        const long long kept = std::max<int64_t>(0, lines - 1);
+        std::fprintf(stderr, "interrupted: the %lld row%s written so far %s kept in %s; add --resume to continue\n",
+                     kept, kept == 1 ? "" : "s", kept == 1 ? "is" : "are", fl.output.c_str());
+      }
+      return 128 + e.signal;
+    }
   }
   if (!root) return 0;
   TsvFile file{fl.output, kind, rows};

@@ -1,6 +1,9 @@
 // bin/macer_train CONFIG.toml [--set section.key=value ...] [--resume PATH | --overwrite]: trains
-// with the MACER or Gaussian objective as configured; bad input ends in one `error: ...` line.
+// with Gaussian noise, MACER, SmoothAdv, Consistency or SmoothMix as configured; bad input ends in
+// one `error: ...` line.
 #include <CLI/CLI.hpp>
+
+#include <unistd.h>
 
 #include "bin/cli.h"
 #include <cstdio>
@@ -12,6 +15,7 @@
 #include "macer/config.h"
 #include "macer_version.h"
 #include "macer/distributed.h"
+#include "macer/interrupt.h"
 #include "macer/train/trainer.h"
 
 namespace {
@@ -45,11 +49,21 @@ int check_all_images(const macer::TrainConfig& config) {
   return 0;
 }
 
+// A word as the shell reads it back: as it is when plain, else in single quotes.
+std::string shell_word(const std::string& w) {
+  const char* plain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@";
+  if (!w.empty() && w.find_first_not_of(plain) == std::string::npos) return w;
+  std::string out = "'";
+  for (char c : w) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   macer::dist::init(&argc, &argv);  // joins an MPI job when launched by mpirun or srun
-  CLI::App app{"Train a classifier for randomized smoothing with the MACER (or Gaussian) objective"};
+  CLI::App app{"Train a classifier for randomized smoothing: Gaussian noise (Cohen et al.), MACER, SmoothAdv "
+               "(attack.name = \"pgd\"), Consistency or SmoothMix, as the config's [objective] and [attack] say"};
   std::string config_path;
   std::vector<std::string> overrides;
   macer::TrainerOptions topt;
@@ -99,7 +113,23 @@ int main(int argc, char** argv) {
         // the output's one line rather than a line under the 50 of the configuration.
         macer::Trainer trainer(config, topt);
         print_resolved();
-        if (trainer.run().empty()) return 0;  // a resumed run that had already finished
+        if (macer::dist::size() == 1) macer::install_interrupt_handlers();  // under mpirun: the defaults
+        try {
+          if (trainer.run().empty()) return 0;  // a resumed run that had already finished
+        } catch (const macer::Interrupted& e) {
+          // Ctrl-C or SIGTERM between two steps: say what the folder keeps and how to go on.
+          std::string again = "macer_train " + shell_word(config_path);
+          for (const std::string& o : overrides) again += " --set " + shell_word(o);
+          const std::string& dir = config.run.checkpoint_dir;
+          if (isatty(fileno(stderr))) std::fputc('\n', stderr);  // after a progress line
+          if (trainer.checkpoint_epoch() > 0)
+            std::fprintf(stderr, "interrupted: %s keeps the checkpoint of epoch %ld; continue with %s --resume %s\n",
+                         dir.c_str(), long(trainer.checkpoint_epoch()), again.c_str(), shell_word(dir).c_str());
+          else
+            std::fprintf(stderr, "interrupted: nothing of this run was kept in %s (no checkpoint was written yet); "
+                                 "start it again with %s --overwrite\n", dir.c_str(), again.c_str());
+          return 128 + e.signal;
+        }
         if (macer::dist::is_root()) std::printf("checkpoint: %s\n", trainer.checkpoint_path().c_str());
         return 0;
       },

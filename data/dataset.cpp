@@ -41,6 +41,16 @@ std::vector<std::string> dataset_kinds() {
 
 std::string canonical_dataset(const std::string& name) { return name == "imagenet" ? "imagefolder" : name; }
 
+std::string data_folder(const std::string& kind, const std::string& dir) {
+  if (!dir.empty()) return dir;
+  if (canonical_dataset(kind) == "synthetic") return "";
+  // Debian's data set package, when the flags name no folder and it is installed.
+  std::error_code ec;
+  if (canonical_dataset(kind) == "fashion-mnist" && std::filesystem::is_directory("/usr/share/datasets/fashion-mnist", ec))
+    return "/usr/share/datasets/fashion-mnist";
+  return ".";
+}
+
 std::unique_ptr<Dataset> open_dataset(const std::string& given_kind, const std::string& dir, const std::string& split,
                                       const DatasetOptions& opts) {
   const std::string kind = canonical_dataset(given_kind);
@@ -58,12 +68,8 @@ std::unique_ptr<Dataset> open_dataset(const std::string& given_kind, const std::
       {"svhn", "train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/"},
       {"imagefolder", "a folder with one subfolder of images per class (train/ and val/ for ImageNet)"},
   };
-  std::string where = dir;
-  // Debian's data set package, when the flags name no folder and it is installed.
-  std::error_code ec;
-  if (where.empty() && kind == "fashion-mnist" &&
-      std::filesystem::is_directory("/usr/share/datasets/fashion-mnist", ec))
-    where = "/usr/share/datasets/fashion-mnist";
+  std::string where = data_folder(kind, dir);
+  if (where == ".") where = dir;  // none given: the readers search the current folder
   std::unique_ptr<Dataset> ds;
   try {
     ds = it->second(where, split, opts);
@@ -74,8 +80,10 @@ std::unique_ptr<Dataset> open_dataset(const std::string& given_kind, const std::
     bool missing = what.find("cannot open") != std::string::npos ||
                    what.find(" not found (looked in ") != std::string::npos;
     if (!missing || src == sources.end()) throw;
-    throw Error(what + "; pass the folder holding " + kind +
-                " with --data-dir (macer_certify) or data.dir (a config, or macer_train --set data.dir=DIR)" +
+    throw Error(what + "; pass the folder holding " + kind + " with " +
+                (opts.dir_option.empty() ? "--data-dir (macer_certify) or data.dir (a config, or macer_train --set "
+                                           "data.dir=DIR)"
+                                         : opts.dir_option) +
                 (where.empty() ? " (none given: the current folder was searched)" : "") + "; get it as " +
                 src->second);
   }

@@ -25,6 +25,9 @@ struct DatasetOptions {
   int synthetic_width = 32;
   int synthetic_classes = 10;
   uint64_t seed = 0;
+  // How the program reading the set is given its folder, named in the error that misses its
+  // files ("--data-dir DIR", "--set data.dir=DIR"); empty: both programs' ways.
+  std::string dir_option;
 };
 
 // A labelled set of images, all of one shape (C, H, W). Access is const and thread-safe.
@@ -59,6 +62,10 @@ class Dataset {
 // malformed files throw one macer::Error naming the file and what is wrong.
 std::unique_ptr<Dataset> open_dataset(const std::string& kind, const std::string& dir,
                                       const std::string& split, const DatasetOptions& opts);
+// The folder open_dataset reads `kind` from: `dir` when given, else Debian's package folder
+// where one is installed (/usr/share/datasets/fashion-mnist), else "." (the current folder);
+// "" for the generated synthetic set.
+std::string data_folder(const std::string& kind, const std::string& dir);
 // Reads (decodes, transforms) every image of `indices` on `threads` threads (0: up to 8) and
 // returns "<path>: <problem>" for each one that fails, in index order; empty when all are good.
 // For sets in memory (checked whole when opened) it reads nothing and returns nothing.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -175,11 +176,28 @@ void save_checkpoint(const std::string& path, layers::Module& model, const Sgd* 
   save_safetensors(path, tensors, meta);
 }
 
+namespace {
+// A PyTorch file (torch.save: a zip archive "PK\3\4", or a legacy pickle 0x80 + protocol)
+// is refused with the README's way to convert it (scripts/convert_checkpoint.py runs under
+// its own #!/usr/bin/python3: "python3 scripts/..." may be a pyenv shim without torch).
+void refuse_torch_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char m[4] = {0, 0, 0, 0};
+  if (!in || !in.read(reinterpret_cast<char*>(m), 4)) return;  // load_safetensors names what is wrong
+  const bool zip = m[0] == 'P' && m[1] == 'K' && m[2] == 3 && m[3] == 4;
+  const bool pickle = m[0] == 0x80 && m[1] >= 2 && m[1] <= 5;
+  MACER_CHECK(!zip && !pickle, path << ": is a PyTorch file (torch.save), not safetensors; convert it first with "
+                                       "scripts/convert_checkpoint.py " << path << " OUT.safetensors");
+}
+}  // namespace
+
 CheckpointInfo read_checkpoint_info(const std::string& path) {
+  refuse_torch_file(path);
   return parse_info(load_safetensors(path).metadata, path);
 }
 
 bool read_checkpoint_info_if_any(const std::string& path, CheckpointInfo* info) {
+  refuse_torch_file(path);
   std::map<std::string, std::string> meta = load_safetensors(path).metadata;
   if (!meta.count("format") || meta.at("format") != kFormat) return false;
   *info = parse_info(meta, path);

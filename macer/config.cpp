@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
@@ -16,6 +17,7 @@
 
 #include "data/dataset.h"
 #include "kernels/check.h"
+#include "macer/model_name.h"
 
 namespace macer {
 
@@ -107,12 +109,14 @@ std::vector<Entry> schema(TrainConfig& c) {
   };
 }
 
-std::string where(const std::string& origin, const toml::node& node, const std::string& key) {
-  std::ostringstream os;
-  os << origin;
-  if (node.source().begin.line > 0) os << ":" << node.source().begin.line;
-  os << ": key '" << key << "'";
-  return os.str();
+// Where a value came from: "FILE:LINE" for a file, the override itself ("--set KEY=VALUE") for --set.
+std::string location(const std::string& origin, const toml::node& node, bool from_set) {
+  if (from_set || node.source().begin.line == 0) return origin;
+  return origin + ":" + std::to_string(node.source().begin.line);
+}
+
+std::string where(const std::string& origin, const toml::node& node, const std::string& key, bool from_set = false) {
+  return location(origin, node, from_set) + ": key '" + key + "'";
 }
 
 void check_range(double v, const Entry& e, const std::string& at) {
@@ -185,21 +189,31 @@ toml::table parse_override(const std::string& item) {
   return out;
 }
 
+// Where each given key's value came from: "FILE:LINE", or "--set KEY=VALUE".
+using Sources = std::map<std::string, std::string>;
+
 // " (did you mean X?)" for the nearest of `known` within a third of the word's length, else
 // " (known: a, b, ...)".
-std::string suggestion(const std::string& word, const std::vector<std::string>& known) {
+std::string suggestion(const std::string& word, const std::vector<std::string>& known, bool prefixes = false) {
   std::string best;
   size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;
   for (const auto& k : known)
     if (size_t d = edit_distance(word, k); d < best_d) best = k, best_d = d;
+  // `prefixes`: a name that starts with a known one or begins it ([optimizer] for [optim]).
+  for (const auto& k : known)
+    if (prefixes && best.empty() && std::min(word.size(), k.size()) >= 3 &&
+        (word.compare(0, k.size(), k) == 0 || k.compare(0, word.size(), word) == 0))
+      best = k;
   if (!best.empty()) return " (did you mean '" + best + "'?)";
   std::string all;
   for (const auto& k : known) all += (all.empty() ? "" : ", ") + k;
   return " (known: " + all + ")";
 }
 
-// `given` collects the keys set by the file or an override (for the no-effect check).
-void apply_table(TrainConfig& c, const toml::table& root, const std::string& origin, std::set<std::string>& given) {
+// `given` collects the keys set by the file or an override, each with where its value came from
+// (FILE:LINE, or "--set KEY=VALUE" when `from_set`; `origin` is then that override).
+void apply_table(TrainConfig& c, const toml::table& root, const std::string& origin, Sources& given,
+                 bool from_set = false) {
   auto entries = schema(c);
   std::vector<std::string> sections;
   for (const auto& e : entries) {
@@ -209,11 +223,10 @@ void apply_table(TrainConfig& c, const toml::table& root, const std::string& ori
   for (auto&& [section_key, section] : root) {
     std::string section_name(section_key.str());
     const toml::table* tbl = section.as_table();
-    MACER_CHECK(tbl, where(origin, section, section_name) << ": expected a [section] table");
+    MACER_CHECK(tbl, where(origin, section, section_name, from_set) << ": expected a [section] table");
     MACER_CHECK(std::find(sections.begin(), sections.end(), section_name) != sections.end(),
-                origin << (section.source().begin.line > 0 ? ":" + std::to_string(section.source().begin.line) : "")
-                       << ": unknown section [" << section_name << "]"
-                                                     << suggestion(section_name, sections));
+                location(origin, section, from_set) << ": unknown section [" << section_name << "]"
+                                                    << suggestion(section_name, sections, /*prefixes=*/true));
     std::vector<std::string> keys;  // the section's keys, for "did you mean"
     for (const auto& e : entries)
       if (e.key.compare(0, section_name.size() + 1, section_name + ".") == 0) keys.push_back(e.key);
@@ -222,10 +235,10 @@ void apply_table(TrainConfig& c, const toml::table& root, const std::string& ori
       const Entry* found = nullptr;
       for (const auto& e : entries)
         if (e.key == key) found = &e;
-      MACER_CHECK(found, where(origin, node, key) << ": unknown key" << suggestion(key, keys)
-                                                  << "; README.md's Training section lists every key");
-      assign(*found, node, where(origin, node, key));
-      given.insert(key);
+      MACER_CHECK(found, where(origin, node, key, from_set) << ": unknown key" << suggestion(key, keys)
+                                                            << "; README.md's Training section lists every key");
+      assign(*found, node, where(origin, node, key, from_set));
+      given[key] = location(origin, node, from_set);
     }
   }
 }
@@ -287,42 +300,76 @@ std::vector<Inert> inert_keys(const TrainConfig& c) {
   return out;
 }
 
-// Settings that contradict each other or cannot take effect, refused with the key named
-// (README, "Settings that do nothing are refused"). `file`, `set`: the keys given by the file
-// and by --set. A file key that a --set override makes ineffective (--set data.dataset=synthetic
-// over a file's data.dir) is let pass: the override wins, and the printed config leaves it out.
-void check_combinations(const TrainConfig& c, const std::string& origin, const std::set<std::string>& file,
-                        const std::set<std::string>& set) {
-  for (const Inert& i : inert_keys(c))
-    MACER_CHECK(!set.count(i.key) && (!file.count(i.key) || set.count(i.because)),
-                (set.count(i.key) ? std::string("--set") : origin)
-                    << ": key '" << i.key << "' has no effect: " << i.why << "; remove it");
+// "SOURCE: key 'K'" for messages about K: SOURCE is where K's value came from (FILE:LINE or
+// --set K=V), else where the first of `also` given came from (the keys whose values make K's
+// wrong), else the config file (K at its default).
+class KeyAt {
+ public:
+  KeyAt(const std::string& origin, const Sources& given) : origin_(origin), given_(given) {}
+  std::string operator()(const std::string& key, std::initializer_list<const char*> also = {}) const {
+    auto it = given_.find(key);
+    std::string src = origin_;
+    if (it != given_.end()) {
+      src = it->second;
+    } else {
+      for (const char* a : also)
+        if (given_.count(a)) {
+          src = given_.at(a);
+          break;
+        }
+    }
+    return src + ": key '" + key + "'";
+  }
+
+ private:
+  const std::string& origin_;
+  const Sources& given_;
+};
+
+// Settings that contradict each other or cannot take effect, refused with the key named and
+// where its value came from (README, "Settings that do nothing are refused"). `file`, `set`:
+// the keys given by the file and by --set. A file key that a --set override makes ineffective
+// (--set objective.name=gaussian over a file's lambda) is let pass: the override wins, and the
+// printed config leaves it out; but not a file's data.dir under --set data.dataset=synthetic
+// (the file names data the run would not read; --set data.dir="" clears it).
+void check_combinations(const TrainConfig& c, const std::string& origin, const Sources& file, const Sources& set) {
+  Sources given = file;
+  for (const auto& [k, v] : set) given[k] = v;
+  const KeyAt at(origin, given);
+  for (const Inert& i : inert_keys(c)) {
+    if (!given.count(i.key) || (i.key == "data.dir" && c.data.dir.empty())) continue;
+    const bool by_override = !set.count(i.key) && set.count(i.because);
+    if (by_override && i.key != "data.dir") continue;
+    MACER_CHECK(false, given.at(i.key) << ": key '" << i.key << "' has no effect: " << i.why
+                                       << (by_override ? " (" + i.because + " from " + set.at(i.because) + ")" : "")
+                                       << "; remove it" << (by_override ? ", or add --set " + i.key + "=\"\"" : ""));
+  }
   const auto& o = c.objective;
   MACER_CHECK(!c.optim.nesterov || c.optim.momentum > 0,
-              origin << ": key 'optim.nesterov' = true needs optim.momentum > 0 (with momentum 0 it would train "
+              at("optim.nesterov", {"optim.momentum"}) << " = true needs optim.momentum > 0 (with momentum 0 it would train "
                         "plain SGD; PyTorch refuses it too); set optim.momentum or nesterov = false");
-  MACER_CHECK(c.optim.lr > 0, origin << ": key 'optim.lr' = 0 never changes the weights; set a rate > 0");
+  MACER_CHECK(c.optim.lr > 0, at("optim.lr") << " = 0 never changes the weights; set a rate > 0");
   if (!c.optim.milestones.empty()) {
-    MACER_CHECK(c.optim.lr_factor > 0, origin << ": key 'optim.lr_factor' = 0 stops training at the first milestone; "
+    MACER_CHECK(c.optim.lr_factor > 0, at("optim.lr_factor", {"optim.milestones"}) << " = 0 stops training at the first milestone; "
                                                  "set a factor in (0, 1) or remove optim.milestones");
-    MACER_CHECK(c.optim.lr_factor < 1, origin << ": key 'optim.lr_factor' = 1: the milestones change nothing; set a "
+    MACER_CHECK(c.optim.lr_factor < 1, at("optim.lr_factor", {"optim.milestones"}) << " = 1: the milestones change nothing; set a "
                                                  "factor in (0, 1) or set optim.milestones = []");
   }
   if (o.name == "macer" && o.lambda > 0) {
     MACER_CHECK(o.lambda_schedule != "deferred" || o.lambda_warmup_epochs > 0,
-                origin << ": key 'objective.lambda_schedule' = \"deferred\" with lambda_warmup_epochs = 0 defers "
+                at("objective.lambda_schedule", {"objective.lambda_warmup_epochs"}) << " = \"deferred\" with lambda_warmup_epochs = 0 defers "
                           "nothing; set objective.lambda_warmup_epochs > 0 or lambda_schedule = \"constant\"");
-    MACER_CHECK(o.gamma > 0, origin << ": key 'objective.gamma' = 0: MACER's robustness term is active only for "
+    MACER_CHECK(o.gamma > 0, at("objective.gamma", {"objective.lambda", "objective.name"}) << " = 0: MACER's robustness term is active only for "
                                        "radii below gamma, so objective.lambda would do nothing; set gamma > 0 "
                                        "(MACER's 8) or lambda = 0");
   }
-  MACER_CHECK(c.data.train_count != 0, origin << ": key 'data.train_count' = 0 leaves no image to train on; set -1 "
+  MACER_CHECK(c.data.train_count != 0, at("data.train_count") << " = 0 leaves no image to train on; set -1 "
                                                  "(all) or a count of images");
   if (o.sigma == 0) {
-    MACER_CHECK(o.k == 1, origin << ": key 'objective.k' = " << o.k
+    MACER_CHECK(o.k == 1, at("objective.k", {"objective.sigma"}) << " = " << o.k
                                  << " at objective.sigma = 0: without noise the copies are identical; set k = 1");
     MACER_CHECK(c.certify.every == 0,
-                origin << ": key 'certify.every' at objective.sigma = 0: certification at sigma 0 gives radius 0 "
+                at("certify.every", {"objective.sigma"}) << " at objective.sigma = 0: certification at sigma 0 gives radius 0 "
                           "to every image (the model is trained without noise); set certify.every = 0 and certify "
                           "the checkpoint with macer_certify --sigma S at the noise level you mean");
   }
@@ -330,36 +377,38 @@ void check_combinations(const TrainConfig& c, const std::string& origin, const s
     // All n votes for one class bound pA below by alpha^(1/n) (Clopper-Pearson, one-sided); at
     // or under 1/2 no image can be certified.
     MACER_CHECK(std::pow(c.certify.alpha, 1.0 / double(c.certify.n)) > 0.5,
-                origin << ": key 'certify.n' = " << c.certify.n << " at certify.alpha = " << c.certify.alpha
+                at("certify.n", {"certify.alpha"}) << " = " << c.certify.n << " at certify.alpha = " << c.certify.alpha
                        << " certifies no image (even n votes of n bound pA only by alpha^(1/n) <= 1/2); raise "
                           "certify.n above log2(1/alpha) = "
                        << std::ceil(std::log2(1.0 / c.certify.alpha)));
   }
 }
 
-void validate(const TrainConfig& c, const std::string& origin) {
+void validate(const TrainConfig& c, const std::string& origin, const Sources& given) {
+  const KeyAt at(origin, given);
   for (size_t i = 1; i < c.optim.milestones.size(); ++i)
     MACER_CHECK(c.optim.milestones[i] > c.optim.milestones[i - 1],
-                origin << ": key 'optim.milestones' must increase");
+                at("optim.milestones") << " must increase");
   MACER_CHECK(c.data.dataset == "synthetic" || !c.data.dir.empty(),
-              origin << ": key 'data.dir' is required for data set " << c.data.dataset);
-  MACER_CHECK(!c.run.checkpoint_dir.empty(), origin << ": key 'run.checkpoint_dir' is empty");
+              at("data.dir", {"data.dataset"}) << " is required for data set " << c.data.dataset);
+  MACER_CHECK(!c.run.checkpoint_dir.empty(), at("run.checkpoint_dir") << " is empty");
+  check_model_name(c.model.name, at("model.name"));
   // MACER's robustness term divides by sigma (radius sigma/2 (Phi^-1 - Phi^-1)); Gaussian
   // training at sigma 0 is plain training and allowed.
   MACER_CHECK(c.objective.name != "macer" || c.objective.sigma > 0,
-              origin << ": key 'objective.sigma' must be > 0 for the MACER objective");
+              at("objective.sigma", {"objective.name"}) << " must be > 0 for the MACER objective");
   // Which objective takes which attack (SPEC.md, "Training methods beyond MACER"): PGD runs before
   // Gaussian, MACER or Consistency; SmoothMix's loss needs its own adversary, and only it.
   const bool smoothmix = c.objective.name == "smoothmix";
   MACER_CHECK(smoothmix == (c.attack.name == "smoothmix"),
-              origin << ": key 'attack.name' is \"" << c.attack.name << "\" with objective \"" << c.objective.name
+              at("attack.name", {"objective.name"}) << " is \"" << c.attack.name << "\" with objective \"" << c.objective.name
                      << "\": the smoothmix objective needs attack.name = \"smoothmix\", and that attack serves "
                         "no other objective (use \"pgd\" or \"none\")");
   MACER_CHECK(c.objective.name != "consistency" || c.objective.k >= 2,
-              origin << ": key 'objective.k' is " << c.objective.k
+              at("objective.k", {"objective.name"}) << " is " << c.objective.k
                      << ": the consistency objective compares noisy copies and needs k >= 2");
   MACER_CHECK(!smoothmix || c.attack.mix_step == 0 || c.attack.steps >= 2,
-              origin << ": key 'attack.mix_step' is 1 (the point after one step) but attack.steps is "
+              at("attack.mix_step", {"attack.steps"}) << " is 1 (the point after one step) but attack.steps is "
                      << c.attack.steps << "; it needs attack.steps >= 2");
 }
 
@@ -367,7 +416,7 @@ void validate(const TrainConfig& c, const std::string& origin) {
 TrainConfig parse(const std::string& text, const std::string& origin, const std::vector<std::string>& overrides,
                   bool combinations) {
   TrainConfig c;
-  std::set<std::string> file, set;  // the keys given by the file, by --set
+  Sources file, set;  // the keys given by the file, by --set, and where each value came from
   toml::table parsed;
   try {
     parsed = toml::parse(std::string_view(text), std::string_view(origin));
@@ -389,10 +438,12 @@ TrainConfig parse(const std::string& text, const std::string& origin, const std:
     toml::table section;
     section.insert(key.substr(dot + 1), *one.get(key)->as_table()->get("v"));
     root.insert(key.substr(0, dot), section);
-    apply_table(c, root, "--set", set);
+    apply_table(c, root, "--set " + item, set, /*from_set=*/true);
   }
   c.data.dataset = data::canonical_dataset(c.data.dataset);  // "imagenet" reads as "imagefolder"
-  validate(c, origin);
+  Sources given = file;
+  for (const auto& [k, v] : set) given[k] = v;
+  validate(c, origin, given);
   if (combinations) check_combinations(c, origin, file, set);
   return c;
 }

@@ -8,8 +8,8 @@
         [--model NAME] [--dataset NAME] [--input-size N] [--sigma S] [--beta B]
         [--normalize auto|none|cifar10|imagenet|cifar10-mean|imagenet-mean|half]
         [--normalize-mean M,M,M [--normalize-std S,S,S]]
-        [--class-names FILE|none]
-    scripts/convert_checkpoint.py --to-pth IN.safetensors OUT.pth
+        [--class-names FILE|none] [--overwrite]
+    scripts/convert_checkpoint.py --to-pth IN.safetensors OUT.pth [--overwrite]
 
 Formats (recognised from the file unless --format says):
   macer   {'net': state_dict, 'epoch': N}        MACER's main.py (plain model keys; a
@@ -33,14 +33,15 @@ keys' structure (or Cohen's 'arch') unless --model says; a structure none of the
 with the list. Every tensor's name and shape is checked against that model as layers/models.cpp
 builds it; missing, unexpected or misshapen tensors are refused, naming them. The output holds
 the tensors under this engine's names (PyTorch's) and the metadata macer_certify reads: format,
-model, data set, input shape, classes, sigma (0 unless --sigma: then pass --sigma to
-macer_certify), beta (MACER's soft-certification beta, 16 for MACER's layout unless --beta),
+model, data set, input shape, classes, sigma (only when --sigma gives it, 0 included: without it
+none is recorded and macer_certify asks for --sigma), beta (MACER's soft-certification beta, 16 for MACER's layout unless --beta),
 epoch, the input normalization when there is one, and `class_names` (a JSON array of strings in
 label order) from --class-names FILE: one name per line, or a JSON array. Image-folder models
 (ImageNet) need it: the class folder names sorted as torchvision sorts them (its WordNet ids
 n01440764 ...; `ls /data/imagenet/val > classes.txt` makes it). No Debian package ships that
 list, so it is not built in; `--class-names none` converts without names (then macer_certify
-cannot compare the folder's classes with the model's). Written to OUT.tmp, then renamed.
+cannot compare the folder's classes with the model's). Written to OUT.tmp, then renamed. An OUT
+that exists is refused unless --overwrite is given (as macer_train and macer_certify refuse).
 
 Data sets: cifar10, svhn (32x32), mnist, fashion-mnist (28x28), imagefolder (a folder of class
 folders such as ImageNet's; "imagenet" is an alias, as in macer_train and macer_certify).
@@ -324,10 +325,17 @@ def convert(args):
     metadata = {
         "format": FORMAT, "model": model, "dataset": dataset,
         "channels": str(channels), "height": str(height), "width": str(width), "classes": str(classes),
-        "sigma": repr(float(args.sigma)), "epoch": str(int(epoch) if isinstance(epoch, int) else 0),
+        "epoch": str(int(epoch) if isinstance(epoch, int) else 0),
         "step": "0", "config": "",
         "source": "scripts/convert_checkpoint.py %s (%s layout)" % (os.path.basename(args.input), fmt),
     }
+    # A sigma is recorded only when given (--sigma 0 records 0: trained without noise); without one
+    # macer_certify asks for --sigma rather than reading a made-up 0.
+    if args.sigma is not None:
+        metadata["sigma"] = repr(float(args.sigma))
+        notes.append("sigma %g" % args.sigma)
+    else:
+        notes.append("no sigma recorded (pass --sigma here or to macer_certify)")
     # MACER's soft certification bounds softmax(beta z) with the beta it trained with: main.py's
     # default 16; macer_certify reads it as the checkpoint's beta.
     beta = args.beta if args.beta is not None else 16.0 if fmt == "macer" else None
@@ -376,6 +384,9 @@ def to_pth(args):
         c, h, w, k = (int(meta[key]) for key in ("channels", "height", "width", "classes"))
     except (KeyError, ValueError) as e:
         raise ConvertError("%s: metadata lacks a model or input shape (%s)" % (args.input, e))
+    classes_file = os.path.splitext(args.output)[0] + ".classes.txt"
+    if "class_names" in meta and os.path.exists(classes_file) and not args.overwrite:
+        raise ConvertError("%s exists (the class names go there); replace it with --overwrite" % classes_file)
     expected = expected_state(model, c, k, h, w)
     state = {n: t for n, t in tensors.items() if not n.startswith("momentum.")}  # the optimizer's: left out
     check_state(state, expected, args.input, model)
@@ -406,13 +417,12 @@ def to_pth(args):
         print("note: %s normalizes its input first, (x - mean) / std with mean %s and std %s, which a state_dict "
               "cannot hold: put Cohen's NormalizeLayer(mean, std) before the model in PyTorch" %
               (args.input, meta["normalize_mean"], meta.get("normalize_std", "1")), file=sys.stderr)
-    classes_file = os.path.splitext(args.output)[0] + ".classes.txt"
     if "class_names" in meta:  # the label order a PyTorch user needs too, one name per line
         write_text(classes_file, "".join(n + "\n" for n in json.loads(meta["class_names"])))
         print("%s: the %d class names in label order" % (classes_file, k))
     print("note: %s holds the weights only; the data set, sigma%s, normalization and class names %s recorded "
           "are not in it. To convert it back with them: scripts/convert_checkpoint.py %s BACK.safetensors %s" %
-          (args.output, ", beta" if "beta" in meta else "", args.input, args.output,
+          (args.output, ", beta" if recorded_beta(meta) is not None else "", args.input, args.output,
            " ".join(back_flags(meta, model, h, classes_file))), file=sys.stderr)
 
 
@@ -429,6 +439,21 @@ def write_text(path, text):
         raise ConvertError("cannot write %s: %s" % (path, e.strerror or e))
 
 
+def recorded_beta(meta):
+    """The soft-certification beta the checkpoint records, as macer_certify resolves it: a
+    macer_train checkpoint's stored config (objective.beta of a MACER run), else the 'beta' key
+    (converted checkpoints); None when neither says."""
+    if meta.get("config"):
+        try:
+            import tomllib  # Python 3.11
+            objective = tomllib.loads(meta["config"]).get("objective", {})
+        except (ImportError, ValueError):
+            objective = {}
+        if objective.get("name") == "macer" and "beta" in objective:
+            return repr(float(objective["beta"]))
+    return meta.get("beta")
+
+
 def back_flags(meta, model, height, classes_file):
     """The flags that give a .pth exported by --to-pth the metadata of the checkpoint `meta` again
     (`classes_file`: where its class names were written, one per line)."""
@@ -438,10 +463,11 @@ def back_flags(meta, model, height, classes_file):
         flags += ["--dataset", dataset]
         if dataset == "imagefolder":
             flags += ["--input-size", str(height)]
-    if float(meta.get("sigma", "0") or 0) != 0:
+    if "sigma" in meta:  # recorded (0 included: trained without noise)
         flags += ["--sigma", meta["sigma"]]
-    if "beta" in meta:
-        flags += ["--beta", meta["beta"]]
+    beta = recorded_beta(meta)
+    if beta is not None:
+        flags += ["--beta", beta]
     mean, std = meta.get("normalize_mean"), meta.get("normalize_std")
     if mean is None:
         flags += ["--normalize", "none"]
@@ -488,11 +514,14 @@ def main():
                         "for a plain torchvision ResNet on imagefolder, none otherwise; NAME-mean: the means only)")
     p.add_argument("--normalize-mean", metavar="M,M,M", help="custom per-channel means (std 1 unless --normalize-std)")
     p.add_argument("--normalize-std", metavar="S,S,S", help="custom per-channel standard deviations")
-    p.add_argument("--sigma", type=float, default=0.0, help="noise level the model was trained for (recorded)")
+    p.add_argument("--sigma", type=float,
+                   help="noise level the model was trained for (recorded; default: none recorded, and "
+                        "macer_certify asks for --sigma)")
     p.add_argument("--beta", type=float,
                    help="MACER's soft-certification beta (recorded; default 16 for MACER's layout, else none)")
     p.add_argument("--class-names", metavar="FILE|none",
                    help="the class names in label order (one per line, or a JSON array); needed for imagefolder")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT (and OUT.classes.txt) when it exists")
     p.add_argument("--list", metavar="MODEL", help="print the tensor names and shapes expected for MODEL and exit")
     p.add_argument("--list-input", default="3,32,32,10", help="with --list: channels,height,width,classes")
     args = p.parse_args()
@@ -504,19 +533,21 @@ def main():
             return 0
         if not args.input or not args.output:
             p.error("IN.pth and OUT.safetensors are required (with --to-pth: IN.safetensors OUT.pth)")
+        if os.path.exists(args.output) and not args.overwrite:
+            raise ConvertError("%s exists; replace it with --overwrite, or choose another output" % args.output)
         if args.to_pth:
             given = [o for o, v in (("--format", args.format != "auto"), ("--model", args.model),
                                     ("--dataset", args.dataset), ("--input-size", args.input_size is not None),
                                     ("--normalize", args.normalize != "auto"),
                                     ("--normalize-mean", args.normalize_mean),
-                                    ("--sigma", args.sigma != 0), ("--beta", args.beta is not None),
+                                    ("--sigma", args.sigma is not None), ("--beta", args.beta is not None),
                                     ("--class-names", args.class_names)) if v]
             if given:
                 raise ConvertError("--to-pth takes only IN.safetensors OUT.pth: the checkpoint says the rest (%s given)"
                                    % ", ".join(given))
             to_pth(args)
             return 0
-        if not (args.sigma >= 0 and args.sigma != float("inf")):
+        if args.sigma is not None and not (args.sigma >= 0 and args.sigma != float("inf")):
             raise ConvertError("--sigma must be a finite number >= 0")
         if args.beta is not None and not (0 < args.beta < float("inf")):
             raise ConvertError("--beta must be a finite number > 0 (MACER trains with 16)")

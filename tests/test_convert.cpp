@@ -23,6 +23,7 @@
 #include "macer/certify/report.h"
 #include "macer/certify/run_record.h"
 #include "macer/checkpoint.h"
+#include "macer/config.h"
 
 using namespace macer;
 namespace fs = std::filesystem;
@@ -73,6 +74,14 @@ const std::string& fixtures() {
     return d;
   }();
   return dir;
+}
+
+// The soft-certification beta a checkpoint records, as macer_certify resolves it: a trained
+// one's stored config (objective.beta of a MACER run), else the metadata's 'beta' (0: none).
+double training_beta(const CheckpointInfo& info) {
+  if (info.config.empty()) return info.beta;
+  TrainConfig c = parse_stored_train_config(info.config, "stored config");
+  return c.objective.name == "macer" ? c.objective.beta : 0.0;
 }
 
 Run convert(const std::string& in, const std::string& out, const std::string& extra = "") {
@@ -210,7 +219,7 @@ TEST_CASE("normalization a Cohen layout cannot tell: said when assumed; mean-onl
                              {0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f}}}) {
     INFO(c.flags);
     const std::string out = dir + "/norm.safetensors";
-    Run r = convert(dir + "/cohen.pth", out, c.flags);
+    Run r = convert(dir + "/cohen.pth", out, c.flags + " --overwrite");  // one output, replaced each time
     INFO(r.output);
     REQUIRE(r.status == 0);
     CheckpointInfo info;
@@ -246,8 +255,35 @@ TEST_CASE("MACER's MNIST LeNet converts (model and data set read from the keys)"
   CHECK(info.model == "lenet");
   CHECK(info.dataset == "mnist");
   CHECK((info.channels == 1 && info.height == 28 && info.width == 28 && info.classes == 10));
-  CHECK(info.sigma == 0.0);  // not recorded: macer_certify then asks for --sigma
+  // No --sigma: none is recorded (not a made-up 0), the summary says so, and macer_certify asks for it.
+  CHECK_FALSE(info.sigma_recorded);
+  CHECK(r.output.find("no sigma recorded (pass --sigma here or to macer_certify)") != std::string::npos);
   CHECK_FALSE(info.normalize.enabled());
+  Run c = run(std::string(MACER_BINARY_DIR) + "/bin/macer_certify --checkpoint " + dir +
+              "/macer_lenet.safetensors --dataset synthetic --other-data --device cpu --count 1");
+  CHECK(c.status != 0);
+  CHECK(c.output.find("error: --sigma is required: " + dir + "/macer_lenet.safetensors records no sigma") !=
+        std::string::npos);
+  CHECK(c.output.find("trained at sigma 0") == std::string::npos);
+  // An output that exists is refused without --overwrite (as both programs refuse), and kept.
+  const auto before = fs::last_write_time(dir + "/macer_lenet.safetensors");
+  Run again = convert(dir + "/macer_lenet.pth", dir + "/macer_lenet.safetensors", "--sigma 0.5");
+  CHECK(again.status != 0);
+  CHECK(again.output == "error: " + dir + "/macer_lenet.safetensors exists; replace it with --overwrite, or choose "
+                        "another output\n");
+  CHECK(fs::last_write_time(dir + "/macer_lenet.safetensors") == before);
+  Run replaced = convert(dir + "/macer_lenet.pth", dir + "/macer_lenet.safetensors", "--sigma 0.5 --overwrite");
+  INFO(replaced.output);
+  CHECK(replaced.status == 0);
+  CHECK(read_checkpoint_info(dir + "/macer_lenet.safetensors").sigma == 0.5);
+  // --sigma 0 given explicitly is a recorded 0 (trained without noise).
+  Run z = convert(dir + "/macer_lenet.pth", dir + "/macer_lenet0.safetensors", "--sigma 0");
+  INFO(z.output);
+  REQUIRE(z.status == 0);
+  CheckpointInfo zero = read_checkpoint_info(dir + "/macer_lenet0.safetensors");
+  CHECK(zero.sigma_recorded);
+  CHECK(zero.sigma == 0.0);
+  CHECK(z.output.find("no sigma recorded") == std::string::npos);
   const Tensor& want = *expected.find("logits");
   REQUIRE(got.numel() == want.numel());
   for (int64_t i = 0; i < got.numel(); ++i)
@@ -330,7 +366,8 @@ TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorc
     CHECK((now.channels == was.channels && now.height == was.height && now.width == was.width &&
            now.classes == was.classes));
     CHECK(now.sigma == was.sigma);
-    CHECK(now.beta == was.beta);
+    CHECK(now.sigma_recorded == was.sigma_recorded);
+    CHECK(training_beta(now) == training_beta(was));
     CHECK(now.normalize.mean == was.normalize.mean);
     CHECK(now.normalize.std == was.normalize.std);
     CHECK(now.class_names == was.class_names);
@@ -395,12 +432,14 @@ TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorc
   CHECK(record["model"] == "resnet18");
   CHECK(read_tsv(tsv).rows.size() == 2);
 
-  // And a Cifar ResNet-20 that macer_train made (momentum left out): PyTorch's logits of the
-  // export are this engine's of the checkpoint (one epoch on 64 synthetic images).
+  // And a Cifar ResNet-20 that macer_train made with MACER's objective at beta 8 (momentum left
+  // out; beta lives in its stored config, not in a 'beta' key, and the command back carries it):
+  // PyTorch's logits of the export are this engine's of the checkpoint (one epoch on 64 synthetic
+  // images).
   {
     std::ofstream f(dir + "/tiny.toml");
     f << "[data]\ndataset = \"synthetic\"\nsynthetic_size = 64\n[model]\nname = \"resnet20\"\n"
-         "[objective]\nname = \"gaussian\"\nsigma = 0.25\nk = 1\n[optim]\nepochs = 1\nbatch = 32\nmilestones = []\n"
+         "[objective]\nname = \"macer\"\nsigma = 0.25\nk = 2\nbeta = 8\n[optim]\nepochs = 1\nbatch = 32\nmilestones = []\n"
          "[run]\ndevice = \"cpu\"\ntest_every = 0\ncheckpoint_dir = \""
       << dir << "/trained\"\n";
   }
@@ -416,6 +455,7 @@ TEST_CASE("torchvision's ResNet family converts at --input-size 64, gives PyTorc
     save_safetensors(dir + "/trained_logits.safetensors", {{"input", x32}, {"logits", logits_of(trained, x32, info)}},
                      {});
   }
+  REQUIRE(training_beta(read_checkpoint_info(trained)) == 8.0);
   const size_t before = roundtrips.size();
   to_pth("resnet20", dir + "/trained_logits.safetensors", trained);
   CHECK(roundtrips.size() > before);

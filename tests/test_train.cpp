@@ -169,9 +169,10 @@ TEST_CASE("every config in configs/ starts training (on a synthetic stand-in for
     if (entry.path().extension() != ".toml") continue;
     INFO(entry.path());
     std::string dir = temp_dir("config_" + entry.path().stem().string());
-    // The shipped model, objective and hyper-parameters; a tiny synthetic set, one epoch, k = 2.
+    // The shipped model, objective and hyper-parameters; a tiny synthetic set, one epoch, k = 2
+    // (data.dir cleared: a file's folder under --set data.dataset=synthetic is refused).
     TrainConfig c = load_train_config(entry.path().string(),
-                                      {"data.dataset=synthetic", "data.synthetic_size=4", "data.train_count=-1", "optim.epochs=1",
+                                      {"data.dataset=synthetic", "data.dir=\"\"", "data.synthetic_size=4", "data.train_count=-1", "optim.epochs=1",
                                        "optim.batch=2", "objective.k=2", "run.device=cpu",
                                        "run.checkpoint_dir=\"" + dir + "\""});
     Trainer trainer(c);

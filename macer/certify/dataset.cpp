@@ -1,12 +1,15 @@
 // The certification loop over data-set images, and its use during training.
 #include "macer/certify/dataset.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdio>
 
 #include "engine/autograd.h"
 #include "layers/folded.h"
 #include "macer/distributed.h"
+#include "macer/interrupt.h"
 #include "macer/progress.h"
 
 namespace macer {
@@ -18,9 +21,14 @@ std::vector<int64_t> select_images(int64_t size, const ImageRange& range) {
     if (range.count >= 0 && int64_t(indices.size()) >= range.count) break;
     indices.push_back(i);
   }
-  MACER_CHECK(!indices.empty(), "no images to certify: start " << range.start << ", count " << range.count
+  MACER_CHECK(!indices.empty(), "no images to certify: start " << range.start << ", count "
+                                                              << (range.count < 0 ? std::string("all")
+                                                                                  : std::to_string(range.count))
                                                               << ", skip " << range.skip << " select none of the "
-                                                              << size << " images");
+                                                              << size << " images"
+                                                              << (range.start >= size ? " (start must be below " +
+                                                                                            std::to_string(size) + ")"
+                                                                                      : std::string()));
   return indices;
 }
 
@@ -83,6 +91,7 @@ std::vector<CertifyRow> certify_images(layers::Module& model, const data::Datase
   int64_t correct = 0;
   const int64_t n = int64_t(indices.size());
   for (int64_t first = 0; first < n; first += world) {
+    check_interrupt();  // Ctrl-C: the rows written so far stay (one process only, macer/interrupt.h)
     std::vector<CertifyRow> round;
     if (world == 1) {
       round.push_back(certify_one(indices[size_t(first)]));
@@ -129,8 +138,12 @@ std::string certify_during_training(const TrainConfig& c, layers::Module& model,
   auto rows = certify_images(folded ? *folded : model, test, device, opt, indices, /*predict=*/false, nullptr,
                              "certify", /*across_ranks=*/false);
   CertifySummary s = summarize(rows, "epoch " + std::to_string(epoch));
+  s.sigma = opt.sigma;
   std::fprintf(stderr, "%s", summary_table({s}).c_str());
-  return summary_json(s);
+  // What the numbers are of: the summary with the certification's n0, n and alpha (and sigma).
+  nlohmann::json j = nlohmann::json::parse(summary_json(s));
+  j["n0"] = opt.n0, j["n"] = opt.n, j["alpha"] = opt.alpha;
+  return j.dump();
 }
 
 }  // namespace macer

@@ -123,7 +123,8 @@ std::vector<std::string> file_labels(const std::vector<std::string>& paths);
 std::string summary_table(const std::vector<CertifySummary>& summaries);
 // The certified accuracies and ACR as Cohen's analysis code (analyze.py) gives them for papers:
 // a Markdown table (a row per summary, a column per radius, then ACR) and a LaTeX tabular
-// (booktabs rules); the best value of each column in bold.
+// (booktabs rules); the best value of each column in bold. PREDICT summaries (no radii) are left
+// out of that table and follow in their own (accuracy, abstain, images).
 std::string summary_markdown(const std::vector<CertifySummary>& summaries);
 std::string summary_latex(const std::vector<CertifySummary>& summaries);
 // JSON text: an object {label, images, first_idx, last_idx, step (null when irregular), radii,
@@ -140,7 +141,7 @@ struct PlotSeries {
   std::vector<CertifyRow> rows;
   bool soft = false;
 };
-// The curves of a file: one, or "LABEL (hard)" and "LABEL (soft)" for Both.
+// The curves of a file: one, or "LABEL (hard)" and "LABEL (soft)" for Both; none for PREDICT.
 std::vector<PlotSeries> plot_series(const TsvFile& file, const std::string& label);
 // An RGB PNG of certified accuracy against radius (x from 0 past the largest certified radius,
 // y from 0 to 1), distinct colours, axis ticks and a legend; written whole or not at all.

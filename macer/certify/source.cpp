@@ -14,6 +14,7 @@
 #include "layers/state.h"
 #include "macer/checkpoint.h"
 #include "macer/config.h"
+#include "macer/model_name.h"
 
 namespace macer {
 
@@ -58,6 +59,7 @@ std::vector<std::string> data_differences(const CertifySourceOptions& o, const C
 
 CertifySource open_certify_source(const CertifySourceOptions& o) {
   MACER_CHECK(!o.checkpoint.empty(), "--checkpoint is required (or --summarize FILE.tsv ...)");
+  if (!o.model.empty()) check_model_name(o.model, "--model");  // before any file is read
   CheckpointInfo info;
   TrainConfig stored;  // the training config stored in the checkpoint: default data settings
   // With --model the weights may come from elsewhere; a converted model still carries this
@@ -75,7 +77,7 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
   if (recorded) src.train_sigma = info.sigma;
   src.sigma = o.sigma >= 0 ? o.sigma : recorded ? info.sigma : -1;
   MACER_CHECK(src.sigma >= 0, "--sigma is required: " << o.checkpoint
-                                  << " records no noise level (pass --sigma, the sigma the model was trained with)");
+                                  << " records no sigma: pass --sigma S, the noise level the model was trained with");
   // Sigma 0: no noise, so every vote is the plain classifier's and every radius sigma Phi^-1(pA) is 0.
   MACER_CHECK(src.sigma > 0 || o.sigma >= 0,
               o.checkpoint << " was trained at sigma 0, without noise: it is a plain classifier, and certified at "
@@ -104,7 +106,9 @@ CertifySource open_certify_source(const CertifySourceOptions& o) {
     dopt.synthetic_channels = info.channels, dopt.synthetic_height = info.height;
     dopt.synthetic_width = info.width, dopt.synthetic_classes = info.classes;
   }
+  dopt.dir_option = "--data-dir DIR";
   src.set = data::open_dataset(src.dataset, src.data_dir, o.split, dopt);
+  src.data_dir = data::data_folder(src.dataset, src.data_dir);  // the folder read (recorded), default included
   src.data_fingerprint = data::content_fingerprint(*src.set);
   for (const std::string& d : data_differences(o, src, info, have_info)) {
     MACER_CHECK(o.other_data, d << ": certificates would be about other data than the model's; give the data "

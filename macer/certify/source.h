@@ -27,7 +27,7 @@ struct CertifySource {
   std::unique_ptr<data::Dataset> set;
   std::unique_ptr<layers::Module> model;  // weights loaded, in eval mode, on options.device
   bool folded = false;                    // model is the batch-norm-folded inference form
-  std::string dataset, data_dir;          // as resolved
+  std::string dataset, data_dir;          // as resolved (data_dir: the folder read, data::data_folder)
   std::string data_fingerprint;           // data::content_fingerprint of `set` ("" for image folders)
   double sigma = 0;
   double train_beta = -1;                 // the training objective's beta; -1 when unknown

@@ -152,44 +152,75 @@ std::string latex_escape(const std::string& s) {
 
 }  // namespace
 
-std::string summary_markdown(const std::vector<CertifySummary>& summaries) {
-  if (summaries.empty()) return "";
-  const auto& radii = summaries[0].radii;
+namespace {
+
+// The summaries of certificates (radii) and of PREDICT files (accuracy, abstention), apart.
+void split_predict(const std::vector<CertifySummary>& all, std::vector<CertifySummary>* certified,
+                   std::vector<CertifySummary>* predicted) {
+  for (const auto& s : all) (s.predict ? predicted : certified)->push_back(s);
+}
+
+}  // namespace
+
+std::string summary_markdown(const std::vector<CertifySummary>& all) {
+  std::vector<CertifySummary> summaries, predicted;
+  split_predict(all, &summaries, &predicted);
   std::ostringstream os;
-  os << "|  |";
-  for (double r : radii) os << " r = " << fixed(r, 2) << " |";
-  os << " ACR |\n| --- |";
-  for (size_t j = 0; j <= radii.size(); ++j) os << " --- |";
-  os << "\n";
-  for (const auto& s : summaries) {
-    os << "| " << s.label << " |";
-    for (size_t j = 0; j <= radii.size(); ++j) {
-      double v = j < s.accuracy.size() ? s.accuracy[j] : s.acr;
-      std::string t = fixed(v, j < radii.size() ? 2 : 3);
-      os << " " << (summaries.size() > 1 && v == column_best(summaries, j) ? "**" + t + "**" : t) << " |";
-    }
+  if (!summaries.empty()) {
+    const auto& radii = summaries[0].radii;
+    os << "|  |";
+    for (double r : radii) os << " r = " << fixed(r, 2) << " |";
+    os << " ACR |\n| --- |";
+    for (size_t j = 0; j <= radii.size(); ++j) os << " --- |";
     os << "\n";
+    for (const auto& s : summaries) {
+      os << "| " << s.label << " |";
+      for (size_t j = 0; j <= radii.size(); ++j) {
+        double v = j < s.accuracy.size() ? s.accuracy[j] : s.acr;
+        std::string t = fixed(v, j < radii.size() ? 2 : 3);
+        os << " " << (summaries.size() > 1 && v == column_best(summaries, j) ? "**" + t + "**" : t) << " |";
+      }
+      os << "\n";
+    }
+  }
+  if (!predicted.empty()) {  // PREDICT has no radii: the smoothed classifier's accuracy and abstention
+    if (!summaries.empty()) os << "\n";
+    os << "| PREDICT | accuracy | abstain | images |\n| --- | --- | --- | --- |\n";
+    for (const auto& s : predicted)
+      os << "| " << s.label << " | " << fixed(s.predict_accuracy, 3) << " | " << fixed(s.abstain, 3) << " | "
+         << s.images << " |\n";
   }
   return os.str();
 }
 
-std::string summary_latex(const std::vector<CertifySummary>& summaries) {
-  if (summaries.empty()) return "";
-  const auto& radii = summaries[0].radii;
+std::string summary_latex(const std::vector<CertifySummary>& all) {
+  std::vector<CertifySummary> summaries, predicted;
+  split_predict(all, &summaries, &predicted);
   std::ostringstream os;
-  os << "\\begin{tabular}{l" << std::string(radii.size() + 1, 'c') << "}\n\\toprule\n";
-  for (double r : radii) os << " & $r = " << fixed(r, 2) << "$";
-  os << " & ACR \\\\\n\\midrule\n";
-  for (const auto& s : summaries) {
-    os << latex_escape(s.label);
-    for (size_t j = 0; j <= radii.size(); ++j) {
-      double v = j < s.accuracy.size() ? s.accuracy[j] : s.acr;
-      std::string t = fixed(v, j < radii.size() ? 2 : 3);
-      os << " & " << (summaries.size() > 1 && v == column_best(summaries, j) ? "\\textbf{" + t + "}" : t);
+  if (!summaries.empty()) {
+    const auto& radii = summaries[0].radii;
+    os << "\\begin{tabular}{l" << std::string(radii.size() + 1, 'c') << "}\n\\toprule\n";
+    for (double r : radii) os << " & $r = " << fixed(r, 2) << "$";
+    os << " & ACR \\\\\n\\midrule\n";
+    for (const auto& s : summaries) {
+      os << latex_escape(s.label);
+      for (size_t j = 0; j <= radii.size(); ++j) {
+        double v = j < s.accuracy.size() ? s.accuracy[j] : s.acr;
+        std::string t = fixed(v, j < radii.size() ? 2 : 3);
+        os << " & " << (summaries.size() > 1 && v == column_best(summaries, j) ? "\\textbf{" + t + "}" : t);
+      }
+      os << " \\\\\n";
     }
-    os << " \\\\\n";
+    os << "\\bottomrule\n\\end{tabular}\n";
   }
-  os << "\\bottomrule\n\\end{tabular}\n";
+  if (!predicted.empty()) {
+    if (!summaries.empty()) os << "\n";
+    os << "\\begin{tabular}{lccc}\n\\toprule\nPREDICT & accuracy & abstain & images \\\\\n\\midrule\n";
+    for (const auto& s : predicted)
+      os << latex_escape(s.label) << " & " << fixed(s.predict_accuracy, 3) << " & " << fixed(s.abstain, 3) << " & "
+         << s.images << " \\\\\n";
+    os << "\\bottomrule\n\\end{tabular}\n";
+  }
   return os.str();
 }
 
@@ -239,6 +270,7 @@ std::string summaries_json(const std::vector<CertifySummary>& summaries, int ind
 }
 
 std::vector<PlotSeries> plot_series(const TsvFile& file, const std::string& label) {
+  if (file.kind == TsvKind::Predict) return {};  // no radii: no curve
   if (file.kind != TsvKind::Both) return {{label, file.rows, false}};
   return {{label + " (hard)", file.rows, false}, {label + " (soft)", file.rows, true}};
 }

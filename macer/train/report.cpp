@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 
 #include "data/sample.h"
 #include "kernels/conv2d.h"
@@ -23,8 +24,18 @@ void print_startup_lines(const TrainConfig& c, const Arithmetic& arith, Device d
                          const data::Dataset* test_set, const std::vector<int64_t>& certify_indices,
                          int64_t epochs_done) {
   const auto& o = c.objective;
-  std::fprintf(stderr, "train %s (%s objective, sigma %g, k %ld) on %s: %ld thread%s, conv %s, %s\n",
-               c.model.name.c_str(), o.name.c_str(), o.sigma, long(o.k), device_description(device).c_str(),
+  // The attack of SmoothAdv (pgd) and SmoothMix, with its radius or step size, steps and warm-up.
+  const auto& a = c.attack;
+  char attack[160] = "";
+  const std::string warm = a.warmup_epochs > 0 ? ", warm-up " + std::to_string(a.warmup_epochs) + " epochs" : "";
+  if (a.name == "pgd")
+    std::snprintf(attack, sizeof attack, ", SmoothAdv's PGD attack: eps %g, %ld steps%s", a.eps, long(a.steps),
+                  warm.c_str());
+  else if (a.name == "smoothmix")
+    std::snprintf(attack, sizeof attack, ", SmoothMix's attack: %ld steps of size %g, mix step %ld%s", long(a.steps),
+                  a.alpha, long(a.mix_step), warm.c_str());
+  std::fprintf(stderr, "train %s (%s objective, sigma %g, k %ld%s) on %s: %ld thread%s, conv %s, %s\n",
+               c.model.name.c_str(), o.name.c_str(), o.sigma, long(o.k), attack, device_description(device).c_str(),
                long(arith.threads), arith.threads == 1 ? "" : "s", arith.conv.c_str(), arith.precision.c_str());
   std::vector<int64_t> all_images;
   if (train_indices.empty())
@@ -40,10 +51,12 @@ void print_startup_lines(const TrainConfig& c, const Arithmetic& arith, Device d
                  c.data.dataset.c_str(), long(loader.size()), long(train.size()), long(c.run.seed), classes.c_str());
   const int64_t batches = loader.batches_per_epoch(), dropped = loader.size() - batches * c.optim.batch;
   std::fprintf(stderr, "batch: %ld per step in all (optim.batch is the global batch) = %ld per rank x %d rank%s; "
-                       "%ld steps per epoch; each epoch drops the last %ld of its %ld shuffled images (a partial "
-                       "batch)\n",
-               long(c.optim.batch), long(c.optim.batch / world), world, world > 1 ? "s" : "", long(batches),
-               long(dropped), long(loader.size()));
+                       "%ld steps per epoch",
+               long(c.optim.batch), long(c.optim.batch / world), world, world > 1 ? "s" : "", long(batches));
+  if (dropped > 0)  // said only when a partial batch is left out
+    std::fprintf(stderr, "; each epoch drops the last %ld of its %ld shuffled images (a partial batch)", long(dropped),
+                 long(loader.size()));
+  std::fprintf(stderr, "\n");
   if (o.sigma == 0)
     std::fprintf(stderr, "sigma 0: training without noise (plain training): the checkpoint is a plain classifier; "
                          "certify it with macer_certify --sigma S at the noise you mean\n");
@@ -53,8 +66,8 @@ void print_startup_lines(const TrainConfig& c, const Arithmetic& arith, Device d
                  long(c.certify.every), certify_indices.size(), long(c.certify.start), long(c.certify.skip),
                  data::describe_classes(*test_set, counts).c_str());
     if (std::count(counts.begin(), counts.end(), 0) > 0)
-      std::fprintf(stderr, "note: the certified test images miss some classes: spread them with certify.skip (an "
-                           "image folder is ordered class by class)\n");
+      std::fprintf(stderr, "note: the certified test images miss some classes: spread them with certify.skip%s\n",
+                   c.data.dataset == "imagefolder" ? " (an image folder is ordered class by class)" : "");
   }
   // Settings that take effect only past optim.epochs (a short trial of a long config): said, not refused.
   for (int64_t m : c.optim.milestones)

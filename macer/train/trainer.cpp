@@ -30,6 +30,7 @@
 #include "macer/certify/dataset.h"
 #include "macer/checkpoint.h"
 #include "macer/distributed.h"
+#include "macer/interrupt.h"
 #include "macer/noise_streams.h"
 #include "macer/objectives/objectives.h"
 #include "macer/train/evaluate.h"
@@ -58,6 +59,8 @@ struct Trainer::State {
   int lock_fd = -1;   // flock on <checkpoint_dir>/macer_train.lock, held while the trainer lives
   bool replace_old_run = false;  // --overwrite of a run found there: removed when training starts
   std::string pending_log;       // resume: the checkpoint's epoch line the log lost, still to write
+  std::string resumed_from_dir;  // resume of a checkpoint in another folder (a branch): that folder
+  int64_t saved_epoch = 0;       // the epoch of the checkpoint in checkpoint_dir (0: none written)
   std::string made_dir;          // checkpoint_dir when this trainer created it
   bool started = false;          // the constructor finished: the run folder is the run's
   // Releases the flock, also when the trainer's constructor throws after taking it; a start
@@ -83,6 +86,7 @@ std::unique_ptr<data::Dataset> open_split(const TrainConfig& cfg, const std::str
   opt.synthetic_size = cfg.data.synthetic_size;
   opt.synthetic_classes = int(cfg.data.synthetic_classes);
   opt.seed = uint64_t(cfg.run.seed);
+  opt.dir_option = "--set data.dir=DIR (or data.dir in the config)";
   std::unique_ptr<data::Dataset> set = data::open_dataset(cfg.data.dataset, cfg.data.dir, split, opt);
   if (set->classes() < 2) {  // one class folder: most likely data.dir one level too deep or too high
     const std::vector<std::string> names = set->class_names();
@@ -202,6 +206,10 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   s.cfg = config;
   const std::string& dir = config.run.checkpoint_dir;
   s.device = parse_device(config.run.device);
+  MACER_CHECK(s.device != Device::CUDA || cuda_available(),
+              "run.device = \"cuda\": no CUDA device is available (" << cuda_unavailable_reason()
+                                                                    << "); train on the CPU with --set run.device=cpu "
+                                                                       "(or \"auto\": the GPU when there is one)");
   require_device(s.device);
   random_resized_crop(config);  // its errors now, not when the first epoch starts
   const Precision precision = parse_precision(config.run.precision, "run.precision");
@@ -274,6 +282,20 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
       throw Error(dir + " already holds a run (" + s.checkpoint_file + " or " + s.log_path +
                   "); continue it with --resume " + dir + ", or replace it with --overwrite");
     s.replace_old_run = holds_run && !resumes_here;
+    // A run's latest checkpoint (--resume B, or B/checkpoint.safetensors) continues run B, whose
+    // log is B/train.jsonl: resuming it into another run.checkpoint_dir would split the run in
+    // two folders. A kept epoch_<N>.safetensors (or any other name) starts a branch there.
+    if (!options.resume.empty() && !resumes_here) {
+      const fs::path r(options.resume);
+      const std::string from = r.parent_path().empty() ? "." : r.parent_path().string();
+      if (r.filename() == "checkpoint.safetensors")
+        throw Error("--resume " + options.resume + " continues the run in " + from + ", but run.checkpoint_dir = " +
+                    dir + " is another folder (a resumed run writes its checkpoints and log into "
+                    "run.checkpoint_dir): add --set run.checkpoint_dir=\"" + from + "\" to continue it there (to "
+                    "branch from it into " + dir + " instead, resume a kept epoch_<N>.safetensors or a copy of the "
+                    "checkpoint under another name)");
+      s.resumed_from_dir = from;
+    }
   }
 
   layers::ModelOptions mopt;
@@ -302,6 +324,7 @@ Trainer::~Trainer() = default;
 layers::Module& Trainer::model() { return *s_->model; }
 std::string Trainer::checkpoint_path() const { return s_->checkpoint_file; }
 int64_t Trainer::epochs_done() const { return s_->epoch; }
+int64_t Trainer::checkpoint_epoch() const { return s_->saved_epoch; }
 
 void Trainer::resume(const std::string& path, bool allow_changes) {
   State& s = *s_;
@@ -355,8 +378,16 @@ void Trainer::resume(const std::string& path, bool allow_changes) {
                    << info.precision << "\", or start a new run)");
   load_checkpoint(path, *s.model, s.sgd.get());
   s.epoch = info.epoch;
+  if (same_file_location(path, s.checkpoint_file)) s.saved_epoch = info.epoch;
   s.step = info.step;
   if (!dist::is_root()) return;
+  if (!s.resumed_from_dir.empty()) {  // a branch: this folder's log starts after the checkpoint's epoch
+    std::fprintf(stderr, "resume: branching from %s (epoch %ld) into run.checkpoint_dir = %s: %s starts at epoch "
+                         "%ld; the log lines of epochs 1 to %ld stay in %s's log\n",
+                 path.c_str(), long(s.epoch), c.run.checkpoint_dir.c_str(), s.log_path.c_str(), long(s.epoch + 1),
+                 long(s.epoch), s.resumed_from_dir.c_str());
+    return;
+  }
   // The log keeps epochs 1..E of the checkpoint's E. A run stopped after writing epoch E's
   // checkpoint but before its log line (killed in E's certification, a full disk) lost that
   // line: the checkpoint holds it, and run() writes it (with its certification) first.
@@ -513,6 +544,7 @@ std::vector<EpochStats> Trainer::run() {
       if (r.active.defined()) sums.actives.push_back(r.active);
       sums.inputs += b;
       ++done;
+      check_interrupt();  // Ctrl-C: the last checkpoint stays (one process only, macer/interrupt.h)
       // The one host read-back of a step, only when a line is printed.
       bool print = root && (done == batches || done % c.run.print_every == 0);
       if (print) {
@@ -587,6 +619,7 @@ std::vector<EpochStats> Trainer::run() {
       info.threads = arith.threads, info.conv = arith.conv;
       info.epoch_log = line.dump();  // for a resume, should this run stop before the line is logged
       save_checkpoint(s.checkpoint_file, *s.model, s.sgd.get(), info);
+      s.saved_epoch = s.epoch;
       if (keep)  // kept beside the latest, as MACER's {epoch}.pth
         save_checkpoint(c.run.checkpoint_dir + "/epoch_" + std::to_string(s.epoch) + ".safetensors", *s.model,
                         s.sgd.get(), info);

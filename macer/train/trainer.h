@@ -51,6 +51,9 @@ class Trainer {
   std::string checkpoint_path() const;
   // Epochs completed (after resume: those of the checkpoint).
   int64_t epochs_done() const;
+  // The epoch of the checkpoint this run has in run.checkpoint_dir (the one resumed there, or the
+  // last written); 0 when there is none yet. What an interrupted run keeps.
+  int64_t checkpoint_epoch() const;
 
  private:
   void resume(const std::string& checkpoint_path, bool allow_changes);

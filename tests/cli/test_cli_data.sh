@@ -77,13 +77,13 @@ expect_ok "the right data set certifies" "${cert[@]}" --output right.tsv
 
 # Missing IDX files name the flag and key to set and where to get them (as CIFAR-10's do).
 expect_fail "missing Fashion-MNIST IDX files" \
-  "IDX file not found \(looked in /nonexistent/fmnist for t10k-images-idx3-ubyte.*\); pass the folder holding fashion-mnist with --data-dir \(macer_certify\) or data.dir \(a config, or macer_train --set data.dir=DIR\); get it as Debian's dataset-fashion-mnist .*/usr/share/datasets/fashion-mnist" \
+  "IDX file not found \(looked in /nonexistent/fmnist for t10k-images-idx3-ubyte.*\); pass the folder holding fashion-mnist with --data-dir DIR; get it as Debian's dataset-fashion-mnist .*/usr/share/datasets/fashion-mnist" \
   "$bin/macer_certify" --checkpoint "$ckpt" --data-dir /nonexistent/fmnist --n 100 --count 1 --device cpu
 expect_fail "missing MNIST IDX files" \
-  "IDX file not found .*; pass the folder holding mnist with --data-dir \(macer_certify\) or data.dir .*; get it as .*IDX files from https://yann.lecun.com/exdb/mnist/" \
+  "IDX file not found .*; pass the folder holding mnist with --data-dir DIR; get it as .*IDX files from https://yann.lecun.com/exdb/mnist/" \
   "$bin/macer_certify" --checkpoint "$ckpt" --dataset mnist --other-data --data-dir /nonexistent/mnist --n 100 \
   --count 1 --device cpu
-expect_fail "missing IDX files in training" "looked in /nonexistent/fmnist .*macer_train --set data.dir=DIR" \
+expect_fail "missing IDX files in training" "looked in /nonexistent/fmnist .*with --set data.dir=DIR \(or data.dir in the config\); get it as" \
   "$bin/macer_train" fashion.toml --set 'data.dir="/nonexistent/fmnist"' --set 'run.checkpoint_dir="run_nodata"'
 expect_fail "--summarize of a missing file" "cannot open certification results missing.tsv: No such file or directory" \
   "$bin/macer_certify" --summarize missing.tsv

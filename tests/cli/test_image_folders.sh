@@ -62,7 +62,7 @@ grep -q "data: data/train: 5 classes, 30 images; skipped 2 hidden files, 1 hidde
 
 grep -q "^train_transform = 'auto'" out.log && ok || bad "resolved config shows data.train_transform"
 expect_fail "RandomResizedCrop on CIFAR-style data" 'train_transform = "random_resized_crop" needs full images' \
-  "$bin/macer_train" img.toml --set data.dataset=synthetic --set data.train_transform=random_resized_crop
+  "$bin/macer_train" img.toml --set data.dataset=synthetic --set 'data.dir=""' --set data.train_transform=random_resized_crop
 expect_fail "RandomResizedCrop and pad-crop together" "exclude each other" \
   "$bin/macer_train" img.toml --set data.class_order=numeric --set data.augment_crop=true --overwrite
 expect_ok "the evaluation transform for training on request" "$bin/macer_train" img.toml \

@@ -117,7 +117,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   const bool torch_file = (len[0] == 'P' && len[1] == 'K' && len[2] == 3 && len[3] == 4) ||
                           (len[0] == 0x80 && len[1] >= 2 && len[1] <= 5);
   const std::string torch_hint = ": is a PyTorch file (torch.save), not safetensors; convert it first with "
-                                 "python3 scripts/convert_checkpoint.py " + path + " OUT.safetensors";
+                                 "scripts/convert_checkpoint.py " + path + " OUT.safetensors";
   MACER_CHECK(!torch_file || (header_len <= file_size - 8 && header_len < (100u << 20)), path << torch_hint);
   MACER_CHECK(header_len <= file_size - 8 && header_len < (100u << 20),
               path << ": header length " << header_len << " exceeds the file (" << file_size

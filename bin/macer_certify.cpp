@@ -226,8 +226,8 @@ int certify_checkpoint(const Flags& fl) {
   }
   Device device = parse_device(fl.device);
   MACER_CHECK(device != Device::CUDA || cuda_available(),
-              "--device cuda: no CUDA device is available (" << cuda_unavailable_reason()
-                                                             << "); pass --device cpu (or auto: the GPU when there is one)");
+              "--device cuda: no CUDA device is available (no GPU here, or none its driver can use: "
+                  << cuda_unavailable_reason() << "); pass --device cpu (or auto: the GPU when there is one)");
   require_device(device);
   const Precision precision = parse_precision(fl.precision, "--precision");
   check_precision(device, precision);
@@ -333,7 +333,6 @@ int certify_checkpoint(const Flags& fl) {
   dist::broadcast(resumed);
   if (!root) indices.erase(indices.begin(), indices.begin() + resumed[0]);
   std::fflush(stdout);
-  if (dist::size() == 1) install_interrupt_handlers();  // under mpirun: the defaults
   if (!indices.empty()) {
     try {
       auto fresh = certify_images(*model, *set, device, opt, indices, fl.predict, writer.get(),
@@ -448,6 +447,8 @@ int main(int argc, char** argv) {
   const char* stray =
       "macer_certify takes the checkpoint as --checkpoint FILE or RUN_FOLDER (finished TSVs as --summarize FILE)";
   if (int code = macer::cli::parse(app, argc, argv, stray); code >= 0) return code;
+  // Ctrl-C and SIGTERM taken before any thread starts (macer/interrupt.h); under mpirun the defaults
+  if (macer::dist::size() == 1) macer::install_interrupt_handlers();
   std::error_code ec;  // --checkpoint RUN_FOLDER: the run's checkpoint in it, as macer_train --resume takes
   if (!fl.checkpoint.empty() && std::filesystem::is_directory(fl.checkpoint, ec))
     fl.checkpoint = (std::filesystem::path(fl.checkpoint) / "checkpoint.safetensors").string();

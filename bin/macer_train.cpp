@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("macer_train ") + MACER_VERSION);
   const char* stray = "macer_train takes one config file, then flags (--set section.key=value changes a key)";
   if (int code = macer::cli::parse(app, argc, argv, stray); code >= 0) return code;
+  // Ctrl-C and SIGTERM taken before any thread starts (macer/interrupt.h); under mpirun the defaults
+  if (macer::dist::size() == 1) macer::install_interrupt_handlers();
   std::error_code ec;  // --resume RUN_FOLDER: the run's checkpoint in it
   if (!topt.resume.empty() && std::filesystem::is_directory(topt.resume, ec))
     topt.resume = (std::filesystem::path(topt.resume) / "checkpoint.safetensors").string();
@@ -113,12 +115,11 @@ int main(int argc, char** argv) {
         // the output's one line rather than a line under the 50 of the configuration.
         macer::Trainer trainer(config, topt);
         print_resolved();
-        if (macer::dist::size() == 1) macer::install_interrupt_handlers();  // under mpirun: the defaults
         try {
           if (trainer.run().empty()) return 0;  // a resumed run that had already finished
         } catch (const macer::Interrupted& e) {
           // Ctrl-C or SIGTERM between two steps: say what the folder keeps and how to go on.
-          std::string again = "macer_train " + shell_word(config_path);
+          std::string again = shell_word(argv[0]) + " " + shell_word(config_path);  // as the user ran it
           for (const std::string& o : overrides) again += " --set " + shell_word(o);
           const std::string& dir = config.run.checkpoint_dir;
           if (isatty(fileno(stderr))) std::fputc('\n', stderr);  // after a progress line

@@ -1,5 +1,5 @@
-// Ctrl-C (SIGINT) and SIGTERM for both programs: the handler only records the signal; training
-// checks it between steps and certification between images, so the loop ends cleanly.
+// Ctrl-C (SIGINT) and SIGTERM for both programs: a watcher thread only records the signal;
+// training checks it between steps and certification between images, so the loop ends cleanly.
 #pragma once
 #include <exception>
 
@@ -13,9 +13,11 @@ struct Interrupted : std::exception {
   const char* what() const noexcept override { return "interrupted"; }
 };
 
-// Installs the handlers for SIGINT and SIGTERM (sigaction, SA_RESETHAND: a second signal ends
-// the process at once, as without them). For a single process only: under mpirun a rank that
-// stopped alone would leave the others waiting in a collective, so there the defaults stay.
+// Takes SIGINT and SIGTERM from now on: blocks them in the calling thread (and so in every thread
+// it starts later: call it before any other thread starts) and starts a watcher thread that
+// records the first and ends the process at a second, as without it. For a single process only:
+// under mpirun a rank that stopped alone would leave the others waiting in a collective, so there
+// the defaults stay.
 void install_interrupt_handlers();
 // The signal received since install_interrupt_handlers(), 0 when none.
 int interrupt_signal();

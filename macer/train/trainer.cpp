@@ -207,9 +207,9 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   const std::string& dir = config.run.checkpoint_dir;
   s.device = parse_device(config.run.device);
   MACER_CHECK(s.device != Device::CUDA || cuda_available(),
-              "run.device = \"cuda\": no CUDA device is available (" << cuda_unavailable_reason()
-                                                                    << "); train on the CPU with --set run.device=cpu "
-                                                                       "(or \"auto\": the GPU when there is one)");
+              "run.device = \"cuda\": no CUDA device is available (no GPU here, or none its driver can use: "
+                  << cuda_unavailable_reason()
+                  << "); train on the CPU with --set run.device=cpu (or \"auto\": the GPU when there is one)");
   require_device(s.device);
   random_resized_crop(config);  // its errors now, not when the first epoch starts
   const Precision precision = parse_precision(config.run.precision, "run.precision");

@@ -115,7 +115,7 @@ wait_for int/train.jsonl 1 && kill -INT "$pid"
 wait "$pid"
 rc=$?
 [ "$rc" -eq 130 ] && ok || bad "SIGINT before the first checkpoint: exit $rc"
-has "nothing kept, said" int.err "^interrupted: nothing of this run was kept in int \(no checkpoint was written yet\); start it again with macer_train tiny.toml --set 'run.checkpoint_dir=\"int\"' .* --overwrite$"
+has "nothing kept, said" int.err "^interrupted: nothing of this run was kept in int \(no checkpoint was written yet\); start it again with [^ ]*macer_train tiny.toml --set 'run.checkpoint_dir=\"int\"' .* --overwrite$"
 "$bin/macer_train" tiny.toml "${long[@]}" --set run.checkpoint_every=1 --overwrite >int.out 2>int.err &
 pid=$!
 # (the first checkpoint of this run: its handlers are installed; the old log may be read before)
@@ -124,9 +124,9 @@ kill -TERM "$pid"
 wait "$pid"
 rc=$?
 [ "$rc" -eq 143 ] && ok || bad "SIGTERM: exit $rc"
-has "the kept checkpoint, said" int.err "^interrupted: int keeps the checkpoint of epoch [0-9]+; continue with macer_train tiny.toml .* --resume int$"
+has "the kept checkpoint, said" int.err "^interrupted: int keeps the checkpoint of epoch [0-9]+; continue with [^ ]*macer_train tiny.toml .* --resume int$"
 epoch=$(sed -n 's/^interrupted: int keeps the checkpoint of epoch \([0-9]*\);.*/\1/p' int.err)
-again=$(sed -n 's/^interrupted: .*; continue with macer_train //p' int.err)
+again=$(sed -n 's/^interrupted: .*; continue with [^ ]*macer_train //p' int.err)
 # The printed command continues the run (here for one more epoch), the lock released.
 expect_ok "the printed command continues" bash -c "exec '$bin/macer_train' $again --set optim.epochs=$((epoch + 1))"
 has "resumed where it stopped" err.log "^resuming at epoch $((epoch + 1)) of $((epoch + 1)) \(after the checkpoint's $epoch\)"

@@ -33,8 +33,10 @@ def read_rows(path):
             rows = list(csv.DictReader(f, delimiter="\t"))
     except OSError as e:
         raise PlotError("%s: cannot read: %s" % (path, e.strerror))
+    if rows and "radius" not in rows[0] and "predict" in rows[0]:
+        return None  # a PREDICT file: no radii to draw (macer_certify --summarize --plot leaves it out too)
     if not rows or "radius" not in rows[0]:
-        raise PlotError("%s: not a certification TSV with a radius column (PREDICT files have no radii)" % path)
+        raise PlotError("%s: not a certification TSV with a radius column" % path)
     full = {}
     radii_path = path + ".radii"
     if os.path.exists(radii_path):  # every digit, as macer_certify's summaries use
@@ -90,11 +92,16 @@ def main():
         series = []
         for i, path in enumerate(args.tsv):
             curves = read_rows(path)
+            if curves is None:
+                print("note: %s is PREDICT (no radii): left out of the plot" % path, file=sys.stderr)
+                continue
             sigma = recorded_sigma(path)
             name = args.label[i] if args.label else os.path.splitext(os.path.basename(path))[0] + (
                 " ($\\sigma$ = %g)" % sigma if sigma is not None else "")
             for kind, pts in curves.items():
                 series.append((name + (" (%s)" % kind if len(curves) > 1 else ""), pts))
+        if not series:
+            raise PlotError("nothing to draw: PREDICT files have no radii (give certification TSVs)")
         top = max([r for _, pts in series for r, ok in pts if ok] + [0.0])
         xmax = args.radius_max if args.radius_max is not None else max(top * 1.05, 0.25)
         steps = 400

@@ -232,5 +232,8 @@ expect_ok "figures" "$src/scripts/plot_certify.py" full.tsv cohen.tsv --label MA
   bad "figures in PDF, SVG and PNG"
 grep -q "MACER (hard)" fig.svg && grep -q "a title" fig.svg && ok || bad "legend names and title in the SVG"
 expect_fail "figure of a PREDICT file" "no radii" "$src/scripts/plot_certify.py" predict.tsv -o p.png
+# beside a certification TSV, a PREDICT file is left out with a note (as --summarize --plot does)
+expect_ok "figure with a PREDICT file beside" "$src/scripts/plot_certify.py" full.tsv predict.tsv -o fp.png
+has "the PREDICT file left out, said" err.log "^note: predict.tsv is PREDICT \(no radii\): left out of the plot$"
 
 finish

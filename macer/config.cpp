@@ -301,16 +301,24 @@ std::vector<Inert> inert_keys(const TrainConfig& c) {
 }
 
 // "SOURCE: key 'K'" for messages about K: SOURCE is where K's value came from (FILE:LINE or
-// --set K=V), else where the first of `also` given came from (the keys whose values make K's
-// wrong), else the config file (K at its default).
+// --set K=V; a file's K followed by the --set of an `also` key that makes it wrong: "FILE:LINE
+// (with --set A=V)"), else where the first of `also` given came from (the keys whose values make
+// K's wrong), else the config file (K at its default).
 class KeyAt {
  public:
   KeyAt(const std::string& origin, const Sources& given) : origin_(origin), given_(given) {}
   std::string operator()(const std::string& key, std::initializer_list<const char*> also = {}) const {
     auto it = given_.find(key);
     std::string src = origin_;
+    const auto by_set = [](const std::string& s) { return s.rfind("--set ", 0) == 0; };
     if (it != given_.end()) {
       src = it->second;
+      if (!by_set(src))
+        for (const char* a : also)
+          if (given_.count(a) && by_set(given_.at(a))) {
+            src += " (with " + given_.at(a) + ")";
+            break;
+          }
     } else {
       for (const char* a : also)
         if (given_.count(a)) {

@@ -73,8 +73,8 @@ grep -qE "^warning:|^resume: wrote|cannot be rebuilt" err.log && bad "false warn
 expect_fail "sigma 0 by --set" "^error: --set objective.sigma=0: key 'objective.sigma' must be > 0" \
   "$bin/macer_train" tiny.toml --set objective.sigma=0 --print-config
 expect_fail "lr 0 by --set" "^error: --set optim.lr=0: key 'optim.lr' = 0" "$bin/macer_train" tiny.toml --set optim.lr=0 --print-config
-expect_fail "k at sigma 0 names the file line of k" \
-  "^error: tiny.toml:9: key 'objective.k' = 2 at objective.sigma = 0" \
+expect_fail "k at sigma 0 names the file line of k and the --set that made it wrong" \
+  "^error: tiny.toml:9 \(with --set objective.sigma=0\): key 'objective.k' = 2 at objective.sigma = 0" \
   "$bin/macer_train" tiny.toml --set objective.name=gaussian --set objective.sigma=0 --print-config
 sed 's/^lr = 0.02$/lr = 0/' tiny.toml >lr0.toml
 expect_fail "lr 0 in the file" "^error: lr0.toml:14: key 'optim.lr' = 0" "$bin/macer_train" lr0.toml --print-config

@@ -189,13 +189,22 @@ def save_safetensors(path, tensors, metadata):
         blobs.append(raw)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * ((8 - len(text) % 8) % 8)
-    tmp = path + ".tmp"
-    try:
+
+    def write(tmp):
         with open(tmp, "wb") as f:
             f.write(struct.pack("<Q", len(text)))
             f.write(text)
             for raw in blobs:
                 f.write(raw)
+    write_whole(path, write)
+
+
+def write_whole(path, write):
+    """Writes `path` whole or not at all: write(PATH.tmp), then renamed over `path`; on an error
+    the .tmp is removed and a ConvertError names the file."""
+    tmp = path + ".tmp"
+    try:
+        write(tmp)
         os.replace(tmp, path)
     except OSError as e:
         if os.path.exists(tmp):

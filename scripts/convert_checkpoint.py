@@ -75,7 +75,7 @@ import sys
 import types
 
 from checkpoint_models import (FORMAT, SUPPORTED, ConvertError, check_state, expected_state, infer_model,
-                               model_kind, pytorch_order, read_safetensors, save_safetensors)
+                               model_kind, pytorch_order, read_safetensors, save_safetensors, write_whole)
 from python_needs import need
 
 # Cohen et al.'s datasets.py; the same numbers as layers::normalization_preset.
@@ -397,14 +397,7 @@ def to_pth(args):
         out[name] = torch.from_numpy(state[name].astype("float32"))
         if name.endswith(".running_var"):  # BatchNorm2d's third buffer, which a strict load wants
             out[name[:-len("running_var")] + "num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
-    tmp = args.output + ".tmp"
-    try:
-        torch.save(out, tmp)
-        os.replace(tmp, args.output)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise ConvertError("cannot write %s: %s" % (args.output, e.strerror or e))
+    write_whole(args.output, lambda tmp: torch.save(out, tmp))
     kind, depth = model_kind(model)
     target = {"torchvision": "torchvision.models.resnet%s(num_classes=%d)" % (depth, k),
               "cifar": "MACER's and Cohen's Cifar ResNet (depth %s, num_classes=%d)" % (depth, k),
@@ -427,16 +420,11 @@ def to_pth(args):
 
 
 def write_text(path, text):
-    """Writes `text` to `path` whole or not at all (PATH.tmp, then renamed)."""
-    tmp = path + ".tmp"
-    try:
+    """Writes `text` to `path` whole or not at all (write_whole)."""
+    def write(tmp):
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise ConvertError("cannot write %s: %s" % (path, e.strerror or e))
+    write_whole(path, write)
 
 
 def recorded_beta(meta):

@@ -167,6 +167,19 @@ void chunk_dy(const Conv2dShape& sh, const Geometry& geo, const Pooled& pool, co
     gather(sh, geo, dy, n0, g, out);
 }
 
+// The data pass of one chunk whose dy sits in buf.out (K, g*PQ): dcol (CRS, g*PQ) = W^T dy,
+// folded back onto each image's dx (zeroed first, while in cache, with dx_overwrite).
+void data_pass(const Conv2dShape& sh, const Geometry& geo, Scratch& buf, const float* weight, int64_t n0, int64_t g,
+               float* dx) {
+  const int64_t ld = g * geo.PQ;
+  gemm(sh, true, false, geo.CRS, ld, sh.k, weight, geo.CRS, buf.out.data(), ld, 0.0f, buf.col.data(), ld);
+  for (int64_t i = 0; i < g; ++i) {
+    float* dxi = dx + (n0 + i) * geo.image;
+    if (sh.dx_overwrite) std::fill(dxi, dxi + geo.image, 0.0f);
+    col2im_rows_add(sh, buf.col.data() + i * geo.PQ, ld, dxi);
+  }
+}
+
 }  // namespace
 
 void forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y,
@@ -211,29 +224,23 @@ void backward_data(const Conv2dShape& sh, const float* dy, const float* weight, 
   parallel_for(geo.chunks, geo.CRS * geo.PQ * geo.chunk, [&](int64_t c0, int64_t c1) {
     Scratch& buf = thread_scratch(sh, geo);
     for (int64_t ch = c0; ch < c1; ++ch) {
-      const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
+      const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0);
       chunk_dy(sh, geo, pool, dy, n0, g, buf.out.data());
-      // dcol (CRS, g*PQ) = W^T (CRS, K) dy (K, g*PQ); then folded back onto each image
-      gemm(sh, true, false, geo.CRS, ld, sh.k, weight, geo.CRS, buf.out.data(), ld, 0.0f, buf.col.data(), ld);
-      for (int64_t i = 0; i < g; ++i) {
-        float* dxi = dx + (n0 + i) * geo.image;
-        if (sh.dx_overwrite) std::fill(dxi, dxi + geo.image, 0.0f);  // zeroed while in cache, then added to
-        col2im_rows_add(sh, buf.col.data() + i * geo.PQ, ld, dxi);
-      }
+      data_pass(sh, geo, buf, weight, n0, g, dx);
     }
   });
 }
 
-// dW += sum over images of dy col^T. The chunks are dealt into kParts fixed parts (part p takes
-// chunks p, p + kParts, ...), each summed in chunk order into its own partial dW; the partials
-// are then added in part order. The order of every sum is fixed by the shape alone: the result
-// is the same for any number of threads.
 void backward_weight(const Conv2dShape& sh, const float* x, const float* dy, float* dweight, const Pooled& pool) {
   backward(sh, x, dy, nullptr, nullptr, dweight, pool);
 }
 
 // Both passes chunk by chunk: each chunk's dy gathered (or scattered from the pooled gradient)
 // once for the data pass and the weights pass. dx, when given, as backward_data computes it.
+// dW += sum over images of dy col^T. The chunks are dealt into kParts fixed parts (part p takes
+// chunks p, p + kParts, ...), each summed in chunk order into its own partial dW; the partials
+// are then added in part order. The order of every sum is fixed by the shape alone: the result
+// is the same for any number of threads.
 void backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx, float* dweight,
               const Pooled& pool) {
   if (!dweight) {
@@ -256,14 +263,7 @@ void backward(const Conv2dShape& sh, const float* x, const float* dy, const floa
       for (int64_t ch = p; ch < geo.chunks; ch += parts) {
         const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
         chunk_dy(sh, geo, pool, dy, n0, g, buf.out.data());
-        if (dx) {  // the data pass on this chunk's images (as backward_data)
-          gemm(sh, true, false, geo.CRS, ld, sh.k, weight, geo.CRS, buf.out.data(), ld, 0.0f, buf.col.data(), ld);
-          for (int64_t i = 0; i < g; ++i) {
-            float* dxi = dx + (n0 + i) * geo.image;
-            if (sh.dx_overwrite) std::fill(dxi, dxi + geo.image, 0.0f);
-            col2im_rows_add(sh, buf.col.data() + i * geo.PQ, ld, dxi);
-          }
-        }
+        if (dx) data_pass(sh, geo, buf, weight, n0, g, dx);  // this chunk's images, as backward_data
         unfold(sh, geo, x, n0, g, buf.col.data());
         // partial_p (K, CRS) += dy (K, g*PQ) col^T (g*PQ, CRS)
         gemm(sh, false, true, sh.k, geo.CRS, ld, buf.out.data(), ld, buf.col.data(), ld, 1.0f,

@@ -12,7 +12,10 @@ namespace macer::kernels::cpu {
 namespace {
 
 // The common 2x2, stride 2, no padding window (LeNet) over one plane: always inside the plane,
-// visited in the general loop's order (row by row), a later value winning only when strictly greater.
+// visited in the general loop's order (row by row), a later value winning only when strictly
+// greater (branch-free selects: the comparisons are unpredictable). kArgmax false (inference):
+// the maxima alone, without their positions, which vectorize.
+template <bool kArgmax>
 void maxpool_2x2_plane(const Pool2dShape& s, const float* xp, float* yp, int32_t* ap) {
   const int ph = s.out_h(), pw = s.out_w(), W = s.w;
   for (int oh = 0; oh < ph; ++oh) {
@@ -21,7 +24,6 @@ void maxpool_2x2_plane(const Pool2dShape& s, const float* xp, float* yp, int32_t
     const int32_t top = 2 * oh * W, bottom = top + W;
     for (int ow = 0; ow < pw; ++ow) {
       const int i = 2 * ow;
-      // branch-free selects (the comparisons are unpredictable); strict > keeps the first
       float best = r0[i];
       int32_t at = top + i;
       const bool b1 = r0[i + 1] > best;
@@ -31,24 +33,7 @@ void maxpool_2x2_plane(const Pool2dShape& s, const float* xp, float* yp, int32_t
       const bool b3 = r1[i + 1] > best;
       best = b3 ? r1[i + 1] : best, at = b3 ? bottom + i + 1 : at;
       yp[oh * pw + ow] = best;
-      ap[oh * pw + ow] = at;
-    }
-  }
-}
-
-// The same window's maxima without their positions (inference): plain maxima, which vectorize;
-// v > best keeps the first of equal values and a NaN only where it comes first, as above.
-void maxpool_2x2_plane_values(const Pool2dShape& s, const float* xp, float* yp) {
-  const int ph = s.out_h(), pw = s.out_w(), W = s.w;
-  for (int oh = 0; oh < ph; ++oh) {
-    const float* r0 = xp + 2 * oh * W;
-    const float* r1 = r0 + W;
-    float* y = yp + oh * pw;
-    for (int ow = 0; ow < pw; ++ow) {
-      float best = r0[2 * ow];
-      best = r0[2 * ow + 1] > best ? r0[2 * ow + 1] : best;
-      best = r1[2 * ow] > best ? r1[2 * ow] : best;
-      y[ow] = r1[2 * ow + 1] > best ? r1[2 * ow + 1] : best;
+      if constexpr (kArgmax) ap[oh * pw + ow] = at;
     }
   }
 }
@@ -57,7 +42,7 @@ void maxpool_2x2_plane_values(const Pool2dShape& s, const float* xp, float* yp) 
 
 void maxpool_plane(const Pool2dShape& s, const float* xp, float* yp, int32_t* ap) {
   if (s.kernel == 2 && s.stride == 2 && s.pad == 0)
-    return ap ? maxpool_2x2_plane(s, xp, yp, ap) : maxpool_2x2_plane_values(s, xp, yp);
+    return ap ? maxpool_2x2_plane<true>(s, xp, yp, ap) : maxpool_2x2_plane<false>(s, xp, yp, nullptr);
   const int ph = s.out_h(), pw = s.out_w();
   for (int oh = 0; oh < ph; ++oh)
     for (int ow = 0; ow < pw; ++ow) {

@@ -32,7 +32,8 @@ bool matches(const std::string& name, const std::vector<std::string>& filters) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Benchmark the engine's kernels and whole steps"};
-  std::string device_arg = "auto", json_path, precision_arg = "fp32", format_arg = "channels-last";
+  std::string device_arg = "auto", json_path, precision_arg = "fp32", format_arg = "channels-last",
+              activations_arg = "bf16";
   std::vector<std::string> filters;
   Options opt;
   bool list = false, no_peaks = false;
@@ -43,6 +44,10 @@ int main(int argc, char** argv) {
                  "channels-last|contiguous: the CPU activations' order between oneDNN convolutions "
                  "(engine/precision.h; default channels-last)")
       ->check(CLI::IsMember({"channels-last", "contiguous"}));
+  app.add_option("--activations", activations_arg,
+                 "bf16|fp32: with --precision bf16, the type of the CPU's channels-last activations "
+                 "(engine/precision.h bf16_activations; default bf16)")
+      ->check(CLI::IsMember({"bf16", "fp32"}));
   app.add_option("--filter,-f", filters, "run cases whose name contains this (or matches this glob)");
   app.add_option("--repeats", opt.repeats, "timed repeats per case")->check(CLI::Range(1, 1000000));
   app.add_option("--warmup", opt.warmup, "untimed calls before timing")->check(CLI::Range(0, 1000000));
@@ -68,6 +73,7 @@ int main(int argc, char** argv) {
         if (!no_peaks) peaks = measure_peaks(opt);  // fp32: the peaks are the fp32 rates
         set_compute_precision(precision);
         set_channels_last(format_arg == "channels-last");
+        set_bf16_activations(activations_arg == "bf16");
         char date[32];
         std::time_t now = std::time(nullptr);
         std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -75,9 +81,11 @@ int main(int argc, char** argv) {
         gethostname(host, sizeof host - 1);
         std::string commit = MACER_VERSION;  // the commit it was built from, wherever it runs
         std::string device_desc = device_description(opt.device);
-        std::printf("# macer_bench %s | %s | %s | commit %s | precision %s | %s | warm-up %d, repeats %d\n", date,
-                    host, device_desc.c_str(), commit.c_str(), precision_name(precision), format_arg.c_str(),
-                    opt.warmup, opt.repeats);
+        const std::string activations = precision == Precision::BF16 ? activations_arg : "fp32";
+        std::printf("# macer_bench %s | %s | %s | commit %s | precision %s | %s | activations %s | warm-up %d, "
+                    "repeats %d\n",
+                    date, host, device_desc.c_str(), commit.c_str(), precision_name(precision), format_arg.c_str(),
+                    activations.c_str(), opt.warmup, opt.repeats);
         if (!no_peaks)
           std::printf("# measured peaks: copy %.1f GB/s, sgemm %.1f GFLOP/s\n", peaks.bandwidth * 1e-9, peaks.flops * 1e-9);
         std::printf("%-32s %10s %10s %10s %14s %8s %14s  %s\n", "case", "median ms", "min ms", "max ms", "rate",
@@ -107,6 +115,7 @@ int main(int argc, char** argv) {
           nlohmann::ordered_json doc = {{"date", date}, {"machine", host}, {"device", device_desc},
                                         {"device_kind", device_name(opt.device)}, {"commit", commit},
                                         {"precision", precision_name(precision)}, {"memory_format", format_arg},
+                                        {"activations", activations},
                                         {"warmup", opt.warmup}, {"repeats", opt.repeats},
                                         {"peak_bandwidth_bytes_per_s", peaks.bandwidth},
                                         {"peak_flops_per_s", peaks.flops}, {"results", results}};

@@ -15,15 +15,22 @@ Var::Var(Tensor value, bool requires_grad) : impl_(std::make_shared<VarImpl>()) 
   impl_->requires_grad = requires_grad;
 }
 
+namespace {
+// A bf16 activation's gradient is float32 (engine/precision.h bf16_activations).
+DType gradient_dtype(DType value) { return value == DType::BF16 ? DType::F32 : value; }
+}  // namespace
+
 Tensor& Var::grad_buffer() const {
-  if (!impl_->grad.defined())
-    impl_->grad = Tensor::zeros_like(impl_->value);
+  if (!impl_->grad.defined()) {
+    impl_->grad = Tensor::empty_like(impl_->value, gradient_dtype(impl_->value.dtype()));
+    impl_->grad.zero_();
+  }
   return impl_->grad;
 }
 
 Tensor& Var::grad_buffer_to_write(bool* fresh) const {
   if (fresh) *fresh = !impl_->grad.defined();
-  if (fresh && *fresh) impl_->grad = Tensor::empty_like(impl_->value);
+  if (fresh && *fresh) impl_->grad = Tensor::empty_like(impl_->value, gradient_dtype(impl_->value.dtype()));
   return grad_buffer();
 }
 

@@ -24,7 +24,8 @@ class Var {
   Tensor& grad() const { return impl_->grad; }
   bool requires_grad() const { return impl_ && impl_->requires_grad; }
   void set_requires_grad(bool on) { impl_->requires_grad = on; }
-  // The gradient buffer, created as zeros of the value's shape and memory format on first use. Backward
+  // The gradient buffer, created as zeros of the value's shape and memory format on first use
+  // (float32 for a bf16 value: activations may be bf16, their gradients are not). Backward
   // closures accumulate into it.
   Tensor& grad_buffer() const;
   // The gradient buffer for a backward that writes every element of it. With `fresh` non-null

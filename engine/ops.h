@@ -28,12 +28,16 @@ struct BatchNormParams {
 
 // x (N,C,H,W), weight (K,C,R,S), bias (K) or undefined -> (N,K,P,Q); in compute_precision()
 // (engine/precision.h), as linear: bf16 operands, float32 accumulation and float32 tensors.
-// The output is channels-last on the CPU when channels_last() is on and oneDNN takes the shape.
+// The output is channels-last on the CPU when channels_last() is on and oneDNN takes the shape,
+// and then bf16 in bf16 precision with bf16_activations() on (x may be bf16 there too; elsewhere a
+// bf16 x is converted to float32 first).
 Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p);
-// x (N,C,H,W) or (N,C); running statistics are updated in training mode. Output in x's format.
+// x (N,C,H,W) or (N,C); running statistics are updated in training mode. Output in x's format
+// and type (bf16 activations stay bf16: the CPU computes in float32 and rounds once).
 Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_mean,
                Tensor& running_var, BatchNormParams p);
-// Outputs in the format of x (relu) or a (add, add_relu; b is reordered to it when it differs).
+// Outputs in the format of x (relu) or a (add, add_relu; b is reordered to it when it differs),
+// bf16 when the inputs are (relu, add_relu; add and mixed types compute in float32).
 Var relu(const Var& x);
 Var add(const Var& a, const Var& b);
 Var add_relu(const Var& a, const Var& b);  // relu(add(a, b)) as one op (fused on the CPU)
@@ -46,8 +50,12 @@ Var avg_pool2d(const Var& x, Pool2dParams p);
 Var conv2d_max_pool2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams cp, Pool2dParams pp,
                       bool relu = false);
 // x (N,C,H,W) in `format` (PyTorch's x.contiguous(memory_format=...)): x itself when it is in it
-// already, else a reordered copy (CPU only) whose gradient is reordered back.
+// already, else a reordered copy (CPU only) whose gradient is reordered back. A bf16 activation
+// (channels-last only) comes out float32 when reordered to Contiguous.
 Var contiguous(const Var& x, MemoryFormat format = MemoryFormat::Contiguous);
+// x as float32 in its format (PyTorch's x.float()): x itself when it is, else a converted copy of a
+// bf16 activation (engine/precision.h bf16_activations); the gradient (float32) passes unchanged.
+Var to_float32(const Var& x);
 // x (N,IN), weight (OUT,IN), bias (OUT) or undefined -> (N,OUT); in compute_precision()
 Var linear(const Var& x, const Var& weight, const Var& bias);
 // x (N,C,...) -> (x - mean[c]) / std[c] per channel: the input normalization of a model.

@@ -48,7 +48,11 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
   Device dev = x.device();
   s.x_channels_last = x.value().channels_last();
   s.y_channels_last = dev == Device::CPU && channels_last() && kernels::cpu::conv2d_prefers_channels_last(s);
-  Tensor y = Tensor::empty({s.n, s.k, s.out_h(), s.out_w()}, dev, DType::F32,
+  // bf16 activations (engine/precision.h): written where oneDNN takes them, read as they are
+  s.y_bf16 = dev == Device::CPU && bf16_activations() && kernels::cpu::conv2d_takes_bf16(s);
+  s.x_bf16 = x.value().dtype() == DType::BF16;
+  if (s.x_bf16 && !s.y_bf16) return conv2d(to_float32(x), weight, bias, p);  // a path for float32
+  Tensor y = Tensor::empty({s.n, s.k, s.out_h(), s.out_w()}, dev, s.y_bf16 ? DType::BF16 : DType::F32,
                            s.y_channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
   bool needs = any_requires_grad({&x, &weight, &bias});
   // On the CPU in bf16, the forward's converted x is kept for the weights gradient
@@ -57,9 +61,10 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
                                 ? kernels::cpu::conv2d_kept_bytes(s, bias.defined())
                                 : 0;
   std::shared_ptr<void> kept = kept_bytes ? allocate(kept_bytes, Device::CPU) : nullptr;
-  if (kept)
-    kernels::cpu::conv2d_forward(s, x.value().data(), weight.value().data(),
-                                 bias.defined() ? bias.value().data() : nullptr, y.data(), kept.get());
+  const bool cpu_only = kept || s.x_bf16 || s.y_bf16;  // the CPU's overloads for these
+  if (cpu_only)
+    kernels::cpu::conv2d_forward(s, x.value().data_ptr(), weight.value().data(),
+                                 bias.defined() ? bias.value().data() : nullptr, y.data_ptr(), kept.get());
   else
     MACER_DISPATCH(dev, conv2d_forward, s, x.value().data(), weight.value().data(),
                    bias.defined() ? bias.value().data() : nullptr, y.data());
@@ -73,8 +78,9 @@ Var conv2d(const Var& x, const Var& weight, const Var& bias, Conv2dParams p) {
                                     : nullptr;
       float* dw = weight.requires_grad() ? weight.grad_buffer().data() : nullptr;
       float* db = bias.requires_grad() ? bias.grad_buffer().data() : nullptr;
-      if (kept) return kernels::cpu::conv2d_backward(b, x.value().data(), out.grad().data(), weight.value().data(), dx,
-                                                     dw, db, kept.get());
+      if (cpu_only)
+        return kernels::cpu::conv2d_backward(b, x.value().data_ptr(), out.grad().data(), weight.value().data(), dx, dw,
+                                             db, kept.get());
       MACER_DISPATCH(dev, conv2d_backward, b, x.value().data(), out.grad().data(), weight.value().data(), dx, dw, db);
     });
   return out;
@@ -98,10 +104,15 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
                             p.momentum};
   s.relu = p.relu;  // the CPU kernels apply the ReLU in their own pass
   s.channels_last = x.value().channels_last();
+  const bool bf16 = x.value().dtype() == DType::BF16;  // bf16 activations: the CPU's overloads
   Tensor y = Tensor::empty_like(x.value());
   if (!p.training) {
-    MACER_DISPATCH(dev, batchnorm_forward_eval, s, x.value().data(), gamma.value().data(),
-                   beta.value().data(), running_mean.data(), running_var.data(), y.data());
+    if (bf16)
+      kernels::cpu::batchnorm_forward_eval(s, x.value().data<uint16_t>(), gamma.value().data(), beta.value().data(),
+                                           running_mean.data(), running_var.data(), y.data<uint16_t>());
+    else
+      MACER_DISPATCH(dev, batchnorm_forward_eval, s, x.value().data(), gamma.value().data(),
+                     beta.value().data(), running_mean.data(), running_var.data(), y.data());
     // Eval mode differentiates with respect to the input only (an attack pass: parameters frozen,
     // layers::InputGradientMode); the running statistics are constants and stay untouched.
     MACER_CHECK(!any_requires_grad({&gamma, &beta}),
@@ -113,6 +124,9 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
       Tensor rv = running_var;  // shares storage: the statistics of this forward
       record([=]() {
         if (!out.grad().defined()) return;
+        if (bf16)
+          return kernels::cpu::batchnorm_backward_eval_data(s, out.grad().data(), out.value().data<uint16_t>(),
+                                                            gamma.value().data(), rv.data(), x.grad_buffer().data());
         MACER_DISPATCH(dev, batchnorm_backward_eval_data, s, out.grad().data(), out.value().data(),
                        gamma.value().data(), rv.data(), x.grad_buffer().data());
       });
@@ -122,9 +136,14 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
   MACER_CHECK(int64_t(s.n) * s.hw > 1, "batch_norm: training needs more than one value per channel");
   Tensor save_mean = Tensor::empty({c}, dev);
   Tensor save_invstd = Tensor::empty({c}, dev);
-  MACER_DISPATCH(dev, batchnorm_forward_train, s, x.value().data(), gamma.value().data(),
-                 beta.value().data(), running_mean.data(), running_var.data(), y.data(),
-                 save_mean.data(), save_invstd.data());
+  if (bf16)
+    kernels::cpu::batchnorm_forward_train(s, x.value().data<uint16_t>(), gamma.value().data(), beta.value().data(),
+                                          running_mean.data(), running_var.data(), y.data<uint16_t>(),
+                                          save_mean.data(), save_invstd.data());
+  else
+    MACER_DISPATCH(dev, batchnorm_forward_train, s, x.value().data(), gamma.value().data(),
+                   beta.value().data(), running_mean.data(), running_var.data(), y.data(),
+                   save_mean.data(), save_invstd.data());
   bool needs = any_requires_grad({&x, &gamma, &beta});
   Var out = make_output(y, needs);
   if (needs)
@@ -135,10 +154,14 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
       kernels::BatchNormShape b = s;
       const bool cpu = dev == Device::CPU;
       Tensor dx = x.requires_grad() ? x.grad_buffer_to_write(cpu ? &b.dx_overwrite : nullptr)
-                                    : (cpu ? Tensor::empty_like(x.value()) : Tensor::zeros_like(x.value()));
+                                    : (cpu ? Tensor::empty_like(x.value(), DType::F32) : Tensor::zeros_like(x.value()));
       if (!x.requires_grad()) b.dx_overwrite = cpu;
       Tensor dg = gamma.requires_grad() ? gamma.grad_buffer() : Tensor::zeros({c}, dev);
       Tensor db = beta.requires_grad() ? beta.grad_buffer() : Tensor::zeros({c}, dev);
+      if (bf16)  // with the ReLU when s.relu
+        return kernels::cpu::batchnorm_backward(b, out.grad().data(), out.value().data<uint16_t>(),
+                                                x.value().data<uint16_t>(), gamma.value().data(), save_mean.data(),
+                                                save_invstd.data(), dx.data(), dg.data(), db.data());
       if (s.relu) {  // g = dy where y > 0, inside the batch norm backward (CPU)
         kernels::cpu::batchnorm_relu_backward(b, out.grad().data(), out.value().data(), x.value().data(),
                                               gamma.value().data(), save_mean.data(), save_invstd.data(),
@@ -154,8 +177,12 @@ Var batch_norm(const Var& x, const Var& gamma, const Var& beta, Tensor& running_
 Var relu(const Var& x) {
   Device dev = x.device();
   int64_t n = x.value().numel();
+  const bool bf16 = x.value().dtype() == DType::BF16;  // bf16 activations: the CPU's overloads
   Tensor y = Tensor::empty_like(x.value());
-  MACER_DISPATCH(dev, relu_forward, n, x.value().data(), y.data());
+  if (bf16)
+    kernels::cpu::relu_forward(n, x.value().data<uint16_t>(), y.data<uint16_t>());
+  else
+    MACER_DISPATCH(dev, relu_forward, n, x.value().data(), y.data());
   bool needs = any_requires_grad({&x});
   Var out = make_output(y, needs);
   if (needs)
@@ -164,6 +191,7 @@ Var relu(const Var& x) {
       if (dev == Device::CPU) {  // the first gradient to reach x is written (engine/autograd.h)
         bool fresh = false;
         float* dx = x.grad_buffer_to_write(&fresh).data();
+        if (bf16) return kernels::cpu::relu_backward(n, out.value().data<uint16_t>(), out.grad().data(), dx, fresh);
         return kernels::cpu::relu_backward(n, out.value().data(), out.grad().data(), dx, fresh);
       }
       MACER_DISPATCH(dev, relu_backward, n, out.value().data(), out.grad().data(),
@@ -177,6 +205,7 @@ Var add(const Var& a, const Var& b) {
               "add: shapes " << shape_string(a.shape()) << " and " << shape_string(b.shape()));
   check_same_device(a, b, "add");
   if (b.value().memory_format() != a.value().memory_format()) return add(a, contiguous(b, a.value().memory_format()));
+  if (a.value().dtype() == DType::BF16 || b.value().dtype() == DType::BF16) return add(to_float32(a), to_float32(b));
   Device dev = a.device();
   int64_t n = a.value().numel();
   Tensor y = Tensor::empty_like(a.value());
@@ -200,9 +229,14 @@ Var add_relu(const Var& a, const Var& b) {
   if (dev != Device::CPU) return relu(add(a, b));  // the GPU runs the two ops
   if (b.value().memory_format() != a.value().memory_format())
     return add_relu(a, contiguous(b, a.value().memory_format()));
+  if (a.value().dtype() != b.value().dtype()) return add_relu(to_float32(a), to_float32(b));
+  const bool bf16 = a.value().dtype() == DType::BF16;  // both bf16 activations
   int64_t n = a.value().numel();
   Tensor y = Tensor::empty_like(a.value());
-  kernels::cpu::add_relu_forward(n, a.value().data(), b.value().data(), y.data());
+  if (bf16)
+    kernels::cpu::add_relu_forward(n, a.value().data<uint16_t>(), b.value().data<uint16_t>(), y.data<uint16_t>());
+  else
+    kernels::cpu::add_relu_forward(n, a.value().data(), b.value().data(), y.data());
   bool needs = any_requires_grad({&a, &b});
   Var out = make_output(y, needs);
   if (needs)
@@ -213,6 +247,9 @@ Var add_relu(const Var& a, const Var& b) {
       bool fresh_a = false, fresh_b = false;
       float* da = a.requires_grad() ? a.grad_buffer_to_write(&fresh_a).data() : nullptr;
       float* db = b.requires_grad() ? b.grad_buffer_to_write(&fresh_b).data() : nullptr;
+      if (bf16)
+        return kernels::cpu::add_relu_backward(n, out.value().data<uint16_t>(), out.grad().data(), da, db, fresh_a,
+                                               fresh_b);
       kernels::cpu::add_relu_backward(n, out.value().data(), out.grad().data(), da, db, fresh_a, fresh_b);
     });
   return out;
@@ -304,6 +341,19 @@ Var avg_pool2d(const Var& x, Pool2dParams p) {
     record([=]() {
       if (!out.grad().defined()) return;
       MACER_DISPATCH(dev, avgpool_backward, s, out.grad().data(), x.grad_buffer().data());
+    });
+  return out;
+}
+
+Var to_float32(const Var& x) {
+  if (x.value().dtype() != DType::BF16) return x;
+  Tensor y = x.value().to_float32();
+  bool needs = any_requires_grad({&x});
+  Var out = make_output(y, needs);
+  if (needs)
+    record([=]() {
+      if (!out.grad().defined()) return;  // the gradients of both are float32 (engine/autograd.h)
+      kernels::cpu::accumulate(out.value().numel(), out.grad().data(), x.grad_buffer().data());
     });
   return out;
 }

@@ -11,6 +11,7 @@ namespace macer {
 namespace {
 std::atomic<Precision> g_precision{Precision::FP32};
 std::atomic<bool> g_channels_last{true};
+std::atomic<bool> g_bf16_activations{true};
 }
 
 Precision parse_precision(const std::string& name, const std::string& what) {
@@ -23,6 +24,8 @@ void set_compute_precision(Precision p) { g_precision = p; }
 Precision compute_precision() { return g_precision; }
 void set_channels_last(bool on) { g_channels_last = on; }
 bool channels_last() { return g_channels_last; }
+void set_bf16_activations(bool on) { g_bf16_activations = on; }
+bool bf16_activations() { return g_bf16_activations; }
 
 bool cpu_bf16_native() {
 #if defined(MACER_HAVE_DNNL) && (defined(__x86_64__) || defined(__i386__))

@@ -26,6 +26,15 @@ Precision compute_precision();
 void set_channels_last(bool on);
 bool channels_last();
 
+// In bf16 precision, the activations between those convolutions stored as bfloat16 (Tensor's
+// DType::BF16, channels-last, as PyTorch's autocast leaves a convolution's output): the
+// convolution writes bf16 and the batch norms, ReLUs and residual adds read and write bf16
+// (computing in float32), so every element-wise pass moves half the bytes and no cast runs before
+// the next convolution; an op that needs float32 converts first; gradients stay float32. On by
+// default (bf16 precision and channels-last only); off: those activations are float32. Process-wide.
+void set_bf16_activations(bool on);
+bool bf16_activations();  // the setting, whatever the precision
+
 // Sets a precision for a scope and restores the previous one (tests).
 class PrecisionGuard {
  public:

@@ -15,6 +15,7 @@ size_t dtype_size(DType t) {
     case DType::I32: return 4;
     case DType::I64: return 8;
     case DType::F64: return 8;
+    case DType::BF16: return 2;
   }
   return 4;
 }
@@ -25,6 +26,7 @@ const char* dtype_name(DType t) {
     case DType::I32: return "I32";
     case DType::I64: return "I64";
     case DType::F64: return "F64";
+    case DType::BF16: return "BF16";
   }
   return "?";
 }
@@ -45,8 +47,10 @@ int64_t shape_numel(const Shape& s) {
 
 Tensor Tensor::empty(const Shape& shape, Device device, DType dtype, MemoryFormat format) {
   for (int64_t d : shape) MACER_CHECK(d >= 0, "negative dimension in shape " << shape_string(shape));
-  MACER_CHECK(format == MemoryFormat::Contiguous || (shape.size() == 4 && dtype == DType::F32),
+  MACER_CHECK(format == MemoryFormat::Contiguous || (shape.size() == 4 && (dtype == DType::F32 || dtype == DType::BF16)),
               "channels-last needs a 4-d float tensor, not " << shape_string(shape) << " " << dtype_name(dtype));
+  MACER_CHECK(dtype != DType::BF16 || format == MemoryFormat::ChannelsLast,
+              "a bf16 tensor must be channels-last, not " << shape_string(shape));
   Tensor t;
   t.shape_ = shape;
   t.device_ = device;
@@ -63,6 +67,7 @@ Tensor Tensor::zeros(const Shape& shape, Device device, DType dtype) {
 }
 
 Tensor Tensor::empty_like(const Tensor& t) { return empty(t.shape_, t.device_, t.dtype_, t.format_); }
+Tensor Tensor::empty_like(const Tensor& t, DType dtype) { return empty(t.shape_, t.device_, dtype, t.format_); }
 
 Tensor Tensor::zeros_like(const Tensor& t) {
   Tensor z = empty_like(t);
@@ -139,11 +144,20 @@ Tensor Tensor::to(Device device) const {
 Tensor Tensor::to_memory_format(MemoryFormat format) const {
   if (format == format_) return *this;
   MACER_CHECK(device_ == Device::CPU, "memory format conversion on " << device_name(device_) << " is not built");
+  if (dtype_ == DType::BF16) return to_float32().to_memory_format(format);
   Tensor t = empty(shape_, device_, dtype_, format);
   if (format == MemoryFormat::ChannelsLast)
     kernels::cpu::to_channels_last(shape_[0], shape_[1], shape_[2] * shape_[3], data(), t.data());
   else
     kernels::cpu::to_contiguous(shape_[0], shape_[1], shape_[2] * shape_[3], data(), t.data());
+  return t;
+}
+
+Tensor Tensor::to_float32() const {
+  if (dtype_ != DType::BF16) return *this;
+  MACER_CHECK(device_ == Device::CPU, "bf16 tensors on " << device_name(device_) << " are not built");
+  Tensor t = empty(shape_, device_, DType::F32, format_);
+  kernels::cpu::bf16_to_float32(numel(), data<uint16_t>(), t.data());
   return t;
 }
 

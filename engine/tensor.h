@@ -1,5 +1,5 @@
-// Tensor: a shape, an element type (float32 for values; int32/int64/float64 for labels, indices
-// and counters), a device, a memory format and dense shared storage. Device copies are explicit.
+// Tensor: a shape, an element type (float32 for values, bfloat16 for bf16 activations; int32/int64/
+// float64 for labels, indices and counters), a device, a memory format and dense shared storage.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -12,7 +12,9 @@
 namespace macer {
 
 using Shape = std::vector<int64_t>;
-enum class DType { F32, I32, I64, F64 };
+// BF16: bfloat16 bits (uint16_t, kernels/precision.h), only for the CPU's channels-last
+// activations between layers in bf16 precision (engine/precision.h bf16_activations).
+enum class DType { F32, I32, I64, F64, BF16 };
 
 // The order of a 4-d float tensor's elements in memory (PyTorch's names): Contiguous is
 // (N,C,H,W), the default and the only format of every other rank and type; ChannelsLast is
@@ -30,16 +32,19 @@ template <> constexpr DType dtype_of<float>() { return DType::F32; }
 template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
 template <> constexpr DType dtype_of<int64_t>() { return DType::I64; }
 template <> constexpr DType dtype_of<double>() { return DType::F64; }
+template <> constexpr DType dtype_of<uint16_t>() { return DType::BF16; }
 
 class Tensor {
  public:
   Tensor() = default;
-  // ChannelsLast needs a 4-d F32 shape (throws otherwise).
+  // ChannelsLast needs a 4-d F32 or BF16 shape, BF16 needs ChannelsLast (throws otherwise).
   static Tensor empty(const Shape& shape, Device device = Device::CPU, DType dtype = DType::F32,
                       MemoryFormat format = MemoryFormat::Contiguous);
   static Tensor zeros(const Shape& shape, Device device = Device::CPU, DType dtype = DType::F32);
   // Of t's shape, device, type and memory format.
   static Tensor empty_like(const Tensor& t);
+  // Of t's shape, device and memory format in `dtype` (a bf16 activation's float32 gradient).
+  static Tensor empty_like(const Tensor& t, DType dtype);
   static Tensor zeros_like(const Tensor& t);
   static Tensor full(const Shape& shape, float value, Device device = Device::CPU);
   // A CPU tensor holding `values` (size must match the shape).
@@ -73,8 +78,14 @@ class Tensor {
   // An explicit copy to `device` (a new tensor even on the same device).
   Tensor to(Device device) const;
   Tensor clone() const { return to(device_); }
-  // A CPU copy in `format` (the tensor itself when it is already in it).
+  // A CPU copy in `format` (the tensor itself when it is already in it); a BF16 tensor comes back
+  // float32 in Contiguous (bf16 exists only channels-last).
   Tensor to_memory_format(MemoryFormat format) const;
+  // A float32 copy of a BF16 tensor in its memory format (the tensor itself when float32).
+  Tensor to_float32() const;
+  // The storage of any type, for kernels that take several (conv2d's bf16 or float32 operands).
+  void* data_ptr() { return raw(); }
+  const void* data_ptr() const { return raw(); }
   void copy_from(const Tensor& src);  // same shape, dtype and memory format, any devices
   void zero_();
   // Host copies of the values in logical (N,C,H,W) order whatever the memory format, for tests

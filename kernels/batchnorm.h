@@ -1,6 +1,7 @@
 // 2-d batch normalisation over (N, H*W) per channel: training mode with batch statistics
 // and running-average updates (PyTorch's definition), eval mode with the running statistics.
 #pragma once
+#include <cstdint>
 
 namespace macer::kernels {
 
@@ -47,6 +48,22 @@ namespace cpu {
 void batchnorm_relu_backward(const BatchNormShape& s, const float* dy, const float* y, const float* x,
                              const float* gamma, const float* save_mean, const float* save_invstd, float* dx,
                              float* dgamma, float* dbeta);
+
+// The four passes on bf16 activations (uint16_t bfloat16 bits, channels-last only; the CPU's bf16
+// precision stores activations so, engine/precision.h): x and y bf16, statistics, dy and dx
+// float32; each value computed in float32 from the bf16 inputs and rounded once when stored.
+// backward: batchnorm_backward, or batchnorm_relu_backward when s.relu (the forward's fused ReLU).
+// Throws (macer::Error) when !s.channels_last.
+void batchnorm_forward_train(const BatchNormShape& s, const uint16_t* x, const float* gamma, const float* beta,
+                             float* running_mean, float* running_var, uint16_t* y, float* save_mean,
+                             float* save_invstd);
+void batchnorm_forward_eval(const BatchNormShape& s, const uint16_t* x, const float* gamma, const float* beta,
+                            const float* running_mean, const float* running_var, uint16_t* y);
+void batchnorm_backward(const BatchNormShape& s, const float* dy, const uint16_t* y, const uint16_t* x,
+                        const float* gamma, const float* save_mean, const float* save_invstd, float* dx,
+                        float* dgamma, float* dbeta);
+void batchnorm_backward_eval_data(const BatchNormShape& s, const float* dy, const uint16_t* y, const float* gamma,
+                                  const float* running_var, float* dx);
 }  // namespace cpu
 
 }  // namespace macer::kernels

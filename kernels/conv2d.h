@@ -23,6 +23,11 @@ struct Conv2dShape {
   bool x_channels_last = false, y_channels_last = false;
   // The backward data pass writes dx (=) instead of adding to it (+=): the CPU; CUDA refuses it.
   bool dx_overwrite = false;
+  // bf16 activations (the CPU in bf16 precision, engine/precision.h bf16_activations): x (y)
+  // holds bfloat16 bits (uint16_t), channels-last, read and written by oneDNN as they are; their
+  // gradients dx and dy stay float32. Only the CPU overloads below with untyped x and y take
+  // them, and only where conv2d_takes_bf16 (they throw otherwise).
+  bool x_bf16 = false, y_bf16 = false;
   int out_h() const { return (h + 2 * pad - r) / stride + 1; }
   int out_w() const { return (w + 2 * pad - s) / stride + 1; }
 };
@@ -67,10 +72,14 @@ bool conv2d_prefers_channels_last(const Conv2dShape& s);
 // weights pass reads it, one conversion fewer per step). kept_bytes: its size, 0 where the path
 // keeps none (fp32, the unfolding, the reference). conv2d_forward with `keep` (kept_bytes long)
 // leaves the copy there; conv2d_backward with `kept` (that copy, x unchanged since) reads it.
+// x and y are float32, or bf16 bits with s.x_bf16 / s.y_bf16; keep and kept may be null.
 size_t conv2d_kept_bytes(const Conv2dShape& s, bool bias);
-void conv2d_forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y, void* keep);
-void conv2d_backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight, float* dx,
+void conv2d_forward(const Conv2dShape& s, const void* x, const float* weight, const float* bias, void* y, void* keep);
+void conv2d_backward(const Conv2dShape& s, const void* x, const float* dy, const float* weight, float* dx,
                      float* dweight, float* dbias, const void* kept);
+// True when `s` (bf16 precision, y channels-last) runs on oneDNN, which reads and writes bf16
+// activations as they are (x_bf16 with x channels-last, y_bf16); other paths take float32.
+bool conv2d_takes_bf16(const Conv2dShape& s);
 
 // A convolution and the max pool over its output as one op (ops::conv2d_max_pool2d: LeNet's
 // conv then MaxPool2d) where the convolution unfolds (NCHW operands, channel counts oneDNN

@@ -35,6 +35,18 @@ void relu_backward(int64_t n, const float* y, const float* dy, float* dx, bool o
 void add_relu_forward(int64_t n, const float* a, const float* b, float* y);
 void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, bool a_overwrite = false,
                        bool b_overwrite = false);
+
+// The same on bf16 activations (uint16_t bfloat16 bits, kernels/precision.h; the CPU's bf16
+// precision stores activations so, engine/precision.h): values computed in float32 from the
+// bf16 inputs and rounded to nearest even once when stored; gradients (dy, dx, da, db) float32.
+void relu_forward(int64_t n, const uint16_t* x, uint16_t* y);
+void relu_backward(int64_t n, const uint16_t* y, const float* dy, float* dx, bool overwrite);
+void add_relu_forward(int64_t n, const uint16_t* a, const uint16_t* b, uint16_t* y);
+void add_relu_backward(int64_t n, const uint16_t* y, const float* dy, float* da, float* db, bool a_overwrite,
+                       bool b_overwrite);
+// Conversions: y = float(x) (exact), y = bf16(x) (rounded to nearest even, kernels/precision.h).
+void bf16_to_float32(int64_t n, const uint16_t* x, float* y);
+void float32_to_bf16(int64_t n, const float* x, uint16_t* y);
 }  // namespace cpu
 
 }  // namespace macer::kernels

@@ -44,6 +44,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/precision.h"
+
 #include "engine/autograd.h"
 
 namespace macer::testing {
@@ -104,6 +106,7 @@ inline std::vector<double> to_doubles(const Tensor& t) {
       case DType::F64: out[i] = h.data<double>()[i]; break;
       case DType::I32: out[i] = h.data<int32_t>()[i]; break;
       case DType::I64: out[i] = double(h.data<int64_t>()[i]); break;
+      case DType::BF16: out[i] = kernels::bf16_to_float(h.data<uint16_t>()[i]); break;  // not reached: converted above
     }
   }
   return out;

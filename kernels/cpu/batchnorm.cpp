@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/check.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/precision.h"
 
 namespace macer::kernels::cpu {
 
@@ -78,15 +81,20 @@ void train_statistics(const BatchNormShape& s, int64_t c, int64_t m, double mean
   b = float(beta[c] - mean * gamma[c] * invstd);
 }
 
-// ---- channels-last: x as N*HW rows of C values ----------------------------------------------
+// ---- channels-last: x as N*HW rows of C values, float32 or bf16 bits -------------------------
+inline float load(const float* p, int64_t j) { return p[j]; }
+inline float load(const uint16_t* p, int64_t j) { return bf16_to_float(p[j]); }
+inline void store(float* p, int64_t j, float v) { p[j] = v; }
+inline void store(uint16_t* p, int64_t j, float v) { p[j] = float_to_bf16(v); }
+
 // Per-channel sums over the rows, vectorised along the row: rows in chunks of kRows, each chunk
 // summed per channel in float and stored as a double partial, the partials added in chunk order
 // (the result does not depend on the threads).
 constexpr int64_t kRows = 64;
 
-template <class TermA, class TermB>
-void row_sums(const BatchNormShape& s, TermA term_a, TermB term_b, std::vector<double>& sum_a,
-              std::vector<double>& sum_b) {
+// chunk(r0, r1, la, lb) adds the chunk of rows [r0, r1) into la and lb (C floats each, zeroed).
+template <class Chunk>
+void row_sums_chunks(const BatchNormShape& s, Chunk chunk, std::vector<double>& sum_a, std::vector<double>& sum_b) {
   const int64_t C = s.c, rows = int64_t(s.n) * s.hw, chunks = (rows + kRows - 1) / kRows;
   std::vector<double> part(size_t(chunks * 2 * C));
   parallel_for(chunks, 2 * kRows * C, [&](int64_t k0, int64_t k1) {
@@ -94,11 +102,7 @@ void row_sums(const BatchNormShape& s, TermA term_a, TermB term_b, std::vector<d
     for (int64_t k = k0; k < k1; ++k) {
       std::fill(la.begin(), la.end(), 0.0f);
       std::fill(lb.begin(), lb.end(), 0.0f);
-      for (int64_t r = k * kRows; r < std::min(rows, (k + 1) * kRows); ++r)
-        for (int64_t c = 0; c < C; ++c) {
-          la[size_t(c)] += term_a(r * C + c, c);
-          lb[size_t(c)] += term_b(r * C + c, c);
-        }
+      chunk(k * kRows, std::min(rows, (k + 1) * kRows), la.data(), lb.data());
       for (int64_t c = 0; c < C; ++c) {
         part[size_t((2 * k) * C + c)] = la[size_t(c)];
         part[size_t((2 * k + 1) * C + c)] = lb[size_t(c)];
@@ -114,6 +118,70 @@ void row_sums(const BatchNormShape& s, TermA term_a, TermB term_b, std::vector<d
     }
 }
 
+template <class TermA, class TermB>
+void row_sums(const BatchNormShape& s, TermA term_a, TermB term_b, std::vector<double>& sum_a,
+              std::vector<double>& sum_b) {
+  const int64_t C = s.c;
+  row_sums_chunks(
+      s,
+      [&](int64_t r0, int64_t r1, float* la, float* lb) {
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = 0; c < C; ++c) {
+            la[c] += term_a(r * C + c, c);
+            lb[c] += term_b(r * C + c, c);
+          }
+      },
+      sum_a, sum_b);
+}
+
+// The bf16 loops over rows [r0, r1) of C values, compiled for AVX-512 too (kernels/cpu/isa.h):
+// the same sums and values as the templates' float32 loops on the converted x and y.
+// la[c] += x, or (x - mean[c])^2 with mean.
+MACER_CPU_CLONES void sums_x_bf16(const uint16_t* x, const float* mean, int64_t r0, int64_t r1, int64_t C, float* la) {
+  for (int64_t r = r0; r < r1; ++r)
+    if (mean)
+      for (int64_t c = 0; c < C; ++c) {
+        const float d = load(x, r * C + c) - mean[c];
+        la[c] += d * d;
+      }
+    else
+      for (int64_t c = 0; c < C; ++c) la[c] += load(x, r * C + c);
+}
+// la[c] += g, lb[c] += g (x - mean[c]), g = dy, masked to y > 0 with y.
+MACER_CPU_CLONES void sums_g_bf16(const float* dy, const uint16_t* y, const uint16_t* x, const float* mean, int64_t r0,
+                                  int64_t r1, int64_t C, float* la, float* lb) {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t j = r * C + c;
+      const float d = dy[j], g = !y || load(y, j) > 0.0f ? d : 0.0f;
+      la[c] += g;
+      lb[c] += g * (load(x, j) - mean[c]);
+    }
+}
+// y = a[c] x + b[c], then max(., 0) with relu.
+MACER_CPU_CLONES void affine_bf16(const float* a, const float* b, bool relu, const uint16_t* x, uint16_t* y, int64_t r0,
+                                  int64_t r1, int64_t C) {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      const float v = a[c] * load(x, r * C + c) + b[c];
+      store(y, r * C + c, relu ? std::max(v, 0.0f) : v);
+    }
+}
+constexpr bool is_bf16(const uint16_t*) { return true; }
+constexpr bool is_bf16(const float*) { return false; }
+// dx (=, or += without overwrite) A[c] g + B[c] (x - mean[c]) + K[c], g as in sums_g_bf16.
+MACER_CPU_CLONES void dx_bf16(const float* A, const float* B, const float* K, const float* mean, const float* dy,
+                              const uint16_t* y, const uint16_t* x, float* dx, bool overwrite, int64_t r0, int64_t r1,
+                              int64_t C) {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t j = r * C + c;
+      const float d = dy[j], g = !y || load(y, j) > 0.0f ? d : 0.0f;
+      const float v = A[c] * g + B[c] * (load(x, j) - mean[c]) + K[c];
+      dx[j] = overwrite ? v : dx[j] + v;
+    }
+}
+
 // For every element j = r C + c: f(j, c), rows split over the threads.
 template <class F>
 void for_rows(const BatchNormShape& s, int64_t cost, F f) {
@@ -125,28 +193,44 @@ void for_rows(const BatchNormShape& s, int64_t cost, F f) {
 }
 
 // y = a[c] x + b[c] (then the ReLU when fused).
-void apply_affine_rows(const BatchNormShape& s, const float* a, const float* b, const float* x, float* y) {
+template <class T>
+void apply_affine_rows(const BatchNormShape& s, const float* a, const float* b, const T* x, T* y) {
+  if constexpr (is_bf16(static_cast<const T*>(nullptr))) {
+    const int64_t C = s.c;
+    return parallel_for(int64_t(s.n) * s.hw, 2 * C,
+                        [&](int64_t r0, int64_t r1) { affine_bf16(a, b, s.relu, x, y, r0, r1, C); });
+  }
   if (s.relu)
-    for_rows(s, 2, [&](int64_t j, int64_t c) { y[j] = std::max(a[c] * x[j] + b[c], 0.0f); });
+    for_rows(s, 2, [&](int64_t j, int64_t c) { store(y, j, std::max(a[c] * load(x, j) + b[c], 0.0f)); });
   else
-    for_rows(s, 2, [&](int64_t j, int64_t c) { y[j] = a[c] * x[j] + b[c]; });
+    for_rows(s, 2, [&](int64_t j, int64_t c) { store(y, j, a[c] * load(x, j) + b[c]); });
 }
 
-void forward_train_rows(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
-                        float* running_mean, float* running_var, float* y, float* save_mean, float* save_invstd) {
+template <class T>
+void forward_train_rows(const BatchNormShape& s, const T* x, const float* gamma, const float* beta,
+                        float* running_mean, float* running_var, T* y, float* save_mean, float* save_invstd) {
   const int64_t m = int64_t(s.n) * s.hw;
   const auto none = [](int64_t, int64_t) { return 0.0f; };
   std::vector<double> sum, sumsq, unused;
-  row_sums(s, [&](int64_t j, int64_t) { return x[j]; }, none, sum, unused);
   std::vector<float> mean(static_cast<size_t>(s.c));
-  for (int c = 0; c < s.c; ++c) mean[size_t(c)] = float(sum[size_t(c)] / double(m));
-  row_sums(
-      s,
-      [&](int64_t j, int64_t c) {
-        const float d = x[j] - mean[size_t(c)];
-        return d * d;
-      },
-      none, sumsq, unused);
+  if constexpr (is_bf16(static_cast<const T*>(nullptr))) {  // the AVX-512 loops (kernels/cpu/isa.h)
+    row_sums_chunks(
+        s, [&](int64_t r0, int64_t r1, float* la, float*) { sums_x_bf16(x, nullptr, r0, r1, s.c, la); }, sum, unused);
+    for (int c = 0; c < s.c; ++c) mean[size_t(c)] = float(sum[size_t(c)] / double(m));
+    row_sums_chunks(
+        s, [&](int64_t r0, int64_t r1, float* la, float*) { sums_x_bf16(x, mean.data(), r0, r1, s.c, la); }, sumsq,
+        unused);
+  } else {
+    row_sums(s, [&](int64_t j, int64_t) { return load(x, j); }, none, sum, unused);
+    for (int c = 0; c < s.c; ++c) mean[size_t(c)] = float(sum[size_t(c)] / double(m));
+    row_sums(
+        s,
+        [&](int64_t j, int64_t c) {
+          const float d = load(x, j) - mean[size_t(c)];
+          return d * d;
+        },
+        none, sumsq, unused);
+  }
   std::vector<float> a(static_cast<size_t>(s.c)), b(static_cast<size_t>(s.c));
   for (int c = 0; c < s.c; ++c)
     train_statistics(s, c, m, sum[size_t(c)] / double(m), sumsq[size_t(c)], gamma, beta, running_mean, running_var,
@@ -181,16 +265,22 @@ void batchnorm_forward_train(const BatchNormShape& s, const float* x, const floa
   });
 }
 
+namespace {
+template <class T>
+void forward_eval_rows(const BatchNormShape& s, const T* x, const float* gamma, const float* beta,
+                       const float* running_mean, const float* running_var, T* y) {
+  std::vector<float> a(static_cast<size_t>(s.c)), b(static_cast<size_t>(s.c));
+  for (int c = 0; c < s.c; ++c) {
+    a[size_t(c)] = gamma[c] / std::sqrt(running_var[c] + s.eps);
+    b[size_t(c)] = beta[c] - running_mean[c] * a[size_t(c)];
+  }
+  apply_affine_rows(s, a.data(), b.data(), x, y);
+}
+}  // namespace
+
 void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, float* y) {
-  if (s.channels_last) {
-    std::vector<float> a(static_cast<size_t>(s.c)), b(static_cast<size_t>(s.c));
-    for (int c = 0; c < s.c; ++c) {
-      a[size_t(c)] = gamma[c] / std::sqrt(running_var[c] + s.eps);
-      b[size_t(c)] = beta[c] - running_mean[c] * a[size_t(c)];
-    }
-    return apply_affine_rows(s, a.data(), b.data(), x, y);
-  }
+  if (s.channels_last) return forward_eval_rows(s, x, gamma, beta, running_mean, running_var, y);
   parallel_for(s.c, int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const float invstd = 1.0f / std::sqrt(running_var[c] + s.eps);
@@ -202,21 +292,32 @@ void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float
 
 namespace {
 
-// The BN backward on g = dy, or with kRelu on g = dy where y > 0, else 0.
-template <bool kRelu>
-void backward_impl(const BatchNormShape& s, const float* dy, const float* y, const float* x, const float* gamma,
+// The channels-last BN backward on g = dy, or with kRelu on g = dy where y > 0, else 0; x and y
+// float32 or bf16 bits (T), dy and dx float32.
+template <bool kRelu, class T>
+void backward_rows(const BatchNormShape& s, const float* dy, const T* y, const T* x, const float* gamma,
                    const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
   const double m = double(int64_t(s.n) * s.hw);
   const auto g = [=](int64_t j) {
     const float d = dy[j];  // loaded unconditionally, so the mask is a vector select
-    if constexpr (kRelu) return y[j] > 0.0f ? d : 0.0f;
+    if constexpr (kRelu) return load(y, j) > 0.0f ? d : 0.0f;
     return d;
   };
-  if (s.channels_last) {
+  constexpr bool bf16 = is_bf16(static_cast<const T*>(nullptr));  // the AVX-512 loops (kernels/cpu/isa.h)
+  const T* mask = kRelu ? y : nullptr;
+  {
     std::vector<double> sum_g, sum_gx;
-    row_sums(
-        s, [&](int64_t j, int64_t) { return g(j); }, [&](int64_t j, int64_t c) { return g(j) * (x[j] - save_mean[c]); },
-        sum_g, sum_gx);
+    if constexpr (bf16)
+      row_sums_chunks(
+          s,
+          [&](int64_t r0, int64_t r1, float* la, float* lb) {
+            sums_g_bf16(dy, mask, x, save_mean, r0, r1, s.c, la, lb);
+          },
+          sum_g, sum_gx);
+    else
+      row_sums(
+          s, [&](int64_t j, int64_t) { return g(j); },
+          [&](int64_t j, int64_t c) { return g(j) * (load(x, j) - save_mean[c]); }, sum_g, sum_gx);
     std::vector<float> A(static_cast<size_t>(s.c)), B(static_cast<size_t>(s.c)), C(static_cast<size_t>(s.c));
     for (int c = 0; c < s.c; ++c) {
       const double invstd = save_invstd[c], sum_dy = sum_g[size_t(c)], sum_dy_xhat = invstd * sum_gx[size_t(c)];
@@ -225,13 +326,29 @@ void backward_impl(const BatchNormShape& s, const float* dy, const float* y, con
       const double k = gamma[c] * invstd / m;  // the coefficients below, as in the (N,C,H,W) case
       A[size_t(c)] = float(k * m), B[size_t(c)] = float(-k * invstd * sum_dy_xhat), C[size_t(c)] = float(-k * sum_dy);
     }
-    const auto term = [&](int64_t j, int64_t c) { return A[c] * g(j) + B[c] * (x[j] - save_mean[c]) + C[c]; };
+    if constexpr (bf16)
+      return parallel_for(int64_t(s.n) * s.hw, 4 * s.c, [&](int64_t r0, int64_t r1) {
+        dx_bf16(A.data(), B.data(), C.data(), save_mean, dy, mask, x, dx, s.dx_overwrite, r0, r1, s.c);
+      });
+    const auto term = [&](int64_t j, int64_t c) { return A[c] * g(j) + B[c] * (load(x, j) - save_mean[c]) + C[c]; };
     if (s.dx_overwrite)
       for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] = term(j, c); });
     else
       for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] += term(j, c); });
-    return;
   }
+}
+
+// The BN backward on g = dy, or with kRelu on g = dy where y > 0, else 0.
+template <bool kRelu>
+void backward_impl(const BatchNormShape& s, const float* dy, const float* y, const float* x, const float* gamma,
+                   const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
+  if (s.channels_last) return backward_rows<kRelu>(s, dy, y, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  const double m = double(int64_t(s.n) * s.hw);
+  const auto g = [=](int64_t j) {
+    const float d = dy[j];  // loaded unconditionally, so the mask is a vector select
+    if constexpr (kRelu) return y[j] > 0.0f ? d : 0.0f;
+    return d;
+  };
   parallel_for(s.c, 3 * int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const double mean = save_mean[c], invstd = save_invstd[c];
@@ -271,17 +388,22 @@ void batchnorm_relu_backward(const BatchNormShape& s, const float* dy, const flo
   backward_impl<true>(s, dy, y, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
 }
 
+namespace {
+template <class T>
+void backward_eval_data_rows(const BatchNormShape& s, const float* dy, const T* y, const float* gamma,
+                             const float* running_var, float* dx) {
+  std::vector<float> a(static_cast<size_t>(s.c));
+  for (int c = 0; c < s.c; ++c) a[size_t(c)] = gamma[c] / std::sqrt(running_var[c] + s.eps);
+  if (s.relu)
+    for_rows(s, 3, [&](int64_t j, int64_t c) { dx[j] += load(y, j) > 0.0f ? a[c] * dy[j] : 0.0f; });
+  else
+    for_rows(s, 2, [&](int64_t j, int64_t c) { dx[j] += a[c] * dy[j]; });
+}
+}  // namespace
+
 void batchnorm_backward_eval_data(const BatchNormShape& s, const float* dy, const float* y, const float* gamma,
                                   const float* running_var, float* dx) {
-  if (s.channels_last) {
-    std::vector<float> a(static_cast<size_t>(s.c));
-    for (int c = 0; c < s.c; ++c) a[size_t(c)] = gamma[c] / std::sqrt(running_var[c] + s.eps);
-    if (s.relu)
-      for_rows(s, 3, [&](int64_t j, int64_t c) { dx[j] += y[j] > 0.0f ? a[c] * dy[j] : 0.0f; });
-    else
-      for_rows(s, 2, [&](int64_t j, int64_t c) { dx[j] += a[c] * dy[j]; });
-    return;
-  }
+  if (s.channels_last) return backward_eval_data_rows(s, dy, y, gamma, running_var, dx);
   parallel_for(s.c, int64_t(s.n) * s.hw, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const float a = gamma[c] / std::sqrt(running_var[c] + s.eps);  // d y / d x of the channel
@@ -294,6 +416,35 @@ void batchnorm_backward_eval_data(const BatchNormShape& s, const float* dy, cons
       }
     }
   });
+}
+
+// ---- bf16 activations (channels-last only) ---------------------------------------------------
+
+void batchnorm_forward_train(const BatchNormShape& s, const uint16_t* x, const float* gamma, const float* beta,
+                             float* running_mean, float* running_var, uint16_t* y, float* save_mean,
+                             float* save_invstd) {
+  MACER_CHECK(s.channels_last, "batch norm: bf16 activations must be channels-last");
+  forward_train_rows(s, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd);
+}
+
+void batchnorm_forward_eval(const BatchNormShape& s, const uint16_t* x, const float* gamma, const float* beta,
+                            const float* running_mean, const float* running_var, uint16_t* y) {
+  MACER_CHECK(s.channels_last, "batch norm: bf16 activations must be channels-last");
+  forward_eval_rows(s, x, gamma, beta, running_mean, running_var, y);
+}
+
+void batchnorm_backward(const BatchNormShape& s, const float* dy, const uint16_t* y, const uint16_t* x,
+                        const float* gamma, const float* save_mean, const float* save_invstd, float* dx,
+                        float* dgamma, float* dbeta) {
+  MACER_CHECK(s.channels_last, "batch norm: bf16 activations must be channels-last");
+  if (s.relu) return backward_rows<true>(s, dy, y, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  backward_rows<false>(s, dy, y, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+}
+
+void batchnorm_backward_eval_data(const BatchNormShape& s, const float* dy, const uint16_t* y, const float* gamma,
+                                  const float* running_var, float* dx) {
+  MACER_CHECK(s.channels_last, "batch norm: bf16 activations must be channels-last");
+  backward_eval_data_rows(s, dy, y, gamma, running_var, dx);
 }
 
 }  // namespace macer::kernels::cpu

@@ -132,10 +132,25 @@ size_t conv2d_kept_bytes(const Conv2dShape& sh, bool bias) {
   return oneDnn(sh) && sh.precision == Precision::BF16 ? dnnl_conv::kept_input_bytes(sh, bias) : 0;
 }
 
-void conv2d_forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y,
+bool conv2d_takes_bf16(const Conv2dShape& sh) {
+  return oneDnn(sh) && sh.precision == Precision::BF16 && sh.y_channels_last;
+}
+
+namespace {
+// Whether x or y is bf16 (then oneDNN takes them: checked; a bf16 x is channels-last).
+bool bf16_operands(const Conv2dShape& sh) {
+  if (!sh.x_bf16 && !sh.y_bf16) return false;
+  MACER_CHECK(conv2d_takes_bf16(sh) && (!sh.x_bf16 || sh.x_channels_last),
+              "conv2d: bf16 activations on a path that takes float32 (conv2d_takes_bf16)");
+  return true;
+}
+}  // namespace
+
+void conv2d_forward(const Conv2dShape& sh, const void* x, const float* weight, const float* bias, void* y,
                     void* keep) {
-  if (!keep) return conv2d_forward(sh, x, weight, bias, y);
-  MACER_CHECK(conv2d_kept_bytes(sh, bias != nullptr) > 0, "conv2d_forward: this path keeps no copy of x");
+  if (!keep && !bf16_operands(sh))
+    return conv2d_forward(sh, static_cast<const float*>(x), weight, bias, static_cast<float*>(y));
+  MACER_CHECK(!keep || conv2d_kept_bytes(sh, bias != nullptr) > 0, "conv2d_forward: this path keeps no copy of x");
   dnnl_conv::forward(sh, x, weight, bias, y, keep);
 }
 
@@ -196,9 +211,10 @@ void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, con
   if (dbias) conv2d_backward_bias(sh, dy, dbias);
 }
 
-void conv2d_backward(const Conv2dShape& sh, const float* x, const float* dy, const float* weight, float* dx,
+void conv2d_backward(const Conv2dShape& sh, const void* x, const float* dy, const float* weight, float* dx,
                      float* dweight, float* dbias, const void* kept) {
-  if (!kept || !oneDnn(sh)) return conv2d_backward(sh, x, dy, weight, dx, dweight, dbias);
+  if (!bf16_operands(sh) && (!kept || !oneDnn(sh)))
+    return conv2d_backward(sh, static_cast<const float*>(x), dy, weight, dx, dweight, dbias);
   dnnl_conv::backward(sh, x, dy, weight, dx, dweight, kept);
   if (dbias) conv2d_backward_bias(sh, dy, dbias);
 }

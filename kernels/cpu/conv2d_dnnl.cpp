@@ -1,6 +1,6 @@
 // oneDNN convolution for the CPU (kernels/cpu/conv2d_dnnl.h): direct kernels on oneDNN's blocked
-// layouts in fp32 or bf16 (products of bf16 operands accumulated in fp32, results fp32), one
-// dnnl_plan::Plan per pass, the reorders from and to the engine's NCHW/OIHW tensors casting too.
+// layouts in fp32 or bf16 (products of bf16 operands accumulated in fp32, results fp32 or, for
+// bf16 activations, bf16), one dnnl_plan::Plan per pass, reorders from and to the engine's tensors.
 #include "kernels/cpu/conv2d_dnnl.h"
 
 #include "kernels/check.h"
@@ -23,7 +23,7 @@ using dnnl_plan::Plan;
 using dnnl_plan::cpu_engine;
 using tag = memory::format_tag;
 using Kind = Plan::Kind;
-constexpr memory::data_type f32 = memory::data_type::f32;
+constexpr memory::data_type f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
 
 // The tensors of one shape as oneDNN descriptors: `*_any` let the primitive choose layouts (in
 // the precision's operand type), `*_user` are the engine's float32 tensors: OIHW weights, NCHW
@@ -32,7 +32,9 @@ struct Descs {
   memory::dims stride, pad;
   memory::desc src_any, wei_any, dst_any;              // operands: f32 or bf16
   memory::desc src_f32_any, wei_f32_any, dst_f32_any;  // results: f32
-  memory::desc src_user, wei_user, dst_user;
+  memory::desc src_user, wei_user, dst_user;  // x, weights, y: y (and x) bf16 with y_bf16 (x_bf16)
+  memory::desc dx_user, dy_user;               // the gradients of x and y: float32
+  bool y_bf16;
   explicit Descs(const Conv2dShape& s)
       : stride{s.stride, s.stride}, pad{s.pad, s.pad},
         src_any({s.n, s.c, s.h, s.w}, dnnl_plan::operand_type(s.precision), tag::any),
@@ -40,14 +42,18 @@ struct Descs {
         dst_any({s.n, s.k, s.out_h(), s.out_w()}, dnnl_plan::operand_type(s.precision), tag::any),
         src_f32_any({s.n, s.c, s.h, s.w}, f32, tag::any), wei_f32_any({s.k, s.c, s.r, s.s}, f32, tag::any),
         dst_f32_any({s.n, s.k, s.out_h(), s.out_w()}, f32, tag::any),
-        src_user({s.n, s.c, s.h, s.w}, f32, s.x_channels_last ? tag::nhwc : tag::nchw),
+        src_user({s.n, s.c, s.h, s.w}, s.x_bf16 ? bf16 : f32, s.x_channels_last ? tag::nhwc : tag::nchw),
         wei_user({s.k, s.c, s.r, s.s}, f32, tag::oihw),
-        dst_user({s.n, s.k, s.out_h(), s.out_w()}, f32, s.y_channels_last ? tag::nhwc : tag::nchw) {}
+        dst_user({s.n, s.k, s.out_h(), s.out_w()}, s.y_bf16 ? bf16 : f32, s.y_channels_last ? tag::nhwc : tag::nchw),
+        dx_user({s.n, s.c, s.h, s.w}, f32, s.x_channels_last ? tag::nhwc : tag::nchw),
+        dy_user({s.n, s.k, s.out_h(), s.out_w()}, f32, s.y_channels_last ? tag::nhwc : tag::nchw),
+        y_bf16(s.y_bf16) {}
   // Results (y, dx, dweight) are float32 in either precision; `src`/`dst` of the descriptors below
   // are the operands, so the forward hint that the backward passes need carries the same types.
   dnnl::convolution_forward::primitive_desc forward_pd(const memory::desc& bias_md) const {
     return {dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                            src_any, wei_any, bias_md, dst_f32_any, stride, pad, pad),
+                                            src_any, wei_any, bias_md, y_bf16 ? dst_any : dst_f32_any, stride, pad,
+                                            pad),
             cpu_engine()};
   }
 };
@@ -74,9 +80,9 @@ std::unique_ptr<Plan> backward_data_plan(const Descs& d, bool overwrite) {
       cpu_engine(), hint);
   auto p = std::make_unique<Plan>();
   p->primitive = dnnl::convolution_backward_data(pd);
-  p->add(DNNL_ARG_DIFF_DST, Kind::In, dnnl_plan::kDst, d.dst_user, pd.diff_dst_desc());
+  p->add(DNNL_ARG_DIFF_DST, Kind::In, dnnl_plan::kDst, d.dy_user, pd.diff_dst_desc());
   p->add(DNNL_ARG_WEIGHTS, Kind::In, dnnl_plan::kWei, d.wei_user, pd.weights_desc());
-  p->add(DNNL_ARG_DIFF_SRC, overwrite ? Kind::Out : Kind::Accumulate, dnnl_plan::kSrc, d.src_user, pd.diff_src_desc());
+  p->add(DNNL_ARG_DIFF_SRC, overwrite ? Kind::Out : Kind::Accumulate, dnnl_plan::kSrc, d.dx_user, pd.diff_src_desc());
   return p;
 }
 
@@ -90,7 +96,7 @@ std::unique_ptr<Plan> backward_weight_plan(const Descs& d) {
   auto p = std::make_unique<Plan>();
   p->primitive = dnnl::convolution_backward_weights(pd);
   p->add(DNNL_ARG_SRC, Kind::In, dnnl_plan::kSrc, d.src_user, pd.src_desc());
-  p->add(DNNL_ARG_DIFF_DST, Kind::In, dnnl_plan::kDst, d.dst_user, pd.diff_dst_desc());
+  p->add(DNNL_ARG_DIFF_DST, Kind::In, dnnl_plan::kDst, d.dy_user, pd.diff_dst_desc());
   p->add(DNNL_ARG_DIFF_WEIGHTS, Kind::Accumulate, dnnl_plan::kWei, d.wei_user, pd.diff_weights_desc());
   return p;
 }
@@ -124,7 +130,8 @@ Plans& plans_for(const Conv2dShape& s) {
   thread_local std::map<std::tuple<int, int, int, int, int, int, int, int, int, int, int>, std::unique_ptr<Plans>>
       plans;
   auto key = std::make_tuple(s.n, s.c, s.h, s.w, s.k, s.r, s.s, s.stride, s.pad, int(s.precision),
-                             int(s.x_channels_last) | int(s.y_channels_last) << 1 | int(s.dx_overwrite) << 2);
+                             int(s.x_channels_last) | int(s.y_channels_last) << 1 | int(s.dx_overwrite) << 2 |
+                                 int(s.x_bf16) << 3 | int(s.y_bf16) << 4);
   auto it = plans.find(key);
   if (it != plans.end()) return *it->second;
   if (plans.size() >= 256) plans.clear();
@@ -141,7 +148,7 @@ size_t kept_input_bytes(const Conv2dShape& s, bool bias) {
   return bytes;
 }
 
-void forward(const Conv2dShape& s, const float* x, const float* weight, const float* bias, float* y, void* keep) {
+void forward(const Conv2dShape& s, const void* x, const float* weight, const float* bias, void* y, void* keep) {
   dnnl_plan::guarded("convolution forward", [&] {
     Plans& plans = plans_for(s);
     Plan& p = plans.forward(bias != nullptr, s.k);
@@ -166,7 +173,7 @@ void backward_weight(const Conv2dShape& s, const float* x, const float* dy, floa
                      [&] { plans_for(s).backward_weight().run({x, dy, dweight}); });
 }
 
-void backward(const Conv2dShape& s, const float* x, const float* dy, const float* weight, float* dx,
+void backward(const Conv2dShape& s, const void* x, const float* dy, const float* weight, float* dx,
               float* dweight, const void* kept) {
   if (!dx && !dweight) return;
   dnnl_plan::guarded("convolution backward", [&] {
@@ -203,7 +210,7 @@ void backward(const Conv2dShape& s, const float* x, const float* dy, const float
 namespace macer::kernels::cpu::dnnl_conv {
 bool built() { return false; }
 size_t kept_input_bytes(const Conv2dShape&, bool) { return 0; }
-void forward(const Conv2dShape&, const float*, const float*, const float*, float*, void*) {
+void forward(const Conv2dShape&, const void*, const float*, const float*, void*, void*) {
   MACER_CHECK(false, "this build has no oneDNN");
 }
 void backward_data(const Conv2dShape&, const float*, const float*, float*) {
@@ -212,7 +219,7 @@ void backward_data(const Conv2dShape&, const float*, const float*, float*) {
 void backward_weight(const Conv2dShape&, const float*, const float*, float*) {
   MACER_CHECK(false, "this build has no oneDNN");
 }
-void backward(const Conv2dShape&, const float*, const float*, const float*, float*, float*, const void*) {
+void backward(const Conv2dShape&, const void*, const float*, const float*, float*, float*, const void*) {
   MACER_CHECK(false, "this build has no oneDNN");
 }
 }  // namespace macer::kernels::cpu::dnnl_conv

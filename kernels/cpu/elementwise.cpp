@@ -2,24 +2,88 @@
 // blocks (kernels/cpu/parallel.h); every element is computed alone, so threads change no bit.
 #include "kernels/elementwise.h"
 
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/precision.h"
 
 namespace macer::kernels::cpu {
 
-void relu_forward(int64_t n, const float* x, float* y) {
+namespace {
+// An activation element as float32, and stored back: float32 as it is, bf16 bits converted.
+inline float load(const float* p, int64_t i) { return p[i]; }
+inline float load(const uint16_t* p, int64_t i) { return bf16_to_float(p[i]); }
+inline void store(float* p, int64_t i, float v) { p[i] = v; }
+inline void store(uint16_t* p, int64_t i, float v) { p[i] = float_to_bf16(v); }
+
+template <class T>
+void relu_forward_t(int64_t n, const T* x, T* y) {
   parallel_for(n, 1, [=](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (int64_t i = b; i < e; ++i) {
+      const float v = load(x, i);
+      store(y, i, v > 0.0f ? v : 0.0f);
+    }
   });
 }
 
-void relu_backward(int64_t n, const float* y, const float* dy, float* dx, bool overwrite) {
+// The bf16 loops over [lo, hi), compiled for AVX-512 too (kernels/cpu/isa.h).
+MACER_CPU_CLONES void relu_forward_span(const uint16_t* x, uint16_t* y, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float v = load(x, i);
+    store(y, i, v > 0.0f ? v : 0.0f);
+  }
+}
+MACER_CPU_CLONES void add_relu_forward_span(const uint16_t* a, const uint16_t* b, uint16_t* y, int64_t lo,
+                                            int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float v = load(a, i) + load(b, i);
+    store(y, i, v > 0.0f ? v : 0.0f);
+  }
+}
+
+template <class T>
+void relu_backward_t(int64_t n, const T* y, const float* dy, float* dx, bool overwrite) {
   parallel_for(n, 1, [=](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const float g = dy[i];  // loaded unconditionally: the loop becomes a vector select
-      const float d = y[i] > 0.0f ? g : 0.0f;
+      const float d = load(y, i) > 0.0f ? g : 0.0f;
       dx[i] = overwrite ? d : dx[i] + d;
     }
   });
+}
+
+template <class T>
+void add_relu_forward_t(int64_t n, const T* a, const T* b, T* y) {
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float v = load(a, i) + load(b, i);
+      store(y, i, v > 0.0f ? v : 0.0f);
+    }
+  });
+}
+
+template <class T>
+void add_relu_backward_t(int64_t n, const T* y, const float* dy, float* da, float* db, bool a_overwrite,
+                         bool b_overwrite) {
+  parallel_for(n, 2, [=](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float d = dy[i];
+      const float g = load(y, i) > 0.0f ? d : 0.0f;
+      if (da) da[i] = a_overwrite ? g : da[i] + g;
+      if (db) db[i] = b_overwrite ? g : db[i] + g;
+    }
+  });
+}
+}  // namespace
+
+void relu_forward(int64_t n, const float* x, float* y) { relu_forward_t(n, x, y); }
+void relu_forward(int64_t n, const uint16_t* x, uint16_t* y) {
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) { relu_forward_span(x, y, lo, hi); });
+}
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx, bool overwrite) {
+  relu_backward_t(n, y, dy, dx, overwrite);
+}
+void relu_backward(int64_t n, const uint16_t* y, const float* dy, float* dx, bool overwrite) {
+  relu_backward_t(n, y, dy, dx, overwrite);
 }
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx) { relu_backward(n, y, dy, dx, false); }
@@ -48,24 +112,28 @@ void scale(int64_t n, float alpha, float* dst) {
   });
 }
 
-void add_relu_forward(int64_t n, const float* a, const float* b, float* y) {
-  parallel_for(n, 1, [=](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const float v = a[i] + b[i];
-      y[i] = v > 0.0f ? v : 0.0f;
-    }
+void add_relu_forward(int64_t n, const float* a, const float* b, float* y) { add_relu_forward_t(n, a, b, y); }
+void add_relu_forward(int64_t n, const uint16_t* a, const uint16_t* b, uint16_t* y) {
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) { add_relu_forward_span(a, b, y, lo, hi); });
+}
+void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, bool a_overwrite,
+                       bool b_overwrite) {
+  add_relu_backward_t(n, y, dy, da, db, a_overwrite, b_overwrite);
+}
+void add_relu_backward(int64_t n, const uint16_t* y, const float* dy, float* da, float* db, bool a_overwrite,
+                       bool b_overwrite) {
+  add_relu_backward_t(n, y, dy, da, db, a_overwrite, b_overwrite);
+}
+
+void bf16_to_float32(int64_t n, const uint16_t* x, float* y) {
+  parallel_for(n, 1, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = bf16_to_float(x[i]);
   });
 }
 
-void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, bool a_overwrite,
-                       bool b_overwrite) {
-  parallel_for(n, 2, [=](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const float d = dy[i];
-      const float g = y[i] > 0.0f ? d : 0.0f;
-      if (da) da[i] = a_overwrite ? g : da[i] + g;
-      if (db) db[i] = b_overwrite ? g : db[i] + g;
-    }
+void float32_to_bf16(int64_t n, const float* x, uint16_t* y) {
+  parallel_for(n, 1, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = float_to_bf16(x[i]);
   });
 }
 

@@ -28,6 +28,22 @@ inline float bf16_to_float(uint16_t b) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+// Eight at once (float_to_bf16 on each), as one vector operation where the target has vectors
+// (GCC's vector extensions; kernels/cpu/isa.h compiles callers for AVX-512 too).
+inline void float_to_bf16_8(const float* in, uint16_t* out) {
+#if defined(__GNUC__) && !defined(__clang__)
+  typedef uint32_t u32x8 __attribute__((vector_size(32)));
+  typedef uint16_t u16x8 __attribute__((vector_size(16)));
+  u32x8 u;
+  std::memcpy(&u, in, sizeof u);
+  const u32x8 rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet_nan = (u >> 16) | 0x40u;
+  const u32x8 bits = (u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded;
+  const u16x8 h = __builtin_convertvector(bits, u16x8);
+  std::memcpy(out, &h, sizeof h);
+#else
+  for (int i = 0; i < 8; ++i) out[i] = float_to_bf16(in[i]);
+#endif
+}
 // The float nearest to f that bfloat16 holds.
 inline float round_to_bf16(float f) { return bf16_to_float(float_to_bf16(f)); }
 

@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "kernels/cpu/gemm_bf16.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/sgemm.h"
+#include "kernels/precision.h"
 
 namespace macer::kernels::cpu::unfold_conv {
 
@@ -37,9 +39,11 @@ void gemm(const Conv2dShape& sh, bool ta, bool tb, int64_t M, int64_t N, int64_t
   sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-// Per-thread scratch: a chunk's column matrix (CRS, g*PQ) and output block (K, g*PQ).
+// Per-thread scratch: a chunk's column matrix (CRS, g*PQ) and output block (K, g*PQ); col16 the
+// column matrix in bf16 (the bf16 forward's, unfold_bf16).
 struct Scratch {
   std::vector<float> col, out;
+  std::vector<uint16_t> col16;
   void fit(size_t c, size_t o) {
     if (col.size() < c) col.resize(c);
     if (out.size() < o) out.resize(o);
@@ -138,6 +142,34 @@ void unfold(const Conv2dShape& sh, const Geometry& geo, const float* x, int64_t 
   for (int64_t i = 0; i < g; ++i) im2col_rows(sh, x + (n0 + i) * geo.image, col + i * geo.PQ, g * geo.PQ);
 }
 
+// Whether the forward unfolds straight into bf16 (bf16, stride 1, no padding: LeNet's): the same
+// bf16 values the matrix product's cast would give, written at half the bytes, no cast pass.
+bool unfolds_bf16(const Conv2dShape& sh) { return sh.precision == Precision::BF16 && sh.stride == 1 && sh.pad == 0; }
+
+// im2col_rows' stride-1, no-padding case into bf16 (rounded to nearest even), for one image;
+// compiled for AVX-512 too (kernels/cpu/isa.h), where the conversion vectorizes.
+MACER_CPU_CLONES void im2col_bf16(const float* x, uint16_t* col, int64_t ld, int C, int H, int W, int R, int S, int P,
+                                  int Q) {
+  for (int c = 0; c < C; ++c)
+    for (int r = 0; r < R; ++r)
+      for (int s = 0; s < S; ++s) {
+        uint16_t* out = col + ((int64_t(c) * R + r) * S + s) * ld;
+        const float* in = x + (int64_t(c) * H + r) * W + s;
+        for (int p = 0; p < P; ++p, out += Q, in += W) {
+          int q = 0;
+          for (; q + 8 <= Q; q += 8) float_to_bf16_8(in + q, out + q);  // LeNet's Q: 24 and 8
+          for (; q < Q; ++q) out[q] = float_to_bf16(in[q]);
+        }
+      }
+}
+
+// unfold into bf16 (unfolds_bf16 shapes).
+void unfold_bf16(const Conv2dShape& sh, const Geometry& geo, const float* x, int64_t n0, int64_t g, uint16_t* col) {
+  for (int64_t i = 0; i < g; ++i)
+    im2col_bf16(x + (n0 + i) * geo.image, col + i * geo.PQ, g * geo.PQ, sh.c, sh.h, sh.w, sh.r, sh.s, sh.out_h(),
+                sh.out_w());
+}
+
 // dy of images [n0, n0 + g) gathered as (K, g*PQ).
 void gather(const Conv2dShape& sh, const Geometry& geo, const float* dy, int64_t n0, int64_t g, float* out) {
   for (int64_t i = 0; i < g; ++i)
@@ -185,21 +217,41 @@ void data_pass(const Conv2dShape& sh, const Geometry& geo, Scratch& buf, const f
 void forward(const Conv2dShape& sh, const float* x, const float* weight, const float* bias, float* y,
              const Pooled& pool) {
   const Geometry geo(sh);
+  const bool bf16 = unfolds_bf16(sh);
+  std::vector<uint16_t> w16(bf16 ? size_t(sh.k * geo.CRS) : 0);  // the weights cast once per call
+  for (size_t i = 0; i < w16.size(); ++i) w16[i] = float_to_bf16(weight[i]);
   parallel_for(geo.chunks, geo.CRS * geo.PQ * geo.chunk, [&](int64_t c0, int64_t c1) {
     Scratch& buf = thread_scratch(sh, geo);
+    if (bf16 && buf.col16.size() < size_t(geo.CRS * geo.PQ) * geo.chunk) buf.col16.resize(size_t(geo.CRS * geo.PQ) * geo.chunk);
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
-      unfold(sh, geo, x, n0, g, buf.col.data());
       // out (K, g*PQ) = W (K, CRS) col (CRS, g*PQ); then y[n0+i][k] = out[k][i*PQ ...] + bias[k]
-      gemm(sh, false, false, sh.k, ld, geo.CRS, weight, geo.CRS, buf.col.data(), ld, 0.0f, buf.out.data(), ld);
+      if (bf16) {
+        unfold_bf16(sh, geo, x, n0, g, buf.col16.data());
+        gemm_bf16(false, false, sh.k, ld, geo.CRS, w16.data(), geo.CRS, buf.col16.data(), ld, 0.0f, buf.out.data(), ld);
+      } else {
+        unfold(sh, geo, x, n0, g, buf.col.data());
+        gemm(sh, false, false, sh.k, ld, geo.CRS, weight, geo.CRS, buf.col.data(), ld, 0.0f, buf.out.data(), ld);
+      }
       for (int64_t i = 0; i < g; ++i)
         for (int64_t k = 0; k < sh.k; ++k) {
           float* src = buf.out.data() + k * ld + i * geo.PQ;
           const float add = bias ? bias[k] : 0.0f;
           if (pool.shape) {  // the plane pooled while in cache: y (N,K,P',Q') and its argmax
-            for (int64_t j = 0; j < geo.PQ; ++j) src[j] += add;
             const int64_t at = ((n0 + i) * sh.k + k) * pool.shape->out_h() * pool.shape->out_w();
             int32_t* a = pool.argmax_out ? pool.argmax_out + at : nullptr;
+            if (!a) {  // inference: the bias added after the pool, to a quarter of the values (the
+              // maximum of v + b is the maximum of v, plus b: rounding is monotonic), then the ReLU
+              const int64_t pooled = int64_t(pool.shape->out_h()) * pool.shape->out_w();
+              float* yp = y + at;
+              maxpool_plane(*pool.shape, src, yp, nullptr);
+              if (pool.relu)
+                for (int64_t o = 0; o < pooled; ++o) yp[o] = std::max(yp[o] + add, 0.0f);
+              else
+                for (int64_t o = 0; o < pooled; ++o) yp[o] += add;
+              continue;
+            }
+            for (int64_t j = 0; j < geo.PQ; ++j) src[j] += add;
             maxpool_plane(*pool.shape, src, y + at, a);
             if (pool.relu) {  // the ReLU after the pool, on the plane in cache; no gradient where y <= 0
               const int64_t pooled = int64_t(pool.shape->out_h()) * pool.shape->out_w();

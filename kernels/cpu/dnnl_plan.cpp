@@ -95,9 +95,10 @@ memory::dims b_dense(int64_t K, int64_t N, const memory::dims& strides) {
 }  // namespace
 
 std::unique_ptr<Plan> matmul_plan(int64_t M, int64_t N, int64_t K, memory::dims a_strides, memory::dims b_strides,
-                                  int64_t ldc, bool bias, Plan::Kind out, bool b_as_given) {
+                                  int64_t ldc, bool bias, Plan::Kind out, bool b_as_given, bool given_bf16) {
   using dt = memory::data_type;
-  const memory::desc a_user({M, K}, dt::f32, a_strides), b_user({K, N}, dt::f32, b_strides);
+  const dt given = given_bf16 ? dt::bf16 : dt::f32;
+  const memory::desc a_user({M, K}, given, a_strides), b_user({K, N}, given, b_strides);
   const memory::desc c_user({M, N}, dt::f32, memory::dims{ldc, 1});
   const memory::desc bias_md = bias ? memory::desc({1, N}, dt::f32, memory::format_tag::ab) : memory::desc();
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(memory::desc({M, K}, dt::bf16, memory::format_tag::ab),

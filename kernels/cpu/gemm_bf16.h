@@ -12,5 +12,8 @@ namespace macer::kernels::cpu {
 // parallel region as the unfolding calls it; without: sgemm on rounded copies (emulated).
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                int64_t ldb, float beta, float* C, int64_t ldc);
+// The same on operands given as bf16 bits (uint16_t, kernels/precision.h): read in place, no cast.
+void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* B,
+               int64_t ldb, float beta, float* C, int64_t ldc);
 
 }  // namespace macer::kernels::cpu

@@ -15,7 +15,8 @@ struct Conv2dShape {
   int k, r, s;        // weight (K, C, R, S)
   int stride = 1, pad = 0;
   // BF16: x, weight and dy rounded to bfloat16, products accumulated in float32; every tensor
-  // the caller passes or gets is float32 in either precision (kernels/precision.h).
+  // the caller passes or gets is float32 in either precision (kernels/precision.h), except bf16
+  // activations (x_bf16, y_bf16 below).
   Precision precision = Precision::FP32;
   // Memory formats (engine/tensor.h): x and dx (N,H,W,C) when x_channels_last, y and dy (N,P,Q,K)
   // when y_channels_last; else (N,C,H,W). The CPU takes any combination (oneDNN natively, the

@@ -26,7 +26,8 @@ using Kind = Plan::Kind;
 constexpr memory::data_type f32 = memory::data_type::f32, bf16 = memory::data_type::bf16;
 
 // The tensors of one shape as oneDNN descriptors: `*_any` let the primitive choose layouts (in
-// the precision's operand type), `*_user` are the engine's float32 tensors: OIHW weights, NCHW
+// the precision's operand type), `*_user` are the engine's tensors (float32, x and y bf16 with
+// x_bf16 / y_bf16; dx_user and dy_user their float32 gradients): OIHW weights, NCHW
 // or NHWC (channels-last) activations.
 struct Descs {
   memory::dims stride, pad;
@@ -48,7 +49,7 @@ struct Descs {
         dx_user({s.n, s.c, s.h, s.w}, f32, s.x_channels_last ? tag::nhwc : tag::nchw),
         dy_user({s.n, s.k, s.out_h(), s.out_w()}, f32, s.y_channels_last ? tag::nhwc : tag::nchw),
         y_bf16(s.y_bf16) {}
-  // Results (y, dx, dweight) are float32 in either precision; `src`/`dst` of the descriptors below
+  // Results (y, dx, dweight) are float32 in either precision (y bf16 with y_bf16); `src`/`dst` below
   // are the operands, so the forward hint that the backward passes need carries the same types.
   dnnl::convolution_forward::primitive_desc forward_pd(const memory::desc& bias_md) const {
     return {dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,

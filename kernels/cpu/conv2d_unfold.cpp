@@ -1,8 +1,9 @@
 // Unfolding CPU convolution (kernels/cpu/conv2d_unfold.h) for channel counts that oneDNN's
 // blocked kernels would pad (LeNet's 20 and 50): the batch is cut into chunks of images whose
 // column matrix fits in cache (~1 MB); each thread takes whole chunks, unfolds them (im2col),
-// runs one single-threaded matrix product per chunk (sgemm, or in bf16 gemm_bf16, which casts the
-// chunk while it is in cache) and writes its own images. One parallel region per call.
+// runs one single-threaded matrix product per chunk (sgemm, or in bf16 gemm_bf16, on the chunk
+// unfolded straight into bf16 in the forward of stride-1 unpadded shapes, else cast while it is in
+// cache) and writes its own images. One parallel region per call.
 #include "kernels/cpu/conv2d_unfold.h"
 
 #include <algorithm>

@@ -15,29 +15,27 @@ inline float load(const uint16_t* p, int64_t i) { return bf16_to_float(p[i]); }
 inline void store(float* p, int64_t i, float v) { p[i] = v; }
 inline void store(uint16_t* p, int64_t i, float v) { p[i] = float_to_bf16(v); }
 
+// relu and add_relu over [lo, hi): the float32 loops, and the bf16 ones compiled for AVX-512 too
+// (kernels/cpu/isa.h; the conversions vectorize there).
 template <class T>
-void relu_forward_t(int64_t n, const T* x, T* y) {
-  parallel_for(n, 1, [=](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float v = load(x, i);
-      store(y, i, v > 0.0f ? v : 0.0f);
-    }
-  });
-}
-
-// The bf16 loops over [lo, hi), compiled for AVX-512 too (kernels/cpu/isa.h).
-MACER_CPU_CLONES void relu_forward_span(const uint16_t* x, uint16_t* y, int64_t lo, int64_t hi) {
+inline void relu_span(const T* x, T* y, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) {
     const float v = load(x, i);
     store(y, i, v > 0.0f ? v : 0.0f);
   }
 }
-MACER_CPU_CLONES void add_relu_forward_span(const uint16_t* a, const uint16_t* b, uint16_t* y, int64_t lo,
-                                            int64_t hi) {
+template <class T>
+inline void add_relu_span(const T* a, const T* b, T* y, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) {
     const float v = load(a, i) + load(b, i);
     store(y, i, v > 0.0f ? v : 0.0f);
   }
+}
+MACER_CPU_CLONES void relu_span_bf16(const uint16_t* x, uint16_t* y, int64_t lo, int64_t hi) {
+  relu_span(x, y, lo, hi);
+}
+MACER_CPU_CLONES void add_relu_span_bf16(const uint16_t* a, const uint16_t* b, uint16_t* y, int64_t lo, int64_t hi) {
+  add_relu_span(a, b, y, lo, hi);
 }
 
 template <class T>
@@ -47,16 +45,6 @@ void relu_backward_t(int64_t n, const T* y, const float* dy, float* dx, bool ove
       const float g = dy[i];  // loaded unconditionally: the loop becomes a vector select
       const float d = load(y, i) > 0.0f ? g : 0.0f;
       dx[i] = overwrite ? d : dx[i] + d;
-    }
-  });
-}
-
-template <class T>
-void add_relu_forward_t(int64_t n, const T* a, const T* b, T* y) {
-  parallel_for(n, 1, [=](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const float v = load(a, i) + load(b, i);
-      store(y, i, v > 0.0f ? v : 0.0f);
     }
   });
 }
@@ -75,9 +63,11 @@ void add_relu_backward_t(int64_t n, const T* y, const float* dy, float* da, floa
 }
 }  // namespace
 
-void relu_forward(int64_t n, const float* x, float* y) { relu_forward_t(n, x, y); }
+void relu_forward(int64_t n, const float* x, float* y) {
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) { relu_span(x, y, lo, hi); });
+}
 void relu_forward(int64_t n, const uint16_t* x, uint16_t* y) {
-  parallel_for(n, 1, [=](int64_t lo, int64_t hi) { relu_forward_span(x, y, lo, hi); });
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) { relu_span_bf16(x, y, lo, hi); });
 }
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, bool overwrite) {
   relu_backward_t(n, y, dy, dx, overwrite);
@@ -112,9 +102,11 @@ void scale(int64_t n, float alpha, float* dst) {
   });
 }
 
-void add_relu_forward(int64_t n, const float* a, const float* b, float* y) { add_relu_forward_t(n, a, b, y); }
+void add_relu_forward(int64_t n, const float* a, const float* b, float* y) {
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) { add_relu_span(a, b, y, lo, hi); });
+}
 void add_relu_forward(int64_t n, const uint16_t* a, const uint16_t* b, uint16_t* y) {
-  parallel_for(n, 1, [=](int64_t lo, int64_t hi) { add_relu_forward_span(a, b, y, lo, hi); });
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) { add_relu_span_bf16(a, b, y, lo, hi); });
 }
 void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, bool a_overwrite,
                        bool b_overwrite) {

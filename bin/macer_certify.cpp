@@ -175,7 +175,10 @@ int summarize_only(const Flags& fl) {
   std::vector<macer::PlotSeries> series;
   if (macer::is_shard(fl.summarize[0])) {  // the shards of one run: one merged result
     macer::TsvFile f = macer::merge_shards(fl.summarize);
-    std::string label = macer::file_label(fl.summarize[0]) + " (" + std::to_string(fl.summarize.size()) + " shards)";
+    // named as its merged file when written (--output all.tsv: "all"), else after its first shard
+    std::string label = !fl.output.empty() ? macer::file_label(fl.output)
+                                           : macer::file_label(fl.summarize[0]) + " (" +
+                                                 std::to_string(fl.summarize.size()) + " shards)";
     if (!fl.output.empty()) {
       std::string text = macer::tsv_header(f.kind) + "\n";
       for (const auto& row : f.rows) text += macer::tsv_row(f.kind, row) + "\n";
@@ -196,6 +199,14 @@ int summarize_only(const Flags& fl) {
     return 0;
   }
   MACER_CHECK(fl.output.empty(), "--summarize writes --output only when merging the shards of one run");
+  for (size_t i = 0; i < fl.summarize.size(); ++i)  // one file twice would count its images twice
+    for (size_t j = 0; j < i; ++j) {
+      std::error_code ea, eb;
+      const auto a = std::filesystem::weakly_canonical(fl.summarize[i], ea),
+                 b = std::filesystem::weakly_canonical(fl.summarize[j], eb);
+      MACER_CHECK(fl.summarize[i] != fl.summarize[j] && (ea || eb || a != b),
+                  "--summarize: " << fl.summarize[i] << " is given twice (as " << fl.summarize[j] << " too)");
+    }
   const std::vector<double> radii = table_radii(fl, recorded_sigma(fl.summarize));
   const std::vector<std::string> labels = macer::file_labels(fl.summarize);
   for (size_t i = 0; i < fl.summarize.size(); ++i) {
@@ -267,8 +278,13 @@ int certify_checkpoint(const Flags& fl) {
   std::string range_note;  // a range the split cuts short says so on the startup line
   if (fl.count >= 0 && planned < fl.count) {
     std::ostringstream os;
-    os << "; images " << fl.start << ", " << fl.start + fl.skip << ", ... (every " << fl.skip << "): " << planned
-       << " of the " << fl.count << " asked for, the " << fl.split << " split "
+    // the images it does certify: all of them when few (--start 9999 --count 5: image 9999 only)
+    os << "; image" << (planned == 1 ? " " : "s ");
+    if (planned <= 3)
+      for (int64_t j = 0; j < planned; ++j) os << (j ? ", " : "") << indices[size_t(j)];
+    else
+      os << indices[0] << ", " << indices[1] << ", ... (every " << fl.skip << ")";
+    os << ": " << planned << " of the " << fl.count << " asked for, the " << fl.split << " split "
        << (fl.max >= 0 && fl.max < set->size() ? "cut at --max " + std::to_string(fl.max)
                                                : "has " + std::to_string(set->size()) + " images");
     range_note = os.str();

@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
   auto* resume = app.add_option("--resume", topt.resume, "continue from a checkpoint written by macer_train");
   app.add_flag("--overwrite", topt.overwrite, "replace the run already in run.checkpoint_dir")->excludes(resume);
   app.add_flag("--allow-changes", topt.allow_changes,
-               "resume although sigma, data set, input shape or objective differ from the checkpoint's")
+               "resume although the data set, input shape or class count, objective, attack, sigma or input "
+               "normalization differ from the checkpoint's (another model or precision is always refused)")
       ->needs(resume);
   app.add_flag("--print-config", print_only, "print the resolved configuration and exit");
   app.add_flag("--check-data", check_data,

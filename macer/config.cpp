@@ -453,10 +453,17 @@ TrainConfig parse(const std::string& text, const std::string& origin, const std:
   for (const auto& [k, v] : set) given[k] = v;
   validate(c, origin, given);
   if (combinations) check_combinations(c, origin, file, set);
+  c.sources = given;
+  c.origin = origin;
   return c;
 }
 
 }  // namespace
+
+std::string key_source(const TrainConfig& c, const std::string& key) {
+  auto it = c.sources.find(key);
+  return (it != c.sources.end() ? it->second : c.origin) + ": key '" + key + "'";
+}
 
 TrainConfig parse_train_config(const std::string& text, const std::string& origin,
                                const std::vector<std::string>& overrides) {

@@ -2,6 +2,7 @@
 // [optim] [run] [certify], overridable by --set section.key=value, validated against one schema.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -84,7 +85,14 @@ struct TrainConfig {
     double alpha = 0.001;
     int64_t batch = 1000;
   } certify;
+  // Where each given key's value came from ("FILE:LINE" or "--set K=V"), and the config's own name
+  // for keys at their defaults: for refusals found after parsing (key_source).
+  std::map<std::string, std::string> sources;
+  std::string origin;
 };
+
+// "SOURCE: key 'K'" for a message about K found after parsing (the trainer's data checks).
+std::string key_source(const TrainConfig& c, const std::string& key);
 
 // Reads `path`, applies `overrides` ("section.key=value", value in TOML syntax or a bare
 // string), and validates. Unknown keys, wrong types and out-of-range values throw

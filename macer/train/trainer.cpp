@@ -220,14 +220,16 @@ Trainer::Trainer(const TrainConfig& config, const TrainerOptions& options) : s_(
   // data.train_count: a class-balanced sample drawn with the seed (an image folder is ordered class
   // by class: its first N images may all be of one class).
   const int64_t available = s.train_set->size(), count = config.data.train_count;
-  MACER_CHECK(count <= available, "data.train_count = " << count << ", but " << config.data.dataset << " has only "
+  MACER_CHECK(count <= available, key_source(config, "data.train_count") << " = " << count << ", but "
+                                                                        << config.data.dataset << " has only "
                                                         << available << " training images; lower it, or set -1 for all");
   if (count > 0 && count < available)
     s.train_indices = data::class_balanced_sample(*s.train_set, count, uint64_t(config.run.seed));
   const int64_t used = count > 0 ? count : available;
   if (count > 0)
     MACER_CHECK(used >= config.optim.batch,
-                "data.train_count = " << count << " is smaller than optim.batch = " << config.optim.batch
+                key_source(config, "data.train_count") << " = " << count << " is smaller than optim.batch = "
+                                                       << config.optim.batch
                                       << ": an epoch takes full batches only (the last partial batch is dropped), "
                                          "so it would train on nothing; set data.train_count to at least "
                                       << config.optim.batch << " or lower optim.batch");
@@ -624,6 +626,7 @@ std::vector<EpochStats> Trainer::run() {
         save_checkpoint(c.run.checkpoint_dir + "/epoch_" + std::to_string(s.epoch) + ".safetensors", *s.model,
                         s.sgd.get(), info);
     }
+    if (root) print_epoch_line(c.objective.name, st, terms);  // before the certification's table and progress
     if (root && c.certify.every > 0 && s.epoch % c.certify.every == 0) {  // the other ranks wait at the next step
       st.certify_json = certify_during_training(c, *s.model, *s.test_set, s.device, s.epoch);
       s.model->train();
@@ -632,7 +635,6 @@ std::vector<EpochStats> Trainer::run() {
     all.push_back(st);
     if (!root) continue;
     write_log(line);
-    print_epoch_line(c.objective.name, st, terms);
   }
   return all;
 }

@@ -132,11 +132,13 @@ expect_ok "certified test images of one class" "$bin/macer_train" folder.toml --
   --set certify.every=1 --set certify.count=4 --set certify.n0=10 --set certify.n=50 --set certify.batch=50
 has "the certified range names its one class" err.log "^certify: every 1 epochs, 4 test images from 0 every 1, 1 of 4 classes \((cat|0): 4\)$"
 has "the summary row names its epoch" err.log "^epoch 1 +[0-9]"
+awk '/^epoch 1:/ { e = NR } /^approximate certified/ { a = NR } END { exit !(e && a && e < a) }' err.log && ok ||
+  bad "the epoch's line comes before its certification table: $(grep -n 'epoch 1' err.log)"
 has "and says how to spread it" err.log "^note: the certified test images miss some classes: spread them with certify.skip"
 expect_fail "train_count smaller than a batch" \
-  "data.train_count = 10 is smaller than optim.batch = 64: an epoch takes full batches only \(the last partial batch is dropped\).*set data.train_count to at least 64 or lower optim.batch" \
+  "--set data.train_count=10: key 'data.train_count' = 10 is smaller than optim.batch = 64: an epoch takes full batches only \(the last partial batch is dropped\).*set data.train_count to at least 64 or lower optim.batch" \
   "$bin/macer_train" folder.toml --set data.train_count=10 --set optim.batch=64 --set 'run.checkpoint_dir="run_f10"'
-expect_fail "train_count past the set" "data.train_count = 100, but imagefolder has only 32 training images" \
+expect_fail "train_count past the set" "--set data.train_count=100: key 'data.train_count' = 100, but imagefolder has only 32 training images" \
   "$bin/macer_train" folder.toml --set data.train_count=100 --set 'run.checkpoint_dir="run_f100"'
 
 # ---- 3: settings that do nothing or contradict each other are refused, the key named -------------

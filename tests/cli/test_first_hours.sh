@@ -206,7 +206,10 @@ expect_fail "radii that disagree" "edited.tsv.radii line 2 does not match edited
 
 # ---- 5. the startup line says when a range is cut short ---------------------------------------
 expect_ok "range cut short" "${cert[@]}" --start 62 --count 5
-grep -q "2 of the 5 asked for, the test split has 64 images" out.log && ok || bad "cut range: $(head -n 1 out.log)"
+grep -q "images 62, 63: 2 of the 5 asked for, the test split has 64 images" out.log && ok ||
+  bad "cut range: $(head -n 1 out.log)"
+expect_ok "range cut to one image" "${cert[@]}" --start 63 --count 5
+grep -q "; image 63: 1 of the 5 asked for" out.log && ok || bad "one image left names only it: $(head -n 1 out.log)"
 
 expect_ok "predict" "$bin/macer_certify" --checkpoint "$ckpt" --predict --n 50 --count 2 --device cpu --output predict.tsv
 # ---- 8. Cohen's flag names, the radius grid --------------------------------------------------
@@ -218,6 +221,13 @@ python3 -c "import json; r = json.load(open('grid.json'))[0]['radii']; assert r[
   ok || bad "sigma 2 reports radii up to 4 sigma"
 expect_ok "radius grid flags" "$bin/macer_certify" --summarize full.tsv --radius-step 0.5 --radius-max 1 --json g.json
 python3 -c "import json; assert json.load(open('g.json'))[0]['radii'] == [0, 0.5, 1]" && ok || bad "--radius-step/--radius-max"
+
+expect_fail "one file given twice" "full.tsv is given twice" "$bin/macer_certify" --summarize full.tsv ./full.tsv
+expect_ok "shard 0 of 2" "${cert[@]}" --count 4 --shard 0/2 --output s0.tsv
+expect_ok "shard 1 of 2" "${cert[@]}" --count 4 --shard 1/2 --output s1.tsv
+expect_ok "shards merged" "$bin/macer_certify" --summarize s0.tsv s1.tsv --output all.tsv --json merged.json
+python3 -c "import json; l = json.load(open('merged.json'))[0]['label']; assert l.startswith('all '), l" && ok ||
+  bad "a merge written to all.tsv is labelled all: $(head -c 300 merged.json)"
 
 # ---- 3. tables and figures for a paper ------------------------------------------------------
 expect_ok "markdown and latex tables" "$bin/macer_certify" --summarize full.tsv part.tsv --radius-max 1 \

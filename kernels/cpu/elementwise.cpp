@@ -39,27 +39,30 @@ MACER_CPU_CLONES void add_relu_span_bf16(const uint16_t* a, const uint16_t* b, u
 }
 
 template <class T>
-void relu_backward_t(int64_t n, const T* y, const float* dy, float* dx, bool overwrite) {
-  parallel_for(n, 1, [=](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float g = dy[i];  // loaded unconditionally: the loop becomes a vector select
-      const float d = load(y, i) > 0.0f ? g : 0.0f;
-      dx[i] = overwrite ? d : dx[i] + d;
-    }
-  });
+inline void relu_backward_span(const T* y, const float* dy, float* dx, bool overwrite, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float g = dy[i];  // loaded unconditionally: the loop becomes a vector select
+    const float d = load(y, i) > 0.0f ? g : 0.0f;
+    dx[i] = overwrite ? d : dx[i] + d;
+  }
 }
-
 template <class T>
-void add_relu_backward_t(int64_t n, const T* y, const float* dy, float* da, float* db, bool a_overwrite,
-                         bool b_overwrite) {
-  parallel_for(n, 2, [=](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const float d = dy[i];
-      const float g = load(y, i) > 0.0f ? d : 0.0f;
-      if (da) da[i] = a_overwrite ? g : da[i] + g;
-      if (db) db[i] = b_overwrite ? g : db[i] + g;
-    }
-  });
+inline void add_relu_backward_span(const T* y, const float* dy, float* da, float* db, bool a_overwrite,
+                                   bool b_overwrite, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    const float d = dy[i];
+    const float g = load(y, i) > 0.0f ? d : 0.0f;
+    if (da) da[i] = a_overwrite ? g : da[i] + g;
+    if (db) db[i] = b_overwrite ? g : db[i] + g;
+  }
+}
+MACER_CPU_CLONES void relu_backward_span_bf16(const uint16_t* y, const float* dy, float* dx, bool overwrite,
+                                              int64_t lo, int64_t hi) {
+  relu_backward_span(y, dy, dx, overwrite, lo, hi);
+}
+MACER_CPU_CLONES void add_relu_backward_span_bf16(const uint16_t* y, const float* dy, float* da, float* db,
+                                                  bool a_overwrite, bool b_overwrite, int64_t lo, int64_t hi) {
+  add_relu_backward_span(y, dy, da, db, a_overwrite, b_overwrite, lo, hi);
 }
 }  // namespace
 
@@ -70,10 +73,10 @@ void relu_forward(int64_t n, const uint16_t* x, uint16_t* y) {
   parallel_for(n, 1, [=](int64_t lo, int64_t hi) { relu_span_bf16(x, y, lo, hi); });
 }
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, bool overwrite) {
-  relu_backward_t(n, y, dy, dx, overwrite);
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) { relu_backward_span(y, dy, dx, overwrite, lo, hi); });
 }
 void relu_backward(int64_t n, const uint16_t* y, const float* dy, float* dx, bool overwrite) {
-  relu_backward_t(n, y, dy, dx, overwrite);
+  parallel_for(n, 1, [=](int64_t lo, int64_t hi) { relu_backward_span_bf16(y, dy, dx, overwrite, lo, hi); });
 }
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx) { relu_backward(n, y, dy, dx, false); }
@@ -110,11 +113,15 @@ void add_relu_forward(int64_t n, const uint16_t* a, const uint16_t* b, uint16_t*
 }
 void add_relu_backward(int64_t n, const float* y, const float* dy, float* da, float* db, bool a_overwrite,
                        bool b_overwrite) {
-  add_relu_backward_t(n, y, dy, da, db, a_overwrite, b_overwrite);
+  parallel_for(n, 2, [=](int64_t lo, int64_t hi) {
+    add_relu_backward_span(y, dy, da, db, a_overwrite, b_overwrite, lo, hi);
+  });
 }
 void add_relu_backward(int64_t n, const uint16_t* y, const float* dy, float* da, float* db, bool a_overwrite,
                        bool b_overwrite) {
-  add_relu_backward_t(n, y, dy, da, db, a_overwrite, b_overwrite);
+  parallel_for(n, 2, [=](int64_t lo, int64_t hi) {
+    add_relu_backward_span_bf16(y, dy, da, db, a_overwrite, b_overwrite, lo, hi);
+  });
 }
 
 void bf16_to_float32(int64_t n, const uint16_t* x, float* y) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/check.h"
+#include "kernels/elementwise.h"
 
 namespace macer::kernels::cpu::dnnl_plan {
 
@@ -50,9 +51,13 @@ void throw_dnnl_error(const char* what, const dnnl::error& e) {
 }
 
 void Plan::add(int arg, Kind kind, Slot slot, const memory::desc& user, const memory::desc& want) {
-  Operand op{arg, kind, slot, memory(user, cpu_engine(), DNNL_MEMORY_NONE),
-             memory(want, cpu_engine(), DNNL_MEMORY_NONE), want == user && kind != Kind::Accumulate, {}};
-  if (!op.same)
+  size_t elements = 1;  // dense (no gaps between rows): the loop adds every float of the buffer
+  for (int i = 0; i < user.data.ndims; ++i) elements *= size_t(user.data.dims[i]);
+  const bool add_in_place = kind == Kind::Accumulate && want == user && user.data_type() == memory::data_type::f32 &&
+                            user.get_size() == elements * sizeof(float);
+  Operand op{arg, kind, slot, memory(user, cpu_engine(), DNNL_MEMORY_NONE), memory(want, cpu_engine(), DNNL_MEMORY_NONE),
+             want == user && kind != Kind::Accumulate, add_in_place, {}};
+  if (!op.same && !op.add_in_place)
     op.move = kind == Kind::In ? make_reorder(op.user, op.inner, false)
                                : make_reorder(op.inner, op.user, kind == Kind::Accumulate);
   operands.push_back(std::move(op));
@@ -83,8 +88,12 @@ void Plan::run(const std::vector<const void*>& data, const std::unordered_map<in
   }
   primitive.execute(st, args);
   for (Operand& op : operands)
-    if (op.kind != Kind::In && !op.same) op.move.execute(st, op.inner, op.user);
+    if (op.kind != Kind::In && !op.same && !op.add_in_place) op.move.execute(st, op.inner, op.user);
   st.wait();
+  for (Operand& op : operands)
+    if (op.add_in_place)
+      accumulate(int64_t(op.user.get_desc().get_size() / sizeof(float)), static_cast<const float*>(op.inner.get_data_handle()),
+                 static_cast<float*>(op.user.get_data_handle()));
 }
 
 namespace {

@@ -24,10 +24,11 @@ memory::data_type operand_type(Precision p);
 enum Slot { kSrc, kWei, kDst, kSlots };
 
 // A primitive and its operands, built once per shape and pass. Each operand has the engine's
-// view (`user`: float32, plain layout, maybe strided) and the primitive's (`inner`: maybe
-// blocked, maybe bf16); the reorder between them also casts. Inputs are reordered in when the
-// two differ, Out results reordered out when they differ, Accumulate results always land in
-// scratch and are added (reorder with a sum post-op) to the engine's: user += result.
+// view (`user`: float32 or bf16 activations, plain layout, maybe strided) and the primitive's
+// (`inner`: maybe blocked, maybe bf16); the reorder between them also casts. Inputs are reordered
+// in when the two differ, Out results reordered out when they differ, Accumulate results always
+// land in scratch and are added to the engine's, user += result (a reorder with a sum post-op, or
+// a plain loop when the two have one dense layout).
 struct Plan {
   enum class Kind { In, Out, Accumulate };
   struct Operand {
@@ -35,7 +36,9 @@ struct Plan {
     Kind kind;
     Slot slot;
     memory user, inner;
-    bool same;
+    bool same;          // inner is user: used in place
+    bool add_in_place;  // an Accumulate in the engine's dense layout, float32: user += inner by a plain
+                        // loop (oneDNN's summing reorder took its slow "simple" kernel for it)
     dnnl::reorder move;
   };
   dnnl::primitive primitive;

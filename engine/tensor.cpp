@@ -47,7 +47,8 @@ int64_t shape_numel(const Shape& s) {
 
 Tensor Tensor::empty(const Shape& shape, Device device, DType dtype, MemoryFormat format) {
   for (int64_t d : shape) MACER_CHECK(d >= 0, "negative dimension in shape " << shape_string(shape));
-  MACER_CHECK(format == MemoryFormat::Contiguous || (shape.size() == 4 && (dtype == DType::F32 || dtype == DType::BF16)),
+  MACER_CHECK(format == MemoryFormat::Contiguous ||
+                  (shape.size() == 4 && (dtype == DType::F32 || dtype == DType::BF16)),
               "channels-last needs a 4-d float tensor, not " << shape_string(shape) << " " << dtype_name(dtype));
   MACER_CHECK(dtype != DType::BF16 || format == MemoryFormat::ChannelsLast,
               "a bf16 tensor must be channels-last, not " << shape_string(shape));

@@ -126,8 +126,9 @@ TEST_CASE("bf16 batch norm kernels equal the float32 kernels on the same values"
       // eval forward and its input gradient
       std::vector<uint16_t> eb(static_cast<size_t>(count));
       std::vector<float> ef(static_cast<size_t>(count));
-      kernels::cpu::batchnorm_forward_eval(s, xb.data(), gamma.data(), beta.data(), rm_f.data(), rv_f.data(), eb.data());
-      kernels::cpu::batchnorm_forward_eval(s, xf.data(), gamma.data(), beta.data(), rm_f.data(), rv_f.data(), ef.data());
+      const float *rm = rm_f.data(), *rv = rv_f.data();
+      kernels::cpu::batchnorm_forward_eval(s, xb.data(), gamma.data(), beta.data(), rm, rv, eb.data());
+      kernels::cpu::batchnorm_forward_eval(s, xf.data(), gamma.data(), beta.data(), rm, rv, ef.data());
       check_rounded(eb, ef, 1e-6, "eval forward y");
       const std::vector<float> ebf = floats_of(eb);
       std::vector<float> ex_b(size_t(count), 0.25f), ex_f = ex_b;
@@ -209,7 +210,8 @@ TEST_CASE("bf16 activations through the ops: convolutions write them, element-wi
     PrecisionGuard full(fp32 ? Precision::FP32 : Precision::BF16);
     Var x(x0.to_memory_format(kLast), true), v1(w1.clone(), true), v2(w2.clone(), true), gv(g.clone(), true),
         bv(bt.clone(), true);
-    Tensor rm = Tensor::zeros({16}), rv = Tensor::full({16}, 1.0f), rm2 = Tensor::zeros({16}), rv2 = Tensor::full({16}, 1.0f);
+    Tensor rm = Tensor::zeros({16}), rv = Tensor::full({16}, 1.0f);
+    Tensor rm2 = Tensor::zeros({16}), rv2 = Tensor::full({16}, 1.0f);
     ops::BatchNormParams p;
     p.relu = true;
     Var stem = ops::conv2d(x, v1, Var(), {1, 1});  // x float32 in, the block's input

@@ -223,7 +223,8 @@ void forward(const Conv2dShape& sh, const float* x, const float* weight, const f
   for (size_t i = 0; i < w16.size(); ++i) w16[i] = float_to_bf16(weight[i]);
   parallel_for(geo.chunks, geo.CRS * geo.PQ * geo.chunk, [&](int64_t c0, int64_t c1) {
     Scratch& buf = thread_scratch(sh, geo);
-    if (bf16 && buf.col16.size() < size_t(geo.CRS * geo.PQ) * geo.chunk) buf.col16.resize(size_t(geo.CRS * geo.PQ) * geo.chunk);
+    const size_t col_size = size_t(geo.CRS * geo.PQ) * geo.chunk;
+    if (bf16 && buf.col16.size() < col_size) buf.col16.resize(col_size);
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t n0 = ch * geo.chunk, g = std::min<int64_t>(geo.chunk, sh.n - n0), ld = g * geo.PQ;
       // out (K, g*PQ) = W (K, CRS) col (CRS, g*PQ); then y[n0+i][k] = out[k][i*PQ ...] + bias[k]

@@ -55,8 +55,14 @@ void Plan::add(int arg, Kind kind, Slot slot, const memory::desc& user, const me
   for (int i = 0; i < user.data.ndims; ++i) elements *= size_t(user.data.dims[i]);
   const bool add_in_place = kind == Kind::Accumulate && want == user && user.data_type() == memory::data_type::f32 &&
                             user.get_size() == elements * sizeof(float);
-  Operand op{arg, kind, slot, memory(user, cpu_engine(), DNNL_MEMORY_NONE), memory(want, cpu_engine(), DNNL_MEMORY_NONE),
-             want == user && kind != Kind::Accumulate, add_in_place, {}};
+  Operand op{arg,
+             kind,
+             slot,
+             memory(user, cpu_engine(), DNNL_MEMORY_NONE),
+             memory(want, cpu_engine(), DNNL_MEMORY_NONE),
+             want == user && kind != Kind::Accumulate,
+             add_in_place,
+             {}};
   if (!op.same && !op.add_in_place)
     op.move = kind == Kind::In ? make_reorder(op.user, op.inner, false)
                                : make_reorder(op.inner, op.user, kind == Kind::Accumulate);
@@ -92,8 +98,8 @@ void Plan::run(const std::vector<const void*>& data, const std::unordered_map<in
   st.wait();
   for (Operand& op : operands)
     if (op.add_in_place)
-      accumulate(int64_t(op.user.get_desc().get_size() / sizeof(float)), static_cast<const float*>(op.inner.get_data_handle()),
-                 static_cast<float*>(op.user.get_data_handle()));
+      accumulate(int64_t(op.user.get_desc().get_size() / sizeof(float)),
+                 static_cast<const float*>(op.inner.get_data_handle()), static_cast<float*>(op.user.get_data_handle()));
 }
 
 namespace {

@@ -81,16 +81,7 @@ Tensor typed(const std::vector<T>& v, const Shape& s) {
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
-  auto ptr = [](const Tensor& t) -> const void* {
-    switch (t.dtype()) {
-      case DType::F32: return t.data<float>();
-      case DType::I32: return t.data<int32_t>();
-      case DType::I64: return t.data<int64_t>();
-      case DType::F64: return t.data<double>();
-    }
-    return nullptr;
-  };
-  return std::memcmp(ptr(a), ptr(b), a.bytes()) == 0;
+  return std::memcmp(a.data_ptr(), b.data_ptr(), a.bytes()) == 0;
 }
 
 layers::ModelOptions small_lenet() {

@@ -81,7 +81,9 @@ int main(int argc, char** argv) {
         gethostname(host, sizeof host - 1);
         std::string commit = MACER_VERSION;  // the commit it was built from, wherever it runs
         std::string device_desc = device_description(opt.device);
-        const std::string activations = precision == Precision::BF16 ? activations_arg : "fp32";
+        // bf16 activations need bf16 precision and channels-last (engine/precision.h)
+        const std::string activations =
+            precision == Precision::BF16 && format_arg == "channels-last" ? activations_arg : "fp32";
         std::printf("# macer_bench %s | %s | %s | commit %s | precision %s | %s | activations %s | warm-up %d, "
                     "repeats %d\n",
                     date, host, device_desc.c_str(), commit.c_str(), precision_name(precision), format_arg.c_str(),

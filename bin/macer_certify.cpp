@@ -90,7 +90,11 @@ std::vector<std::pair<std::string, std::string>> run_record(const Flags& fl, con
           {"start", std::to_string(fl.start)},
           {"skip", std::to_string(fl.skip)},
           {"inference", fl.inference},
-          {"precision", fl.precision}};
+          {"precision", fl.precision},
+          // bf16 activations between layers (engine/precision.h; CPU, channels-last): the classifier
+          // a bf16 run certifies; records from before the key held them in fp32
+          {"activations",
+           fl.precision == "bf16" && macer::bf16_activations() && macer::channels_last() ? "bf16" : "fp32"}};
 
   if (fl.max >= 0) record.emplace_back("max", std::to_string(fl.max));
   return record;

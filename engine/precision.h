@@ -35,6 +35,18 @@ bool channels_last();
 void set_bf16_activations(bool on);
 bool bf16_activations();  // the setting, whatever the precision
 
+// Sets bf16_activations for a scope and restores the previous setting (tests).
+class Bf16ActivationsGuard {
+ public:
+  explicit Bf16ActivationsGuard(bool on) : prev_(bf16_activations()) { set_bf16_activations(on); }
+  ~Bf16ActivationsGuard() { set_bf16_activations(prev_); }
+  Bf16ActivationsGuard(const Bf16ActivationsGuard&) = delete;
+  Bf16ActivationsGuard& operator=(const Bf16ActivationsGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
 // Sets a precision for a scope and restores the previous one (tests).
 class PrecisionGuard {
  public:

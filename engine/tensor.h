@@ -17,7 +17,8 @@ using Shape = std::vector<int64_t>;
 enum class DType { F32, I32, I64, F64, BF16 };
 
 // The order of a 4-d float tensor's elements in memory (PyTorch's names): Contiguous is
-// (N,C,H,W), the default and the only format of every other rank and type; ChannelsLast is
+// (N,C,H,W), the default and the only format of every other rank and type (BF16 excepted: only
+// ChannelsLast); ChannelsLast is
 // (N,H,W,C), the layout oneDNN's convolutions work in, kept between layers on the CPU
 // (engine/precision.h). shape() is the logical (N,C,H,W) in both.
 enum class MemoryFormat { Contiguous, ChannelsLast };

@@ -71,8 +71,9 @@ bool conv2d_prefers_channels_last(const Conv2dShape& s);
 
 // The training forward's copy of x for its backward (bf16 on oneDNN: x cast and laid out as the
 // weights pass reads it, one conversion fewer per step). kept_bytes: its size, 0 where the path
-// keeps none (fp32, the unfolding, the reference). conv2d_forward with `keep` (kept_bytes long)
-// leaves the copy there; conv2d_backward with `kept` (that copy, x unchanged since) reads it.
+// keeps none (fp32, the unfolding, the reference, a bf16 x read as it is). conv2d_forward with
+// `keep` (kept_bytes long) leaves the copy there; conv2d_backward with `kept` (that copy, x
+// unchanged since) reads it.
 // x and y are float32, or bf16 bits with s.x_bf16 / s.y_bf16; keep and kept may be null.
 size_t conv2d_kept_bytes(const Conv2dShape& s, bool bias);
 void conv2d_forward(const Conv2dShape& s, const void* x, const float* weight, const float* bias, void* y, void* keep);

@@ -8,7 +8,8 @@ namespace macer::kernels {
 
 // FP32: everything in float32. BF16 (mixed precision, as PyTorch's autocast): the operands of
 // convolutions and matrix products rounded to bfloat16 (8 exponent, 7 mantissa bits), products
-// accumulated in float32, results float32; weights, gradients and everything else stay float32.
+// accumulated in float32, results float32 except where the CPU stores activations in bf16
+// (engine/precision.h bf16_activations); weights, gradients and everything else stay float32.
 enum class Precision { FP32, BF16 };
 
 inline const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "fp32"; }
@@ -44,6 +45,12 @@ inline void float_to_bf16_8(const float* in, uint16_t* out) {
   for (int i = 0; i < 8; ++i) out[i] = float_to_bf16(in[i]);
 #endif
 }
+// An element of float32 or bf16 data as float32 (exact), and a float32 stored into it (bf16:
+// rounded to nearest even): the element-wise kernels' one code for both activation types.
+inline float load(const float* p, int64_t i) { return p[i]; }
+inline float load(const uint16_t* p, int64_t i) { return bf16_to_float(p[i]); }
+inline void store(float* p, int64_t i, float v) { p[i] = v; }
+inline void store(uint16_t* p, int64_t i, float v) { p[i] = float_to_bf16(v); }
 // The float nearest to f that bfloat16 holds.
 inline float round_to_bf16(float f) { return bf16_to_float(float_to_bf16(f)); }
 

@@ -252,8 +252,7 @@ TEST_CASE("ops compute convolutions and linears in the process's precision", "[b
   Tensor x = random_tensor({3, 16, 8, 8}, 51), w = random_tensor({16, 16, 3, 3}, 52), dy = random_tensor({3, 16, 8, 8}, 53);
   CHECK(compute_precision() == Precision::FP32);  // the default
   // float32 activations: the op's output is the kernel's (bf16 activations: test_bf16_activations)
-  const bool activations = bf16_activations();
-  set_bf16_activations(false);
+  Bf16ActivationsGuard activations(false);
   auto run = [&](Precision p) {
     Var xv(x.clone(), true), wv(w.clone(), true);
     Var y;
@@ -279,7 +278,6 @@ TEST_CASE("ops compute convolutions and linears in the process's precision", "[b
   CHECK(!compare_tensors(fp[0], y, 1e-5, 1e-5).ok());  // fp32 is not bf16
   CHECK(!compare_tensors(fp[1], dx, 1e-5, 1e-5).ok());
   CHECK(!compare_tensors(fp[2], dw, 1e-5, 1e-5).ok());
-  set_bf16_activations(activations);
 
   // linear, forward only
   Tensor a = random_tensor({5, 24}, 54), m = random_tensor({7, 24}, 55);

@@ -81,11 +81,8 @@ void train_statistics(const BatchNormShape& s, int64_t c, int64_t m, double mean
   b = float(beta[c] - mean * gamma[c] * invstd);
 }
 
-// ---- channels-last: x as N*HW rows of C values, float32 or bf16 bits -------------------------
-inline float load(const float* p, int64_t j) { return p[j]; }
-inline float load(const uint16_t* p, int64_t j) { return bf16_to_float(p[j]); }
-inline void store(float* p, int64_t j, float v) { p[j] = v; }
-inline void store(uint16_t* p, int64_t j, float v) { p[j] = float_to_bf16(v); }
+// ---- channels-last: x as N*HW rows of C values, float32 or bf16 bits ------------------------
+// (read and written through load and store, kernels/precision.h)
 
 // Per-channel sums over the rows, vectorised along the row: rows in chunks of kRows, each chunk
 // summed per channel in float and stored as a double partial, the partials added in chunk order
@@ -135,7 +132,8 @@ void row_sums(const BatchNormShape& s, TermA term_a, TermB term_b, std::vector<d
 }
 
 // The bf16 loops over rows [r0, r1) of C values, compiled for AVX-512 too (kernels/cpu/isa.h):
-// the same sums and values as the templates' float32 loops on the converted x and y.
+// the same arithmetic as the templates' float32 loops on the converted x and y (this file is
+// compiled without FMA contraction, CMakeLists.txt, so both copies round alike).
 // la[c] += x, or (x - mean[c])^2 with mean.
 MACER_CPU_CLONES void sums_x_bf16(const uint16_t* x, const float* mean, int64_t r0, int64_t r1, int64_t C, float* la) {
   for (int64_t r = r0; r < r1; ++r)
@@ -197,13 +195,13 @@ template <class T>
 void apply_affine_rows(const BatchNormShape& s, const float* a, const float* b, const T* x, T* y) {
   if constexpr (is_bf16(static_cast<const T*>(nullptr))) {
     const int64_t C = s.c;
-    return parallel_for(int64_t(s.n) * s.hw, 2 * C,
-                        [&](int64_t r0, int64_t r1) { affine_bf16(a, b, s.relu, x, y, r0, r1, C); });
-  }
-  if (s.relu)
+    parallel_for(int64_t(s.n) * s.hw, 2 * C,
+                 [&](int64_t r0, int64_t r1) { affine_bf16(a, b, s.relu, x, y, r0, r1, C); });
+  } else if (s.relu) {
     for_rows(s, 2, [&](int64_t j, int64_t c) { store(y, j, std::max(a[c] * load(x, j) + b[c], 0.0f)); });
-  else
+  } else {
     for_rows(s, 2, [&](int64_t j, int64_t c) { store(y, j, a[c] * load(x, j) + b[c]); });
+  }
 }
 
 template <class T>
@@ -326,15 +324,17 @@ void backward_rows(const BatchNormShape& s, const float* dy, const T* y, const T
       const double k = gamma[c] * invstd / m;  // the coefficients below, as in the (N,C,H,W) case
       A[size_t(c)] = float(k * m), B[size_t(c)] = float(-k * invstd * sum_dy_xhat), C[size_t(c)] = float(-k * sum_dy);
     }
-    if constexpr (bf16)
-      return parallel_for(int64_t(s.n) * s.hw, 4 * s.c, [&](int64_t r0, int64_t r1) {
+    if constexpr (bf16) {
+      parallel_for(int64_t(s.n) * s.hw, 4 * s.c, [&](int64_t r0, int64_t r1) {
         dx_bf16(A.data(), B.data(), C.data(), save_mean, dy, mask, x, dx, s.dx_overwrite, r0, r1, s.c);
       });
-    const auto term = [&](int64_t j, int64_t c) { return A[c] * g(j) + B[c] * (load(x, j) - save_mean[c]) + C[c]; };
-    if (s.dx_overwrite)
-      for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] = term(j, c); });
-    else
-      for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] += term(j, c); });
+    } else {
+      const auto term = [&](int64_t j, int64_t c) { return A[c] * g(j) + B[c] * (load(x, j) - save_mean[c]) + C[c]; };
+      if (s.dx_overwrite)
+        for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] = term(j, c); });
+      else
+        for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] += term(j, c); });
+    }
   }
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm_bf16.h"
+#include "kernels/elementwise.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/sgemm.h"
@@ -220,7 +221,7 @@ void forward(const Conv2dShape& sh, const float* x, const float* weight, const f
   const Geometry geo(sh);
   const bool bf16 = unfolds_bf16(sh);
   std::vector<uint16_t> w16(bf16 ? size_t(sh.k * geo.CRS) : 0);  // the weights cast once per call
-  for (size_t i = 0; i < w16.size(); ++i) w16[i] = float_to_bf16(weight[i]);
+  float32_to_bf16(int64_t(w16.size()), weight, w16.data());
   parallel_for(geo.chunks, geo.CRS * geo.PQ * geo.chunk, [&](int64_t c0, int64_t c1) {
     Scratch& buf = thread_scratch(sh, geo);
     const size_t col_size = size_t(geo.CRS * geo.PQ) * geo.chunk;

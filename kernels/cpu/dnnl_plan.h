@@ -68,7 +68,8 @@ struct Plan {
 // the layout the primitive prefers (blocked: worth it for a linear's weights, read by many rows),
 // or with `b_as_given` only cast, dense in its given order (an unfolded chunk read once: the
 // blocked reorder cost more than the product, bench/RESULTS.md).
-// With `given_bf16`, A and B are given as bf16 already (then used in place: no cast).
+// With `given_bf16`, A and B are given as bf16 already: read in place where their layout is the
+// primitive's (a dense, untransposed A; B with `b_as_given`), else only reordered, not cast.
 std::unique_ptr<Plan> matmul_plan(int64_t M, int64_t N, int64_t K, memory::dims a_strides, memory::dims b_strides,
                                   int64_t ldc, bool bias, Plan::Kind out, bool b_as_given = false,
                                   bool given_bf16 = false);

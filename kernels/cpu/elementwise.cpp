@@ -9,12 +9,6 @@
 namespace macer::kernels::cpu {
 
 namespace {
-// An activation element as float32, and stored back: float32 as it is, bf16 bits converted.
-inline float load(const float* p, int64_t i) { return p[i]; }
-inline float load(const uint16_t* p, int64_t i) { return bf16_to_float(p[i]); }
-inline void store(float* p, int64_t i, float v) { p[i] = v; }
-inline void store(uint16_t* p, int64_t i, float v) { p[i] = float_to_bf16(v); }
-
 // relu and add_relu over [lo, hi): the float32 loops, and the bf16 ones compiled for AVX-512 too
 // (kernels/cpu/isa.h; the conversions vectorize there).
 template <class T>

@@ -8,8 +8,8 @@ namespace macer::kernels::cpu {
 // C (M, N) = op(A) op(B) + beta C, row-major, beta 0 or 1, every matrix float32 as in sgemm
 // (kernels/cpu/sgemm.h); A and B rounded to bf16 (to nearest even) and the products summed in
 // float32 (kernels/precision.h). With oneDNN: its matmul primitive (AMX or avx512_bf16 kernels
-// where the CPU has them), one plan per thread and shape, run single-threaded inside an OpenMP
-// parallel region as the unfolding calls it; without: sgemm on rounded copies (emulated).
+// where the CPU has them), one plan per thread, shape and operand type, run single-threaded
+// inside an OpenMP parallel region as the unfolding calls it; without: sgemm on rounded copies.
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                int64_t ldb, float beta, float* C, int64_t ldc);
 // The same on operands given as bf16 bits (uint16_t, kernels/precision.h): read in place, no cast.

@@ -5,8 +5,9 @@
 
 // On a function with plain loops (what it inlines is compiled in each copy; what it calls is not).
 // Off under the sanitizers (their start-up runs after the load-time choice) and other compilers.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
-    !defined(__SANITIZE_THREAD__)
+// "arch=x86-64-v4" needs GCC 11 or later.
+#if defined(__x86_64__) && defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define MACER_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
 #else
 #define MACER_CPU_CLONES

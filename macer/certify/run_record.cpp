@@ -82,7 +82,9 @@ int64_t record_int(const std::map<std::string, std::string>& r, const std::strin
 bool may_change_on_resume(const std::string& key) { return key == "images" || key == "format"; }
 
 // A key that records before it existed lack, and the value those runs had.
-const char* default_of_missing(const std::string& key) { return key == "precision" ? "fp32" : "(missing)"; }
+const char* default_of_missing(const std::string& key) {
+  return key == "precision" || key == "activations" ? "fp32" : "(missing)";
+}
 
 }  // namespace
 

@@ -27,7 +27,9 @@ struct EpochStats {
 struct TrainerOptions {
   std::string resume;          // a checkpoint of this trainer to continue from
   bool overwrite = false;      // replace the run already in run.checkpoint_dir
-  bool allow_changes = false;  // resume although sigma, data set, input shape or objective differ
+  // resume although the data set, input shape or class count, objective, attack, sigma or input
+  // normalization differ (another model or precision is always refused)
+  bool allow_changes = false;
 };
 
 // Everything that can fail is checked when the trainer is made, before any work: the data sets

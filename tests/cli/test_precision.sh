@@ -63,6 +63,11 @@ grep -q 'precision bf16' out.log && ok || bad "the start line names the precisio
 expect_fail "resume in fp32 refused" "precision = bf16, this run has fp32" "${cert[@]}" --count 4 --output b.tsv --resume
 expect_ok "resume in bf16" "${cert[@]}" --count 4 --output b.tsv --resume --precision bf16
 [ "$(($(wc -l <b.tsv) - 1))" -eq 4 ] && ok || bad "resumed TSV has 4 rows"
+grep -q '"activations": "bf16"' b.tsv.run.json && ok || bad "run record holds bf16 activations"
+# A bf16 record from before bf16 activations (its activations were fp32) is not continued.
+python3 -c 'import json,sys; p=sys.argv[1]; r=json.load(open(p)); assert r.pop("activations")=="bf16"; json.dump(r,open(p,"w"))' b.tsv.run.json
+expect_fail "old bf16 record refuses bf16 activations" "activations = fp32, this run has bf16" "${cert[@]}" --count 5 \
+  --output b.tsv --resume --precision bf16
 # A record from before the key existed counts as fp32.
 expect_ok "certify in fp32" "${cert[@]}" --count 2 --output f.tsv
 python3 -c 'import json,sys; p=sys.argv[1]; r=json.load(open(p)); assert r.pop("precision")=="fp32"; json.dump(r,open(p,"w"))' f.tsv.run.json

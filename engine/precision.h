@@ -35,29 +35,22 @@ bool channels_last();
 void set_bf16_activations(bool on);
 bool bf16_activations();  // the setting, whatever the precision
 
-// Sets bf16_activations for a scope and restores the previous setting (tests).
-class Bf16ActivationsGuard {
+// Sets one of the process-wide settings above for a scope and restores the previous value
+// (tests): Get and Set are its pair of functions.
+template <class T, T (*Get)(), void (*Set)(T)>
+class SettingGuard {
  public:
-  explicit Bf16ActivationsGuard(bool on) : prev_(bf16_activations()) { set_bf16_activations(on); }
-  ~Bf16ActivationsGuard() { set_bf16_activations(prev_); }
-  Bf16ActivationsGuard(const Bf16ActivationsGuard&) = delete;
-  Bf16ActivationsGuard& operator=(const Bf16ActivationsGuard&) = delete;
+  explicit SettingGuard(T value) : prev_(Get()) { Set(value); }
+  ~SettingGuard() { Set(prev_); }
+  SettingGuard(const SettingGuard&) = delete;
+  SettingGuard& operator=(const SettingGuard&) = delete;
 
  private:
-  bool prev_;
+  T prev_;
 };
-
-// Sets a precision for a scope and restores the previous one (tests).
-class PrecisionGuard {
- public:
-  explicit PrecisionGuard(Precision p) : prev_(compute_precision()) { set_compute_precision(p); }
-  ~PrecisionGuard() { set_compute_precision(prev_); }
-  PrecisionGuard(const PrecisionGuard&) = delete;
-  PrecisionGuard& operator=(const PrecisionGuard&) = delete;
-
- private:
-  Precision prev_;
-};
+using PrecisionGuard = SettingGuard<Precision, compute_precision, set_compute_precision>;
+using ChannelsLastGuard = SettingGuard<bool, channels_last, set_channels_last>;
+using Bf16ActivationsGuard = SettingGuard<bool, bf16_activations, set_bf16_activations>;
 
 // Throws when `device` cannot compute in `p` (bf16 on CUDA: not built yet); on the CPU prints
 // once to stderr when bf16 runs emulated (no avx512_bf16/AMX, or a build without oneDNN).

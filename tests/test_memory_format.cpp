@@ -23,13 +23,6 @@ constexpr MemoryFormat kLast = MemoryFormat::ChannelsLast;
 // A copy of t, channels-last when `last`.
 Tensor in_format(const Tensor& t, bool last) { return last ? t.to_memory_format(kLast) : t.clone(); }
 
-// Sets the process's channels-last switch for a scope.
-struct ChannelsLastGuard {
-  bool previous = channels_last();
-  explicit ChannelsLastGuard(bool on) { set_channels_last(on); }
-  ~ChannelsLastGuard() { set_channels_last(previous); }
-};
-
 }  // namespace
 
 TEST_CASE("reorders between (N,C,H,W) and (N,H,W,C) move every element to its place", "[format]") {

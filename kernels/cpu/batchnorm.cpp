@@ -91,7 +91,7 @@ constexpr int64_t kRows = 64;
 
 // chunk(r0, r1, la, lb) adds the chunk of rows [r0, r1) into la and lb (C floats each, zeroed).
 template <class Chunk>
-void row_sums_chunks(const BatchNormShape& s, Chunk chunk, std::vector<double>& sum_a, std::vector<double>& sum_b) {
+void row_sums(const BatchNormShape& s, Chunk chunk, std::vector<double>& sum_a, std::vector<double>& sum_b) {
   const int64_t C = s.c, rows = int64_t(s.n) * s.hw, chunks = (rows + kRows - 1) / kRows;
   std::vector<double> part(size_t(chunks * 2 * C));
   parallel_for(chunks, 2 * kRows * C, [&](int64_t k0, int64_t k1) {
@@ -115,27 +115,13 @@ void row_sums_chunks(const BatchNormShape& s, Chunk chunk, std::vector<double>& 
     }
 }
 
-template <class TermA, class TermB>
-void row_sums(const BatchNormShape& s, TermA term_a, TermB term_b, std::vector<double>& sum_a,
-              std::vector<double>& sum_b) {
-  const int64_t C = s.c;
-  row_sums_chunks(
-      s,
-      [&](int64_t r0, int64_t r1, float* la, float* lb) {
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t c = 0; c < C; ++c) {
-            la[c] += term_a(r * C + c, c);
-            lb[c] += term_b(r * C + c, c);
-          }
-      },
-      sum_a, sum_b);
-}
-
-// The bf16 loops over rows [r0, r1) of C values, compiled for AVX-512 too (kernels/cpu/isa.h):
-// the same arithmetic as the templates' float32 loops on the converted x and y (this file is
-// compiled without FMA contraction, CMakeLists.txt, so both copies round alike).
+// The loops over rows [r0, r1) of C values, x and y float32 or bf16 bits (T); each one body,
+// called as it is for float32 and through a copy compiled for AVX-512 too for bf16
+// (kernels/cpu/isa.h; this file is compiled without FMA contraction, CMakeLists.txt, so both
+// copies round alike).
 // la[c] += x, or (x - mean[c])^2 with mean.
-MACER_CPU_CLONES void sums_x_bf16(const uint16_t* x, const float* mean, int64_t r0, int64_t r1, int64_t C, float* la) {
+template <class T>
+inline void sums_x_rows(const T* x, const float* mean, int64_t r0, int64_t r1, int64_t C, float* la) {
   for (int64_t r = r0; r < r1; ++r)
     if (mean)
       for (int64_t c = 0; c < C; ++c) {
@@ -146,31 +132,31 @@ MACER_CPU_CLONES void sums_x_bf16(const uint16_t* x, const float* mean, int64_t 
       for (int64_t c = 0; c < C; ++c) la[c] += load(x, r * C + c);
 }
 // la[c] += g, lb[c] += g (x - mean[c]), g = dy, masked to y > 0 with y.
-MACER_CPU_CLONES void sums_g_bf16(const float* dy, const uint16_t* y, const uint16_t* x, const float* mean, int64_t r0,
-                                  int64_t r1, int64_t C, float* la, float* lb) {
+template <class T>
+inline void sums_g_rows(const float* dy, const T* y, const T* x, const float* mean, int64_t r0, int64_t r1, int64_t C,
+                        float* la, float* lb) {
   for (int64_t r = r0; r < r1; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const int64_t j = r * C + c;
-      const float d = dy[j], g = !y || load(y, j) > 0.0f ? d : 0.0f;
+      const float d = dy[j], g = !y || load(y, j) > 0.0f ? d : 0.0f;  // d loaded always: a vector select
       la[c] += g;
       lb[c] += g * (load(x, j) - mean[c]);
     }
 }
 // y = a[c] x + b[c], then max(., 0) with relu.
-MACER_CPU_CLONES void affine_bf16(const float* a, const float* b, bool relu, const uint16_t* x, uint16_t* y, int64_t r0,
-                                  int64_t r1, int64_t C) {
+template <class T>
+inline void affine_rows(const float* a, const float* b, bool relu, const T* x, T* y, int64_t r0, int64_t r1,
+                        int64_t C) {
   for (int64_t r = r0; r < r1; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const float v = a[c] * load(x, r * C + c) + b[c];
       store(y, r * C + c, relu ? std::max(v, 0.0f) : v);
     }
 }
-constexpr bool is_bf16(const uint16_t*) { return true; }
-constexpr bool is_bf16(const float*) { return false; }
-// dx (=, or += without overwrite) A[c] g + B[c] (x - mean[c]) + K[c], g as in sums_g_bf16.
-MACER_CPU_CLONES void dx_bf16(const float* A, const float* B, const float* K, const float* mean, const float* dy,
-                              const uint16_t* y, const uint16_t* x, float* dx, bool overwrite, int64_t r0, int64_t r1,
-                              int64_t C) {
+// dx (=, or += without overwrite) A[c] g + B[c] (x - mean[c]) + K[c], g as in sums_g_rows.
+template <class T>
+inline void dx_rows(const float* A, const float* B, const float* K, const float* mean, const float* dy, const T* y,
+                    const T* x, float* dx, bool overwrite, int64_t r0, int64_t r1, int64_t C) {
   for (int64_t r = r0; r < r1; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const int64_t j = r * C + c;
@@ -179,6 +165,27 @@ MACER_CPU_CLONES void dx_bf16(const float* A, const float* B, const float* K, co
       dx[j] = overwrite ? v : dx[j] + v;
     }
 }
+
+// The four for either type: float32 as it is, bf16 through the AVX-512 copies.
+#define MACER_BN_ROWS(T, ATTR)                                                                                  \
+  ATTR void sums_x(const T* x, const float* mean, int64_t r0, int64_t r1, int64_t C, float* la) {              \
+    sums_x_rows(x, mean, r0, r1, C, la);                                                                       \
+  }                                                                                                            \
+  ATTR void sums_g(const float* dy, const T* y, const T* x, const float* mean, int64_t r0, int64_t r1, int64_t C, \
+                   float* la, float* lb) {                                                                     \
+    sums_g_rows(dy, y, x, mean, r0, r1, C, la, lb);                                                            \
+  }                                                                                                            \
+  ATTR void affine(const float* a, const float* b, bool relu, const T* x, T* y, int64_t r0, int64_t r1,        \
+                   int64_t C) {                                                                                \
+    affine_rows(a, b, relu, x, y, r0, r1, C);                                                                  \
+  }                                                                                                            \
+  ATTR void dx_of(const float* A, const float* B, const float* K, const float* mean, const float* dy, const T* y, \
+                  const T* x, float* dx, bool overwrite, int64_t r0, int64_t r1, int64_t C) {                  \
+    dx_rows(A, B, K, mean, dy, y, x, dx, overwrite, r0, r1, C);                                                \
+  }
+MACER_BN_ROWS(float, )
+MACER_BN_ROWS(uint16_t, MACER_CPU_CLONES)
+#undef MACER_BN_ROWS
 
 // For every element j = r C + c: f(j, c), rows split over the threads.
 template <class F>
@@ -193,42 +200,20 @@ void for_rows(const BatchNormShape& s, int64_t cost, F f) {
 // y = a[c] x + b[c] (then the ReLU when fused).
 template <class T>
 void apply_affine_rows(const BatchNormShape& s, const float* a, const float* b, const T* x, T* y) {
-  if constexpr (is_bf16(static_cast<const T*>(nullptr))) {
-    const int64_t C = s.c;
-    parallel_for(int64_t(s.n) * s.hw, 2 * C,
-                 [&](int64_t r0, int64_t r1) { affine_bf16(a, b, s.relu, x, y, r0, r1, C); });
-  } else if (s.relu) {
-    for_rows(s, 2, [&](int64_t j, int64_t c) { store(y, j, std::max(a[c] * load(x, j) + b[c], 0.0f)); });
-  } else {
-    for_rows(s, 2, [&](int64_t j, int64_t c) { store(y, j, a[c] * load(x, j) + b[c]); });
-  }
+  const int64_t C = s.c;
+  parallel_for(int64_t(s.n) * s.hw, 2 * C, [&](int64_t r0, int64_t r1) { affine(a, b, s.relu, x, y, r0, r1, C); });
 }
 
 template <class T>
 void forward_train_rows(const BatchNormShape& s, const T* x, const float* gamma, const float* beta,
                         float* running_mean, float* running_var, T* y, float* save_mean, float* save_invstd) {
   const int64_t m = int64_t(s.n) * s.hw;
-  const auto none = [](int64_t, int64_t) { return 0.0f; };
   std::vector<double> sum, sumsq, unused;
   std::vector<float> mean(static_cast<size_t>(s.c));
-  if constexpr (is_bf16(static_cast<const T*>(nullptr))) {  // the AVX-512 loops (kernels/cpu/isa.h)
-    row_sums_chunks(
-        s, [&](int64_t r0, int64_t r1, float* la, float*) { sums_x_bf16(x, nullptr, r0, r1, s.c, la); }, sum, unused);
-    for (int c = 0; c < s.c; ++c) mean[size_t(c)] = float(sum[size_t(c)] / double(m));
-    row_sums_chunks(
-        s, [&](int64_t r0, int64_t r1, float* la, float*) { sums_x_bf16(x, mean.data(), r0, r1, s.c, la); }, sumsq,
-        unused);
-  } else {
-    row_sums(s, [&](int64_t j, int64_t) { return load(x, j); }, none, sum, unused);
-    for (int c = 0; c < s.c; ++c) mean[size_t(c)] = float(sum[size_t(c)] / double(m));
-    row_sums(
-        s,
-        [&](int64_t j, int64_t c) {
-          const float d = load(x, j) - mean[size_t(c)];
-          return d * d;
-        },
-        none, sumsq, unused);
-  }
+  row_sums(s, [&](int64_t r0, int64_t r1, float* la, float*) { sums_x(x, nullptr, r0, r1, s.c, la); }, sum, unused);
+  for (int c = 0; c < s.c; ++c) mean[size_t(c)] = float(sum[size_t(c)] / double(m));
+  row_sums(
+      s, [&](int64_t r0, int64_t r1, float* la, float*) { sums_x(x, mean.data(), r0, r1, s.c, la); }, sumsq, unused);
   std::vector<float> a(static_cast<size_t>(s.c)), b(static_cast<size_t>(s.c));
   for (int c = 0; c < s.c; ++c)
     train_statistics(s, c, m, sum[size_t(c)] / double(m), sumsq[size_t(c)], gamma, beta, running_mean, running_var,
@@ -296,46 +281,22 @@ template <bool kRelu, class T>
 void backward_rows(const BatchNormShape& s, const float* dy, const T* y, const T* x, const float* gamma,
                    const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
   const double m = double(int64_t(s.n) * s.hw);
-  const auto g = [=](int64_t j) {
-    const float d = dy[j];  // loaded unconditionally, so the mask is a vector select
-    if constexpr (kRelu) return load(y, j) > 0.0f ? d : 0.0f;
-    return d;
-  };
-  constexpr bool bf16 = is_bf16(static_cast<const T*>(nullptr));  // the AVX-512 loops (kernels/cpu/isa.h)
   const T* mask = kRelu ? y : nullptr;
-  {
-    std::vector<double> sum_g, sum_gx;
-    if constexpr (bf16)
-      row_sums_chunks(
-          s,
-          [&](int64_t r0, int64_t r1, float* la, float* lb) {
-            sums_g_bf16(dy, mask, x, save_mean, r0, r1, s.c, la, lb);
-          },
-          sum_g, sum_gx);
-    else
-      row_sums(
-          s, [&](int64_t j, int64_t) { return g(j); },
-          [&](int64_t j, int64_t c) { return g(j) * (load(x, j) - save_mean[c]); }, sum_g, sum_gx);
-    std::vector<float> A(static_cast<size_t>(s.c)), B(static_cast<size_t>(s.c)), C(static_cast<size_t>(s.c));
-    for (int c = 0; c < s.c; ++c) {
-      const double invstd = save_invstd[c], sum_dy = sum_g[size_t(c)], sum_dy_xhat = invstd * sum_gx[size_t(c)];
-      dbeta[c] += float(sum_dy);
-      dgamma[c] += float(sum_dy_xhat);
-      const double k = gamma[c] * invstd / m;  // the coefficients below, as in the (N,C,H,W) case
-      A[size_t(c)] = float(k * m), B[size_t(c)] = float(-k * invstd * sum_dy_xhat), C[size_t(c)] = float(-k * sum_dy);
-    }
-    if constexpr (bf16) {
-      parallel_for(int64_t(s.n) * s.hw, 4 * s.c, [&](int64_t r0, int64_t r1) {
-        dx_bf16(A.data(), B.data(), C.data(), save_mean, dy, mask, x, dx, s.dx_overwrite, r0, r1, s.c);
-      });
-    } else {
-      const auto term = [&](int64_t j, int64_t c) { return A[c] * g(j) + B[c] * (load(x, j) - save_mean[c]) + C[c]; };
-      if (s.dx_overwrite)
-        for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] = term(j, c); });
-      else
-        for_rows(s, 4, [&](int64_t j, int64_t c) { dx[j] += term(j, c); });
-    }
+  std::vector<double> sum_g, sum_gx;
+  row_sums(
+      s, [&](int64_t r0, int64_t r1, float* la, float* lb) { sums_g(dy, mask, x, save_mean, r0, r1, s.c, la, lb); },
+      sum_g, sum_gx);
+  std::vector<float> A(static_cast<size_t>(s.c)), B(static_cast<size_t>(s.c)), C(static_cast<size_t>(s.c));
+  for (int c = 0; c < s.c; ++c) {
+    const double invstd = save_invstd[c], sum_dy = sum_g[size_t(c)], sum_dy_xhat = invstd * sum_gx[size_t(c)];
+    dbeta[c] += float(sum_dy);
+    dgamma[c] += float(sum_dy_xhat);
+    const double k = gamma[c] * invstd / m;  // the coefficients below, as in the (N,C,H,W) case
+    A[size_t(c)] = float(k * m), B[size_t(c)] = float(-k * invstd * sum_dy_xhat), C[size_t(c)] = float(-k * sum_dy);
   }
+  parallel_for(int64_t(s.n) * s.hw, 4 * s.c, [&](int64_t r0, int64_t r1) {
+    dx_of(A.data(), B.data(), C.data(), save_mean, dy, mask, x, dx, s.dx_overwrite, r0, r1, s.c);
+  });
 }
 
 // The BN backward on g = dy, or with kRelu on g = dy where y > 0, else 0.
